@@ -1,0 +1,38 @@
+import { usageError } from './errors.js';
+import { printable } from './version.js';
+
+/**
+ * Names that end up in PM2 process names, file paths and remote command
+ * lines are held to strict patterns, checked at the edge.
+ */
+export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A host name or an IP address (v4 or bracket-less v6) that terminals are sent to. */
+export const ADDRESS = /^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$/;
+
+export function checkServiceName(input: unknown): string {
+  if (typeof input !== 'string' || !SERVICE_NAME.test(input)) {
+    const shown = typeof input === 'string' ? `"${printable(input)}"` : String(input);
+    throw usageError('invalid_service', `${shown} is not a valid service name: use letters, digits, "-" and "_" (at most 64, starting with a letter or digit).`);
+  }
+  return input;
+}
+
+export function checkHostName(input: unknown): string {
+  if (typeof input !== 'string' || !HOST_NAME.test(input)) {
+    const shown = typeof input === 'string' ? `"${printable(input)}"` : String(input);
+    throw usageError('invalid_host', `${shown} is not a valid host name: use letters, digits, ".", "-" and "_" (at most 64).`);
+  }
+  return input;
+}
+
+/** PM2 process name and policy process id: `<service>@<version>#<index>`. */
+export function processId(service: string, version: string, index: number): string {
+  return `${service}@${version}#${index}`;
+}
+
+export function parseProcessId(id: string): { service: string; version: string; index: number } | null {
+  const match = /^([^@#]+)@([^#]+)#(\d+)$/.exec(id);
+  if (match === null) return null;
+  return { service: match[1]!, version: match[2]!, index: Number(match[3]) };
+}
