@@ -20,19 +20,26 @@ export function parseVersion(input: unknown, what = 'version'): semver.SemVer {
     throw usageError('invalid_version', `The ${what} is ${input.length} characters long; a semver version like 1.4.2 is expected.`);
   }
   const parsed = semver.parse(input, { loose: false });
-  if (parsed === null || parsed.version !== input) {
+  // semver's `version` drops +build, so compare against the full canonical form.
+  if (parsed === null || canonical(parsed) !== input) {
     throw usageError('invalid_version', `"${printable(input)}" is not a valid ${what}: expected semver like 1.4.2 (MAJOR.MINOR.PATCH, optional -prerelease and +build).`);
   }
   return parsed;
 }
 
-/** The version string, checked. */
+/** The version string, checked (build metadata kept). */
 export function checkVersion(input: unknown, what = 'version'): string {
-  return parseVersion(input, what).version;
+  return canonical(parseVersion(input, what));
 }
 
 export function isValidVersion(input: unknown): input is string {
-  return typeof input === 'string' && input.length <= MAX_VERSION_LENGTH && semver.valid(input) === input;
+  if (typeof input !== 'string' || input.length > MAX_VERSION_LENGTH) return false;
+  const parsed = semver.parse(input, { loose: false });
+  return parsed !== null && canonical(parsed) === input;
+}
+
+function canonical(parsed: semver.SemVer): string {
+  return parsed.build.length === 0 ? parsed.version : `${parsed.version}+${parsed.build.join('.')}`;
 }
 
 /**

@@ -1,0 +1,55 @@
+import type { Context, GlobalOptions } from './context.js';
+
+export interface CommandModule {
+  run(ctx: Context, args: string[], options: GlobalOptions & Record<string, unknown>): Promise<void>;
+}
+
+export interface CommandSpec {
+  /** `init`, or `policy show` for a subcommand. */
+  name: string;
+  args?: string;
+  description: string;
+  /** Description of the parent command, for the first subcommand of a group. */
+  group?: string;
+  options?: Array<{ flags: string; description: string; default?: unknown }>;
+  /** Commands load their modules lazily so the CLI starts fast. */
+  load: () => Promise<CommandModule>;
+}
+
+/** The command table: every command switchyard has, in the order help lists them. */
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'init',
+    description: 'write a config, the state folder and the heartbeat token',
+    options: [
+      { flags: '--force', description: 'overwrite an existing config' },
+      { flags: '--script <path>', description: 'start script of the service; {version} is replaced by the version' },
+      { flags: '--ports <range>', description: 'port range for the service processes, like 7500-7599' },
+      { flags: '--listen <host:port>', description: 'where the router listens' },
+    ],
+    load: () => import('./commands/init.js'),
+  },
+  {
+    name: 'policy show',
+    group: 'read and check the routing policy and its revisions',
+    description: 'print the routing policy',
+    load: () => import('./commands/policy-show.js'),
+  },
+  {
+    name: 'policy validate',
+    args: '[file]',
+    description: 'check a policy file (default: the live one); lists every problem by path',
+    load: () => import('./commands/policy-validate.js'),
+  },
+  {
+    name: 'policy history',
+    description: 'list every revision of the policy: generation, time, what changed',
+    load: () => import('./commands/policy-history.js'),
+  },
+  {
+    name: 'policy diff',
+    args: '<genA> <genB>',
+    description: 'what changed between two revisions of the policy',
+    load: () => import('./commands/policy-diff.js'),
+  },
+];

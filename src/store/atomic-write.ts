@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import { open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * Atomic file replacement: a reader sees either the whole old file or the
+ * whole new one, never a mix, and after we return the new file survives a
+ * power cut. Hand-written on node:fs/promises because we need the folder
+ * fsync that makes the rename itself durable.
+ */
+
+/** Temp names start with "." and end with ".tmp" so listings can skip them. */
+const TEMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+function tempPathFor(target: string): string {
+  // Same folder as the target: rename(2) is only atomic within one file system.
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** True when `name` is a temp file left by writeFileAtomic. */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+export async function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
+  const temp = tempPathFor(path);
+  let handle: FileHandle | undefined;
+  try {
+    // 'wx': never follow or reuse a file someone else put at our temp name.
+    handle = await open(temp, 'wx', mode);
+    await handle.writeFile(data, 'utf8');
+    // Data must be on disk before the rename publishes it, or a crash could
+    // leave a renamed but empty file.
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temp, path);
+  } catch (err) {
+    if (handle !== undefined) await handle.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+}
+
+/** Makes a rename or create in `dir` durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    // Some platforms (Windows) and file systems cannot open or fsync a
+    // folder; the rename has still happened, so durability is best effort there.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Removes temp files a killed writer left in `dir`: those whose writer pid is
+ * gone from this host, or that are older than `olderThanMs`. Call it only
+ * while holding the store lock, when no live writer can own a temp file.
+ * Returns how many were removed.
+ */
+export async function removeStaleTempFiles(dir: string, olderThanMs: number): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const match = TEMP_NAME.exec(name);
+    if (match === null) continue;
+    const path = join(dir, name);
+    try {
+      const info = await stat(path);
+      const old = Date.now() - info.mtimeMs > olderThanMs;
+      if (old || !pidAlive(Number(match[2]))) {
+        await unlink(path);
+        removed += 1;
+      }
+    } catch {
+      // Gone already, or not ours to remove: either way nothing to do.
+    }
+  }
+  return removed;
+}
