@@ -4,9 +4,9 @@
  * no clock, no randomness, no per-process seed.
  *
  * The hash is FNV-1a 32-bit over the UTF-8 bytes of the id (so any language
- * can reproduce it), followed by the murmur3 finaliser: plain FNV-1a leaves
- * near-identical ids like "t-1", "t-2" clustered, and the finaliser spreads
- * them evenly over the whole 32-bit range.
+ * can reproduce it), followed by the murmur3 finaliser: plain FNV-1a spreads
+ * near-identical ids like "t-1", "t-2" unevenly over the high bits (2 points
+ * off at weight 90 over "t-0".."t-9999"); the finaliser evens them out.
  */
 
 const FNV_OFFSET = 0x811c9dc5;

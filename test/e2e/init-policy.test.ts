@@ -1,25 +1,10 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { designExamplePolicy } from '../fixtures/design-policy.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 
-const DESIGN_EXAMPLE = {
-  schema: 1,
-  generation: 7,
-  updatedAt: '2026-11-25T10:00:00.000Z',
-  services: {
-    lobby: {
-      target: '1.5.0',
-      canary: null,
-      match: 'exact',
-      login: 'force',
-      processes: [
-        { id: 'lobby@1.5.0#0', version: '1.5.0', host: 'local', address: '127.0.0.1', port: 7501, state: 'active', since: '2026-11-25T10:00:00.000Z' },
-        { id: 'lobby@1.4.0#0', version: '1.4.0', host: 'local', address: '127.0.0.1', port: 7500, state: 'draining', since: '2026-11-25T10:00:00.000Z', drainDeadline: '2026-11-25T10:30:00.000Z' },
-      ],
-    },
-  },
-};
+const DESIGN_EXAMPLE = designExamplePolicy();
 
 let dir: string;
 let cleanup: () => Promise<void>;

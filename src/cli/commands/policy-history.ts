@@ -4,12 +4,24 @@ import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 import { renderTable } from '../table.js';
 
+interface Revision {
+  generation: number;
+  updatedAt: string | null;
+  changes: string[];
+  /** Why a revision file could not be read; its neighbours are still listed. */
+  broken?: string;
+}
+
 export const run: CommandModule['run'] = async (ctx) => {
   const { store } = await openProject(ctx);
   const entries = await store.history();
-  const revisions: Array<{ generation: number; updatedAt: string | null; changes: string[] }> = [];
+  const revisions: Revision[] = [];
   let previous: Policy | null = null;
   for (const entry of entries) {
+    if (entry.broken !== undefined) {
+      revisions.push({ generation: entry.generation, updatedAt: entry.updatedAt ?? null, changes: [], broken: entry.broken });
+      continue;
+    }
     const policy = await store.revision(entry.generation);
     const changes = diffPolicies(previous, policy).map(describeChange);
     revisions.push({ generation: policy.generation, updatedAt: policy.updatedAt ?? null, changes });
@@ -21,6 +33,10 @@ export const run: CommandModule['run'] = async (ctx) => {
     ctx.out.print('no revisions yet');
     return;
   }
-  const rows = revisions.map((r) => [String(r.generation), r.updatedAt ?? '-', r.changes.length === 0 ? (r.generation === 0 ? 'created' : 'no change') : r.changes.join('; ')]);
-  ctx.out.print(renderTable([['generation', 'time', 'what changed'], ...rows]));
+  const describe = (r: Revision): string => {
+    if (r.broken !== undefined) return `unreadable: ${r.broken}`;
+    if (r.changes.length > 0) return r.changes.join('; ');
+    return r.generation === 0 ? 'created' : 'no change';
+  };
+  ctx.out.print(renderTable([['generation', 'time', 'what changed'], ...revisions.map((r) => [String(r.generation), r.updatedAt ?? '-', describe(r)])]));
 };

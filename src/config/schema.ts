@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { ADDRESS, HOST_NAME, SERVICE_NAME } from '../core/names.js';
+import { MATCH_RULES, type MatchRule } from '../core/version.js';
+import { CONFIG_DEFAULTS, LOGIN_POLICIES, ROUTER_MODES, type LoginPolicy, type RouterMode } from './defaults.js';
+import {
+  durationMs, ENV_KEY, headerName, isReservedEnvKey, listenAddress, plainString, portRange, remotePath,
+  SSH_TARGET, sshOption, versionTemplate, wholeNumber, type ListenAddress, type PortRange,
+} from './fields.js';
+
+export type { ListenAddress, PortRange, RouterMode, LoginPolicy };
+
+/**
+ * The config as commands use it: every default applied, durations in
+ * milliseconds, port ranges as {from, to}, paths absolute. Built by
+ * loadConfig from `configSchema`'s output (see normalise.ts).
+ */
+export interface Config {
+  router: RouterConfig;
+  /** Absolute state folder (policy.json, history/, token). */
+  stateDir: string;
+  /** Absolute PM2_HOME for the local fleet. */
+  pm2Home: string;
+  hosts: Record<string, HostConfig>;
+  services: Record<string, ServiceConfig>;
+}
+
+export interface RouterConfig {
+  listen: ListenAddress;
+  mode: RouterMode;
+  heartbeatIntervalMs: number;
+  /** Missed heartbeat intervals after which a process counts as stale. */
+  staleAfter: number;
+  /** Lower-cased header names. */
+  versionHeader: string;
+  serviceHeader: string;
+  maxBodyBytes: number;
+}
+
+export interface HostConfig {
+  name: string;
+  /** Where terminals are sent (host name or IP). */
+  address: string;
+  /** True when the host has no `ssh`: it is this machine, driven through the PM2 API. */
+  local: boolean;
+  /** "user@host" or "host"; undefined on local hosts. */
+  ssh: string | undefined;
+  /** ssh port; undefined means ssh's own default. */
+  port: number | undefined;
+  /** Absolute (or "~/...") path of the ssh key on this machine. */
+  identityFile: string | undefined;
+  /** ssh -o options, "Key=Value". */
+  sshOptions: string[];
+  /** PM2_HOME on that host: always set on local hosts (the config's pm2Home unless overridden); undefined on a remote host means its user's default. */
+  pm2Home: string | undefined;
+  nodePath: string | undefined;
+  pm2Path: string | undefined;
+}
+
+export interface ServiceConfig {
+  name: string;
+  /** The script PM2 starts; "{version}" is replaced by the version. Relative paths are as written. */
+  script: string;
+  cwd: string | undefined;
+  args: string[];
+  env: Record<string, string>;
+  ports: PortRange;
+  hosts: string[];
+  /** Processes per version per host. */
+  instances: number;
+  match: MatchRule;
+  login: LoginPolicy;
+  readiness: { http: string | undefined; timeoutMs: number };
+  drain: { grace: number; timeoutMs: number };
+  killTimeoutMs: number;
+}
+
+/** A strict object: unknown keys (typos) are errors; the message for a non-object says what the mapping holds. */
+function mapping<T extends z.core.$ZodLooseShape>(shape: T, what: string) {
+  return z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? what : undefined) });
+}
+
+/** `key:` with nothing under it is null in YAML; a person means "the defaults". */
+function section<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === null ? undefined : value), schema);
+}
+
+const D = CONFIG_DEFAULTS;
+
+export const routerShape = {
+  listen: listenAddress.prefault(D.router.listen),
+  mode: z.enum(ROUTER_MODES, { error: 'redirect or proxy' }).default(D.router.mode),
+  heartbeatInterval: durationMs.prefault(D.router.heartbeatInterval),
+  staleAfter: wholeNumber(1, 1000).default(D.router.staleAfter),
+  versionHeader: headerName.prefault(D.router.versionHeader),
+  serviceHeader: headerName.prefault(D.router.serviceHeader),
+  maxBodyBytes: wholeNumber(1, 2 ** 31 - 1).default(D.router.maxBodyBytes),
+};
+
+export const hostShape = {
+  address: z.string({ error: 'a host name or IP address terminals can reach, like 127.0.0.1 or edge-1.example.com' })
+    .regex(ADDRESS, { error: 'a host name or IP address like 127.0.0.1 or edge-1.example.com (IPv6 without brackets)' }),
+  ssh: z.string({ error: 'an ssh target like deploy@edge-1.internal' })
+    .regex(SSH_TARGET, { error: 'an ssh target "user@host" or "host", like deploy@edge-1.internal (no spaces or shell characters, not starting with "-")' })
+    .optional(),
+  port: wholeNumber(1, 65535).optional(),
+  identityFile: plainString('the path of an ssh key file, like ~/.ssh/deploy_ed25519')
+    .refine((s) => !s.startsWith('-'), { error: 'the path of an ssh key file, not starting with "-"' }).optional(),
+  sshOptions: z.array(sshOption, { error: 'a list of ssh options, like [StrictHostKeyChecking=accept-new]' }).optional(),
+  pm2Home: remotePath('a PM2_HOME folder like /srv/switchyard/pm2').optional(),
+  nodePath: remotePath('the node executable on that host, like /usr/bin/node').optional(),
+  pm2Path: remotePath('the pm2 executable on that host, like /usr/local/bin/pm2').optional(),
+};
+
+const envKey = z.string()
+  .regex(ENV_KEY, { error: 'an environment variable name: letters, digits and "_", not starting with a digit' })
+  .refine((k) => !isReservedEnvKey(k), { error: 'a variable other than PORT and SWITCHYARD_*: switchyard sets those for every process' });
+const envValue = z.union([z.string(), z.number()], { error: 'a string (a number is turned into one)' }).transform(String);
+
+export const readinessShape = {
+  http: z.string({ error: 'an HTTP path like /healthz' })
+    .regex(/^\/[^\s\u0000-\u001f\u007f]{0,2047}$/, { error: 'an HTTP path starting with "/", like /healthz' }).optional(),
+  timeout: durationMs.prefault(D.service.readinessTimeout),
+};
+
+export const drainShape = {
+  grace: wholeNumber(1, 1000).default(D.service.drainGrace),
+  timeout: durationMs.prefault(D.service.drainTimeout),
+};
+
+export const serviceShape = {
+  script: versionTemplate('the script PM2 starts, like releases/{version}/server.js'),
+  cwd: versionTemplate('the working folder, like releases/{version}').optional(),
+  args: z.array(z.union([z.string(), z.number()]).transform(String), { error: 'a list of arguments, like [--verbose]' }).default([]),
+  env: section(z.record(envKey, envValue, { error: (iss) => (iss.code === 'invalid_type' ? 'a mapping of variable names to values, like {NODE_ENV: production}' : undefined) }).default({})),
+  ports: portRange,
+  hosts: z.array(z.string({ error: 'a host name' }), { error: 'a list of host names from hosts, like [local]' })
+    .min(1, { error: 'a list of at least one host name from hosts, like [local]' }).default([...D.service.hosts]),
+  instances: wholeNumber(1, 1000).default(D.service.instances),
+  match: z.enum(MATCH_RULES as unknown as ['exact', 'patch', 'minor'], { error: 'exact, patch or minor' }).default(D.service.match),
+  login: z.enum(LOGIN_POLICIES, { error: 'force or allow' }).default(D.service.login),
+  readiness: section(mapping(readinessShape, 'a mapping like {http: /healthz, timeout: 30s}').prefault({})),
+  drain: section(mapping(drainShape, 'a mapping like {grace: 2, timeout: 30m}').prefault({})),
+  killTimeout: durationMs.prefault(D.service.killTimeout),
+};
+
+export const configShape = {
+  router: section(mapping(routerShape, 'a mapping of router settings, like {listen: 127.0.0.1:7400}').prefault({})),
+  state: plainString('a folder for the policy and token, like .switchyard').optional(),
+  pm2Home: plainString('a folder for PM2_HOME, like .switchyard/pm2').optional(),
+  hosts: section(z.record(
+    z.string().regex(HOST_NAME, { error: 'a host name of letters, digits, ".", "-" and "_" (at most 64, starting with a letter or digit)' }),
+    mapping(hostShape, 'a mapping like {address: 127.0.0.1} or {ssh: deploy@edge-1, address: edge-1.example.com}'),
+    { error: (iss) => (iss.code === 'invalid_type' ? 'a mapping of host names to host settings' : undefined) },
+  ).prefault(D.hosts)),
+  services: section(z.record(
+    z.string().regex(SERVICE_NAME, { error: 'a service name of letters, digits, "-" and "_" (at most 64, starting with a letter or digit)' }),
+    mapping(serviceShape, 'a mapping of service settings, like {script: releases/{version}/server.js, ports: 7500-7599}'),
+    { error: (iss) => (iss.code === 'invalid_type' ? 'a mapping of service names to service settings' : undefined) },
+  ).prefault({})),
+};
+
+/** The raw config as written (after allow-listed environment overrides). */
+export const configSchema = mapping(configShape, 'a mapping with the keys router, state, pm2Home, hosts and services');
+
+export type ParsedConfig = z.output<typeof configSchema>;
+
+/** The keys an object at `path` may hold, for "did you mean" hints on unknown keys. */
+export function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  const [first, , third] = path;
+  if (path.length === 0) return Object.keys(configShape);
+  if (first === 'router' && path.length === 1) return Object.keys(routerShape);
+  if (first === 'hosts' && path.length === 2) return Object.keys(hostShape);
+  if (first === 'services' && path.length === 2) return Object.keys(serviceShape);
+  if (first === 'services' && path.length === 3 && third === 'readiness') return Object.keys(readinessShape);
+  if (first === 'services' && path.length === 3 && third === 'drain') return Object.keys(drainShape);
+  return [];
+}

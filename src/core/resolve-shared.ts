@@ -1,0 +1,135 @@
+import type { ProcessEntry } from './policy-schema.js';
+import type { PolicyIndex, ServiceIndex } from './policy-index.js';
+import { isValidVersion, printable } from './version.js';
+
+/**
+ * Types and helpers shared by login and request resolution. Failures are
+ * returned as values, never thrown: this runs for every login and request,
+ * and bad input from terminals is routine, not exceptional.
+ */
+
+/** Terminals per process from its last heartbeat; undefined when unknown. */
+export interface Loads {
+  terminals(processId: string): number | undefined;
+}
+
+/** The only routing state: a cursor the caller owns and keeps between calls. */
+export interface RoundRobin {
+  next: number;
+}
+
+export type RouteErrorCode =
+  | 'version_required'
+  | 'invalid_version'
+  | 'service_required'
+  | 'unknown_service'
+  | 'version_not_served'
+  | 'no_target'
+  | 'no_active_process';
+
+export interface RouteFailure {
+  ok: false;
+  status: 400 | 404 | 503;
+  error: RouteErrorCode;
+  message: string;
+  /** With version_not_served: the versions served, newest first. */
+  versions?: string[];
+}
+
+export interface ProcessAddress {
+  service: string;
+  version: string;
+  address: string;
+  port: number;
+  processId: string;
+}
+
+export function fail(status: RouteFailure['status'], error: RouteErrorCode, message: string): RouteFailure {
+  return { ok: false, status, error, message };
+}
+
+/** Checks a terminal version from the wire; returns it, or the failure to answer with. */
+export function checkTerminalVersion(version: unknown): string | RouteFailure {
+  if (isValidVersion(version)) return version;
+  if (version === undefined || version === null || version === '') {
+    return fail(400, 'version_required', 'A terminal version is required: send the version the terminal runs, as semver like 1.4.2.');
+  }
+  if (typeof version !== 'string') {
+    return fail(400, 'invalid_version', `The terminal version must be a string like 1.4.2, not ${typeof version}.`);
+  }
+  return fail(400, 'invalid_version', `"${printable(version)}" is not a valid version: expected semver like 1.4.2 (MAJOR.MINOR.PATCH, optional -prerelease and +build).`);
+}
+
+/** Finds the service a call is about; an absent name means the only service. */
+export function findService(index: PolicyIndex, service: unknown): ServiceIndex | RouteFailure {
+  if (service === undefined || service === null || service === '') {
+    if (index.services.size === 1) return index.services.values().next().value as ServiceIndex;
+    if (index.services.size === 0) {
+      return fail(404, 'unknown_service', 'No service is configured yet: add one to the config and deploy a version first.');
+    }
+    return fail(400, 'service_required', `Several services are configured (${list(index.names)}): say which one the terminal wants.`);
+  }
+  // A Map lookup, so names like "__proto__" or "constructor" are just unknown names.
+  const found = typeof service === 'string' ? index.services.get(service) : undefined;
+  if (found !== undefined) return found;
+  const shown = typeof service === 'string' ? `"${printable(service)}"` : `a ${typeof service}`;
+  const known = index.names.length === 0 ? 'none is configured yet' : `known services: ${list(index.names)}`;
+  return fail(404, 'unknown_service', `There is no service ${shown}; ${known}.`);
+}
+
+export function isFailure(value: unknown): value is RouteFailure {
+  return typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === false;
+}
+
+/**
+ * Picks the process with the fewest terminals by last heartbeat (unknown
+ * counts as 0), ties broken round robin through the caller's cursor. Two
+ * passes and no allocation: this runs on every login and request.
+ */
+export function pickProcess(pool: readonly ProcessEntry[], loads?: Loads, cursor?: RoundRobin): ProcessEntry {
+  const n = pool.length;
+  if (n === 1) return pool[0]!;
+  let min = Infinity;
+  let ties = n;
+  if (loads !== undefined) {
+    ties = 0;
+    for (let i = 0; i < n; i++) {
+      const load = loadOf(loads, pool[i]!.id);
+      if (load < min) {
+        min = load;
+        ties = 1;
+      } else if (load === min) {
+        ties++;
+      }
+    }
+  }
+  let turn = 0;
+  if (cursor !== undefined) {
+    const next = Number.isSafeInteger(cursor.next) && cursor.next >= 0 ? cursor.next : 0;
+    turn = next % ties;
+    // Wrap well below 2^53 so the cursor stays an exact integer forever.
+    cursor.next = next >= 0x7fffffff ? 0 : next + 1;
+  }
+  if (loads === undefined) return pool[turn]!;
+  for (let i = 0; i < n; i++) {
+    const p = pool[i]!;
+    if (loadOf(loads, p.id) === min && turn-- === 0) return p;
+  }
+  return pool[0]!;
+}
+
+function loadOf(loads: Loads, processId: string): number {
+  const n = loads.terminals(processId);
+  // NaN, negatives and non-numbers count as unknown, so they cannot poison the comparison.
+  return typeof n === 'number' && n > 0 ? n : 0;
+}
+
+export function addressOf(service: string, p: ProcessEntry): ProcessAddress {
+  return { service, version: p.version, address: p.address, port: p.port, processId: p.id };
+}
+
+/** Lists names for a message, cut short so a huge policy cannot make a huge message. */
+export function list(items: readonly string[], max = 20): string {
+  if (items.length <= max) return items.join(', ');
+  return `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
+}
