@@ -52,4 +52,25 @@ export const COMMANDS: CommandSpec[] = [
     description: 'what changed between two revisions of the policy',
     load: () => import('./commands/policy-diff.js'),
   },
+  {
+    name: 'router run',
+    group: 'the router: under PM2 (start, stop, status) or in the foreground (run)',
+    description: 'run the router in the foreground (logs to stderr; stops cleanly on SIGINT/SIGTERM)',
+    load: () => import('./commands/router-run.js'),
+  },
+  {
+    name: 'router start',
+    description: 'start the router under PM2 as switchyard-router; returns once it answers /healthz',
+    load: () => import('./commands/router-start.js'),
+  },
+  {
+    name: 'router stop',
+    description: 'stop the router that PM2 runs, letting in-flight requests finish',
+    load: () => import('./commands/router-stop.js'),
+  },
+  {
+    name: 'router status',
+    description: 'whether the router answers, which policy generation it serves, and PM2\'s view of it',
+    load: () => import('./commands/router-status.js'),
+  },
 ];

@@ -1,0 +1,170 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { failedError } from '../core/errors.js';
+
+/** What switchyard asks PM2 to run. */
+export interface Pm2App {
+  name: string;
+  script: string;
+  args?: string[];
+  cwd?: string;
+  env: Record<string, string>;
+  killTimeoutMs?: number;
+  autorestart?: boolean;
+  /** Where PM2 writes the process's stdout and stderr. */
+  outFile?: string;
+  errorFile?: string;
+}
+
+/** PM2's view of one process, reduced to what switchyard shows. */
+export interface Pm2Process {
+  name: string;
+  pmId: number;
+  pid: number;
+  status: string;
+  cpu: number;
+  memory: number;
+  uptimeMs: number | null;
+  restarts: number;
+  outFile: string | undefined;
+  errorFile: string | undefined;
+  env: Record<string, string>;
+}
+
+type Callback<T> = (error: Error | null, value: T) => void;
+/** The parts of pm2's callback API switchyard uses. */
+interface Pm2Api {
+  connect(cb: Callback<unknown>): void;
+  disconnect(cb?: () => void): void;
+  start(opts: Record<string, unknown>, cb: Callback<unknown>): void;
+  stop(name: string, cb: Callback<unknown>): void;
+  delete(name: string, cb: Callback<unknown>): void;
+  list(cb: Callback<Array<Record<string, any>>>): void;
+  killDaemon(cb: Callback<unknown>): void;
+}
+
+function promised<T>(call: (cb: Callback<T>) => void, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    call((error, value) => {
+      if (error) reject(failedError('pm2_failed', `PM2 could not ${what}: ${error.message ?? String(error)}`));
+      else resolve(value);
+    });
+  });
+}
+
+/** Whether a PM2 daemon is running for this PM2_HOME (without starting one). */
+export function pm2DaemonRunning(pm2Home: string): boolean {
+  const pidFile = join(pm2Home, 'pm2.pid');
+  if (!existsSync(pidFile)) return false;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The pid of the daemon for this PM2_HOME, when one runs. */
+export function pm2DaemonPid(pm2Home: string): number | undefined {
+  if (!pm2DaemonRunning(pm2Home)) return undefined;
+  return Number(readFileSync(join(pm2Home, 'pm2.pid'), 'utf8').trim());
+}
+
+function toProcess(raw: Record<string, any>): Pm2Process {
+  const env = (raw.pm2_env ?? {}) as Record<string, any>;
+  const status = String(env.status ?? 'unknown');
+  return {
+    name: String(raw.name),
+    pmId: Number(raw.pm_id),
+    pid: Number(raw.pid ?? 0),
+    status,
+    cpu: Number(raw.monit?.cpu ?? 0),
+    memory: Number(raw.monit?.memory ?? 0),
+    uptimeMs: status === 'online' && typeof env.pm_uptime === 'number' ? Date.now() - env.pm_uptime : null,
+    restarts: Number(env.restart_time ?? 0),
+    outFile: env.pm_out_log_path,
+    errorFile: env.pm_err_log_path,
+    env: Object.fromEntries(Object.entries((env.env ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string>,
+  };
+}
+
+/**
+ * One connection to the PM2 daemon of one PM2_HOME, through pm2's
+ * programmatic API, wrapped into promises once here. PM2_HOME is set before
+ * pm2 is first imported (pm2 reads it at import and creates the folder), and
+ * each client is a pm2 instance bound to its own home.
+ */
+export class Pm2Client {
+  private constructor(
+    readonly pm2Home: string,
+    private readonly api: Pm2Api,
+  ) {}
+
+  static async connect(pm2Home: string): Promise<Pm2Client> {
+    process.env.PM2_HOME ??= pm2Home;
+    const pm2 = (await import('pm2')).default as unknown as { custom: new (opts: Record<string, unknown>) => Pm2Api };
+    const api = new pm2.custom({ pm2_home: pm2Home });
+    await promised((cb) => api.connect(cb), `start or reach its daemon in ${pm2Home}`);
+    return new Pm2Client(pm2Home, api);
+  }
+
+  async start(app: Pm2App): Promise<void> {
+    await promised(
+      (cb) =>
+        this.api.start(
+          {
+            name: app.name,
+            script: app.script,
+            args: app.args ?? [],
+            cwd: app.cwd,
+            // The whole environment, given explicitly, so a daemon started long ago
+            // with other values never leaks them into a new process.
+            env: app.env,
+            kill_timeout: app.killTimeoutMs ?? 5000,
+            autorestart: app.autorestart ?? true,
+            max_restarts: 10,
+            min_uptime: 1000,
+            out_file: app.outFile,
+            error_file: app.errorFile,
+            merge_logs: true,
+            time: true,
+          },
+          cb,
+        ),
+      `start ${app.name}`,
+    );
+  }
+
+  async stop(name: string): Promise<void> {
+    await promised((cb) => this.api.stop(name, cb), `stop ${name}`);
+  }
+
+  async delete(name: string): Promise<void> {
+    await promised((cb) => this.api.delete(name, cb), `delete ${name}`);
+  }
+
+  async list(): Promise<Pm2Process[]> {
+    const raw = await promised<Array<Record<string, any>>>((cb) => this.api.list(cb), 'list its processes');
+    return raw.map(toProcess);
+  }
+
+  async describe(name: string): Promise<Pm2Process | undefined> {
+    return (await this.list()).find((p) => p.name === name);
+  }
+
+  /** Leaves the daemon running; the CLI's ordinary way out. */
+  disconnect(): void {
+    this.api.disconnect();
+  }
+
+  /**
+   * Stops the daemon. Afterwards pm2's socket layer keeps a reconnect timer
+   * alive, so a CLI that calls this must end its own process once its output
+   * is flushed.
+   */
+  async killDaemon(): Promise<void> {
+    await promised((cb) => this.api.killDaemon(cb), 'stop its daemon');
+  }
+}

@@ -1,0 +1,78 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Policy } from '../core/policy-schema.js';
+import type { TallyEntry } from '../core/tally.js';
+
+export interface MetricsSources {
+  policy(): Policy | undefined;
+  tally(service: string): TallyEntry[];
+}
+
+/**
+ * The router's Prometheus metrics, on a registry of its own. Gauges that
+ * mirror state (terminals, process states, generation) are computed when
+ * scraped, so the request path only ever bumps counters.
+ */
+export class RouterMetrics {
+  readonly registry = new Registry();
+  readonly heartbeats: Counter<'outcome'>;
+  readonly decisions: Counter<'kind' | 'outcome'>;
+  readonly policyLoadErrors: Counter;
+  readonly drainCutOff: Counter<'service' | 'version'>;
+  readonly retired: Counter<'service' | 'reason'>;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    this.heartbeats = new Counter({ name: 'switchyard_heartbeats_total', help: 'Heartbeats received, by outcome (accepted, rejected, out_of_order, invalid)', labelNames: ['outcome'], registers });
+    this.decisions = new Counter({ name: 'switchyard_routing_decisions_total', help: 'Routing decisions, by kind (login, resolve, proxy, websocket) and outcome', labelNames: ['kind', 'outcome'], registers });
+    this.policyLoadErrors = new Counter({ name: 'switchyard_policy_load_errors_total', help: 'Policy files that could not be loaded (the last good one kept serving)', registers });
+    this.drainCutOff = new Counter({ name: 'switchyard_drain_terminals_cut_off_total', help: 'Terminals still held by processes stopped at their drain deadline', labelNames: ['service', 'version'], registers });
+    this.retired = new Counter({ name: 'switchyard_processes_retired_total', help: 'Processes stopped by the drain controller, by reason (drained, deadline)', labelNames: ['service', 'reason'], registers });
+
+    new Gauge({
+      name: 'switchyard_policy_generation',
+      help: 'Generation of the policy the router is serving',
+      registers,
+      collect() {
+        this.set(sources.policy()?.generation ?? -1);
+      },
+    });
+    new Gauge({
+      name: 'switchyard_processes',
+      help: 'Processes in the policy, by service and state',
+      labelNames: ['service', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        const policy = sources.policy();
+        if (policy === undefined) return;
+        for (const [service, s] of Object.entries(policy.services)) {
+          const counts = new Map<string, number>();
+          for (const p of s.processes) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
+          for (const [state, n] of counts) this.set({ service, state }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: 'switchyard_terminals',
+      help: 'Terminals held, by service and terminal version (fresh heartbeats only)',
+      labelNames: ['service', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        const policy = sources.policy();
+        if (policy === undefined) return;
+        for (const service of Object.keys(policy.services)) {
+          for (const entry of sources.tally(service)) this.set({ service, version: entry.version }, entry.terminals);
+        }
+      },
+    });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,85 @@
+import type { IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Upstream } from './proxy-http.js';
+
+/** Writes a small JSON error as a raw HTTP response on a socket that asked to upgrade. */
+export function rejectUpgrade(socket: Duplex, status: number, error: string, message: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ error, message });
+  const reason = status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : status === 502 ? 'Bad Gateway' : status === 503 ? 'Service Unavailable' : 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function requestHead(req: IncomingMessage): string {
+  const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
+  const raw = req.rawHeaders;
+  let forwardedFor: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    if (name.toLowerCase() === 'x-forwarded-for') {
+      forwardedFor = value;
+      continue;
+    }
+    lines.push(`${name}: ${value}`);
+  }
+  const client = req.socket.remoteAddress ?? '';
+  lines.push(`X-Forwarded-For: ${forwardedFor ? `${forwardedFor}, ${client}` : client}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/**
+ * Proxies a WebSocket (or any HTTP/1.1 upgrade) by replaying the request
+ * head to the process and then piping bytes both ways; the process's own 101
+ * answer reaches the terminal unchanged. A session lives as long as both
+ * sockets do: the router never cuts it on its own.
+ */
+export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, connectTimeoutMs: number, onClose?: () => void): void {
+  const upstreamSocket: Socket = connect({ host: upstream.address, port: upstream.port });
+  let connected = false;
+  const timer = setTimeout(() => {
+    if (!connected) upstreamSocket.destroy(new Error('connect timeout'));
+  }, connectTimeoutMs);
+  timer.unref();
+
+  upstreamSocket.once('connect', () => {
+    connected = true;
+    clearTimeout(timer);
+    upstreamSocket.setNoDelay(true);
+    upstreamSocket.write(requestHead(req));
+    if (head.length > 0) upstreamSocket.write(head);
+    upstreamSocket.pipe(socket);
+    socket.pipe(upstreamSocket);
+  });
+
+  let closed = false;
+  const finish = (): void => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    onClose?.();
+  };
+  upstreamSocket.on('error', (error) => {
+    if (!connected) {
+      rejectUpgrade(socket, 502, 'upstream_unreachable', `The process at ${upstream.address}:${upstream.port} could not be reached (${(error as NodeJS.ErrnoException).code ?? error.message}).`);
+    } else {
+      socket.destroy();
+    }
+    finish();
+  });
+  socket.on('error', () => {
+    upstreamSocket.destroy();
+    finish();
+  });
+  upstreamSocket.on('close', () => {
+    socket.end();
+    finish();
+  });
+  socket.on('close', () => {
+    upstreamSocket.end();
+    finish();
+  });
+}

@@ -1,0 +1,55 @@
+import type { Policy } from '../core/policy-schema.js';
+import type { TallyBook, TallyEntry } from '../core/tally.js';
+import type { PolicyFileState } from './policy-watcher.js';
+
+export interface StatusProcess {
+  id: string;
+  version: string;
+  host: string;
+  address: string;
+  port: number;
+  state: string;
+  heartbeat: { ageMs: number | null; stale: boolean };
+  terminals: number;
+  /** PM2's view, when the router or the CLI could ask PM2. */
+  pm2?: unknown;
+}
+
+export interface StatusService {
+  target: string | null;
+  canary: { version: string; weight: number } | null;
+  processes: StatusProcess[];
+  tally: TallyEntry[];
+}
+
+export interface StatusBody {
+  generation: number | null;
+  policy: PolicyFileState;
+  services: Record<string, StatusService>;
+}
+
+/** The status body of DESIGN.md, built from the live policy and the heartbeat tallies. */
+export function buildStatus(policy: Policy | undefined, file: PolicyFileState, tallies: TallyBook, nowMs: number): StatusBody {
+  const services: Record<string, StatusService> = {};
+  for (const [name, service] of Object.entries(policy?.services ?? {})) {
+    services[name] = {
+      target: service.target,
+      canary: service.canary,
+      processes: service.processes.map((p) => {
+        const view = tallies.processView(p.id, nowMs);
+        return {
+          id: p.id,
+          version: p.version,
+          host: p.host,
+          address: p.address,
+          port: p.port,
+          state: p.state,
+          heartbeat: { ageMs: view.ageMs, stale: view.stale },
+          terminals: view.terminals,
+        };
+      }),
+      tally: tallies.tally(name, nowMs),
+    };
+  }
+  return { generation: policy?.generation ?? null, policy: file, services };
+}
