@@ -30,6 +30,46 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/init.js'),
   },
   {
+    name: 'deploy',
+    args: '<version>',
+    description: 'start a version beside the running ones, wait until ready, add it to the policy and make it the target',
+    options: [
+      { flags: '--no-promote', description: 'add the version as active without making it the target' },
+      { flags: '--canary <percent>', description: 'send this share of logins to the new version instead of promoting it' },
+      { flags: '--wait', description: 'block until the previous target is retired' },
+      { flags: '--timeout <duration>', description: 'with --wait: give up after this long (exit 3), like 10m' },
+    ],
+    load: () => import('./commands/deploy.js'),
+  },
+  {
+    name: 'promote',
+    args: '<version>',
+    description: 'make an active version the target; the previous target starts draining',
+    load: () => import('./commands/promote.js'),
+  },
+  {
+    name: 'rollback',
+    description: 'make the previous target the target again (restarting it if it was retired); the current one drains',
+    load: () => import('./commands/rollback.js'),
+  },
+  {
+    name: 'drain',
+    args: '<version>',
+    description: 'stop new logins to a version; the router retires it once no terminal holds it',
+    options: [
+      { flags: '--wait', description: 'block until it is retired' },
+      { flags: '--timeout <duration>', description: 'with --wait: give up after this long (exit 3), like 10m' },
+      { flags: '--now', description: 'stop its processes at once, reporting the terminals cut off' },
+    ],
+    load: () => import('./commands/drain.js'),
+  },
+  {
+    name: 'status',
+    description: 'versions, processes, states, heartbeat ages and the terminal tally per version',
+    options: [{ flags: '--watch', description: 'redraw every heartbeat interval until Ctrl-C' }],
+    load: () => import('./commands/status.js'),
+  },
+  {
     name: 'policy show',
     group: 'read and check the routing policy and its revisions',
     description: 'print the routing policy',

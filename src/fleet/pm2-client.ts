@@ -129,7 +129,6 @@ export class Pm2Client {
             out_file: app.outFile,
             error_file: app.errorFile,
             merge_logs: true,
-            time: true,
           },
           cb,
         ),

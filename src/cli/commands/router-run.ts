@@ -1,6 +1,7 @@
 import { failedError } from '../../core/errors.js';
 import { Router } from '../../router/router.js';
 import { routerOptionsFromConfig } from '../../router/from-config.js';
+import { attachFleet } from '../../router/with-fleet.js';
 import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
@@ -40,9 +41,11 @@ export const run: CommandModule['run'] = async (ctx) => {
         : `Cannot listen on ${where}: ${(error as Error).message}.`,
     );
   }
+  const fleet = attachFleet(router, loaded.config, timestamped);
   ctx.out.result({ ok: true, listening: bound, mode: loaded.config.router.mode, pid: process.pid });
   const signal = await nextStopSignal();
   timestamped(`${signal} received: closing listeners, letting in-flight requests finish`);
+  await fleet.stop();
   await router.stop();
   timestamped('router stopped');
 };

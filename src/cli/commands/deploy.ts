@@ -1,0 +1,99 @@
+import { parseDuration } from '../../core/duration.js';
+import { failedError, usageError } from '../../core/errors.js';
+import { processesOf } from '../../core/policy-query.js';
+import type { Policy } from '../../core/policy-schema.js';
+import { addProcesses, markActive, promote, setCanary } from '../../core/policy-transitions.js';
+import { checkVersion } from '../../core/version.js';
+import { FleetSet } from '../../rollout/fleets.js';
+import { startVersion, type StartOutcome } from '../../rollout/start-version.js';
+import { ensureToken } from '../../store/token.js';
+import type { CommandModule } from '../commands.js';
+import { createProgress } from '../progress.js';
+import { openProject } from '../project.js';
+import { pickService } from '../service.js';
+import { waitRetired } from '../wait-retired.js';
+import { describeFailures } from '../start-report.js';
+
+function canaryWeight(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const weight = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(String(value)) || weight <= 0 || weight > 100) {
+    throw usageError('invalid_canary', `--canary takes a percentage above 0 and at most 100, like 10; got ${JSON.stringify(value)}.`);
+  }
+  return weight;
+}
+
+export const run: CommandModule['run'] = async (ctx, args, options) => {
+  const version = checkVersion(args[0]);
+  const weight = canaryWeight(options.canary);
+  const promoteIt = options.promote !== false && weight === undefined;
+  const timeoutMs = options.timeout === undefined ? undefined : parseDuration(String(options.timeout), '--timeout');
+  const { loaded, store } = await openProject(ctx);
+  const { config } = loaded;
+  const service = pickService(ctx, config);
+  const before = await store.read();
+
+  const live = Object.hasOwn(before.services, service.name) ? processesOf(before, service.name, version, ['active']) : [];
+  if (live.length > 0) {
+    ctx.out.success(`${service.name}@${version} is already active (${live.map((p) => p.id).join(', ')}): nothing to deploy`);
+    ctx.out.result({ ok: true, service: service.name, version, alreadyActive: true, generation: before.generation });
+    return;
+  }
+
+  const { token } = await ensureToken(config.stateDir);
+  const fleets = new FleetSet(config, true);
+  const progress = createProgress({ json: ctx.out.json, tty: process.stderr.isTTY === true });
+  const started = Date.now();
+  try {
+    const result = await startVersion({ config, dir: loaded.dir, service, version, policy: before, fleets, token, env: ctx.env, onStep: (m) => progress.step(m) });
+    progress.stop();
+    if (!result.ok) {
+      throw failedError('deploy_failed', `${service.name}@${version} was not deployed; every process started for it was removed and the policy is unchanged.\n${describeFailures(result.processes)}`, { service: service.name, version, processes: result.processes });
+    }
+    const previousTarget = Object.hasOwn(before.services, service.name) ? before.services[service.name]!.target : null;
+    const now = new Date();
+    let written: Policy;
+    try {
+      written = await store.update((current) => {
+        let next = addProcesses(current, service.name, result.entries, now, { match: service.match, login: service.login });
+        next = markActive(next, service.name, result.entries.map((e) => e.id), now);
+        const svc = next.services[service.name]!;
+        svc.match = service.match;
+        svc.login = service.login;
+        if (promoteIt && svc.target !== version) next = promote(next, service.name, version, now, service.drain.timeoutMs);
+        if (weight !== undefined) next = setCanary(next, service.name, { version, weight });
+        return next;
+      });
+    } catch (error) {
+      // The processes are up but the policy refused them: take them down again.
+      await Promise.allSettled(result.entries.map(async (e) => (await fleets.require(e.host)).remove(e.id)));
+      throw error;
+    }
+    const outcomes: StartOutcome[] = result.processes;
+    for (const o of outcomes) progress.done(`${o.id} ready on ${o.host} at ${o.address}:${o.port} (${o.readyMs} ms)`);
+    const role = weight !== undefined ? `canary at ${weight}%` : promoteIt ? 'the target' : 'active, not promoted';
+    ctx.out.success(`${service.name}@${version} deployed as ${role} in ${Date.now() - started} ms (policy generation ${written.generation})${promoteIt && previousTarget && previousTarget !== version ? `; ${previousTarget} is draining` : ''}`);
+
+    let waitedMs: number | undefined;
+    if (options.wait === true && promoteIt && previousTarget !== null && previousTarget !== version) {
+      ({ waitedMs } = await waitRetired({ store, service: service.name, version: previousTarget, timeoutMs: timeoutMs ?? service.drain.timeoutMs + 60_000, progress }));
+      progress.stop();
+      ctx.out.success(`${service.name}@${previousTarget} retired after ${waitedMs} ms`);
+    }
+    ctx.out.result({
+      ok: true,
+      service: service.name,
+      version,
+      promoted: promoteIt,
+      canary: weight ?? null,
+      previousTarget,
+      generation: written.generation,
+      processes: outcomes,
+      elapsedMs: Date.now() - started,
+      ...(waitedMs !== undefined ? { retiredAfterMs: waitedMs } : {}),
+    });
+  } finally {
+    progress.stop();
+    await fleets.closeAll();
+  }
+};

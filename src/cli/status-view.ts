@@ -1,0 +1,67 @@
+import chalk from 'chalk';
+import { formatDuration } from '../core/duration.js';
+import { compareVersionsDesc } from '../core/version.js';
+import type { StatusBody, StatusProcess } from '../router/status.js';
+import { renderTable } from './table.js';
+
+const STATE_ORDER = ['active', 'starting', 'draining', 'failed', 'retired'];
+
+function bar(share: number, width = 10): string {
+  const filled = Math.round(share * width);
+  return `${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${Math.round(share * 100)}%`;
+}
+
+function pm2Field(p: StatusProcess, key: 'cpu' | 'memory'): number | undefined {
+  const view = p.pm2 as Record<string, unknown> | null | undefined;
+  const value = view?.[key];
+  return typeof value === 'number' ? value : undefined;
+}
+
+function heartbeatCell(processes: StatusProcess[]): string {
+  const live = processes.filter((p) => p.state !== 'retired');
+  if (live.length === 0) return '-';
+  if (live.some((p) => p.heartbeat.stale)) {
+    const seen = live.filter((p) => p.heartbeat.ageMs !== null);
+    return chalk.yellow(seen.length === 0 ? 'never (stale)' : `stale (${formatDuration(Math.max(...seen.map((p) => p.heartbeat.ageMs!)))})`);
+  }
+  return formatDuration(Math.max(...live.map((p) => p.heartbeat.ageMs ?? 0)));
+}
+
+/** The people's view of status: per service, a row per version, then the tally vector. */
+export function renderStatus(body: StatusBody, opts: { routerUp: boolean; showRetired: boolean }): string {
+  const lines: string[] = [];
+  const names = Object.keys(body.services);
+  if (names.length === 0) return 'no services in the policy yet: run `switchyard deploy <version>`';
+  for (const name of names) {
+    const svc = body.services[name]!;
+    const canary = svc.canary ? `, canary ${svc.canary.version} at ${svc.canary.weight}%` : '';
+    lines.push(`${chalk.bold(name)}  target ${svc.target ?? '(none)'}${canary}  generation ${body.generation ?? '-'}`);
+    const processes = svc.processes.filter((p) => opts.showRetired || p.state !== 'retired');
+    const total = processes.reduce((n, p) => n + p.terminals, 0);
+    const versions = [...new Set(processes.map((p) => p.version))].sort(compareVersionsDesc);
+    const rows = versions.map((version) => {
+      const mine = processes.filter((p) => p.version === version);
+      const states = [...new Set(mine.map((p) => p.state))].sort((a, b) => STATE_ORDER.indexOf(a) - STATE_ORDER.indexOf(b));
+      const terminals = mine.reduce((n, p) => n + p.terminals, 0);
+      const cpu = mine.map((p) => pm2Field(p, 'cpu')).filter((v) => v !== undefined);
+      const memory = mine.map((p) => pm2Field(p, 'memory')).filter((v) => v !== undefined);
+      return [
+        version + (version === svc.target ? ' *' : ''),
+        states.join(', '),
+        `${mine.length}`,
+        opts.routerUp ? String(terminals) : '?',
+        opts.routerUp ? bar(total === 0 ? 0 : terminals / total) : '?',
+        opts.routerUp ? heartbeatCell(mine) : '?',
+        cpu.length === 0 ? '-' : `${cpu.reduce((a, b) => a + b, 0)}%`,
+        memory.length === 0 ? '-' : `${Math.round(memory.reduce((a, b) => a + b, 0) / 1048576)} MB`,
+      ];
+    });
+    if (rows.length === 0) lines.push('  no processes');
+    else lines.push(renderTable([['version', 'state', 'processes', 'terminals', 'share', 'heartbeat', 'cpu', 'memory'], ...rows], '  '));
+    if (opts.routerUp && svc.tally.length > 0) {
+      lines.push(`  terminals by their version: ${svc.tally.map((t) => `${t.version} ${t.terminals} (${Math.round(t.share * 100)}%)`).join(', ')}`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n').trimEnd();
+}

@@ -1,0 +1,79 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Fleet, FleetProcess, ProcessSpec } from './fleet.js';
+import { Pm2Client, pm2DaemonRunning } from './pm2-client.js';
+
+async function tailOf(path: string | undefined, lines: number): Promise<string> {
+  if (path === undefined) return '';
+  try {
+    const text = await readFile(path, 'utf8');
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** This machine's processes, through PM2's API under the config's PM2_HOME. */
+export class LocalFleet implements Fleet {
+  private constructor(
+    readonly host: string,
+    private readonly pm2: Pm2Client,
+    private readonly logDir: string,
+  ) {}
+
+  /** Connects, starting the PM2 daemon if none runs. */
+  static async open(host: string, pm2Home: string, logDir: string): Promise<LocalFleet> {
+    await mkdir(logDir, { recursive: true });
+    return new LocalFleet(host, await Pm2Client.connect(pm2Home), logDir);
+  }
+
+  /** Connects only when a daemon already runs: read-only commands never start one. */
+  static async openIfRunning(host: string, pm2Home: string, logDir: string): Promise<LocalFleet | undefined> {
+    if (!pm2DaemonRunning(pm2Home)) return undefined;
+    return LocalFleet.open(host, pm2Home, logDir);
+  }
+
+  logFile(id: string): string {
+    return join(this.logDir, `${id.replace(/[^A-Za-z0-9_.@-]/g, '_')}.log`);
+  }
+
+  async start(spec: ProcessSpec): Promise<void> {
+    const log = this.logFile(spec.id);
+    await this.pm2.start({
+      name: spec.id,
+      script: spec.script,
+      args: spec.args,
+      cwd: spec.cwd,
+      env: spec.env,
+      killTimeoutMs: spec.killTimeoutMs,
+      outFile: log,
+      errorFile: log,
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    const known = await this.pm2.describe(id);
+    if (known === undefined) return;
+    await this.pm2.delete(id);
+  }
+
+  async list(): Promise<FleetProcess[]> {
+    return (await this.pm2.list()).map((p) => ({
+      id: p.name,
+      pid: p.pid,
+      status: p.status,
+      cpu: p.cpu,
+      memory: p.memory,
+      uptimeMs: p.uptimeMs,
+      restarts: p.restarts,
+    }));
+  }
+
+  async logTail(id: string, lines: number): Promise<string> {
+    return tailOf(this.logFile(id), lines);
+  }
+
+  async close(): Promise<void> {
+    this.pm2.disconnect();
+  }
+}

@@ -1,0 +1,56 @@
+import { join } from 'node:path';
+import type { Config } from '../config/load.js';
+import { usageError } from '../core/errors.js';
+import type { Fleet } from '../fleet/fleet.js';
+import { LocalFleet } from '../fleet/local-fleet.js';
+
+/**
+ * The fleets of the hosts a command touches, opened on first use and closed
+ * together. This is the one place that chooses an adapter for a host.
+ */
+export class FleetSet {
+  private readonly open = new Map<string, Promise<Fleet | undefined>>();
+
+  constructor(
+    private readonly config: Config,
+    /** Read-only callers pass false so no PM2 daemon is started just to look. */
+    private readonly startDaemon: boolean,
+  ) {}
+
+  get(host: string): Promise<Fleet | undefined> {
+    let fleet = this.open.get(host);
+    if (fleet === undefined) {
+      fleet = this.connect(host);
+      this.open.set(host, fleet);
+      // No daemon yet: look again next time rather than remember the absence.
+      void fleet.then((f) => f === undefined && this.open.delete(host), () => this.open.delete(host));
+    }
+    return fleet;
+  }
+
+  /** Like get, but a fleet that cannot be had is an error. */
+  async require(host: string): Promise<Fleet> {
+    const fleet = await this.get(host);
+    if (fleet === undefined) throw usageError('fleet_unavailable', `No PM2 daemon runs for host ${host}.`);
+    return fleet;
+  }
+
+  private async connect(host: string): Promise<Fleet | undefined> {
+    const hostConfig = this.config.hosts[host];
+    if (hostConfig === undefined) {
+      throw usageError('unknown_host', `Host ${host} is not in the config's hosts: add it under hosts, or remove it from the service.`);
+    }
+    if (!hostConfig.local) {
+      throw usageError('remote_host_unsupported', `Host ${host} is reached over ssh, which this version of switchyard cannot drive yet: run its processes on a local host for now.`);
+    }
+    const pm2Home = hostConfig.pm2Home ?? this.config.pm2Home;
+    const logDir = join(this.config.stateDir, 'logs');
+    return this.startDaemon ? LocalFleet.open(host, pm2Home, logDir) : LocalFleet.openIfRunning(host, pm2Home, logDir);
+  }
+
+  async closeAll(): Promise<void> {
+    const fleets = await Promise.allSettled(this.open.values());
+    await Promise.allSettled(fleets.map((f) => (f.status === 'fulfilled' ? f.value?.close() : undefined)));
+    this.open.clear();
+  }
+}

@@ -1,0 +1,44 @@
+import type { Config } from '../config/schema.js';
+import { FleetSet } from '../rollout/fleets.js';
+import { fleetView } from '../rollout/fleet-view.js';
+import { PolicyStore } from '../store/policy-store.js';
+import { DrainController } from './drain-controller.js';
+import type { Router } from './router.js';
+
+/**
+ * Gives a router its fleets: PM2's view in /v1/status and the drain
+ * controller. The router never starts a PM2 daemon itself; it uses one once
+ * one is running for the host.
+ */
+export function attachFleet(router: Router, config: Config, log: (line: string) => void): { stop(): Promise<void> } {
+  const fleets = new FleetSet(config, false);
+  router.statusExtras = async (body) => {
+    const hosts = Object.values(body.services).flatMap((s) => s.processes.map((p) => p.host));
+    const views = await fleetView(fleets, hosts);
+    for (const service of Object.values(body.services)) {
+      for (const p of service.processes) {
+        const view = views.get(p.host);
+        const seen = view?.processes?.get(p.id);
+        p.pm2 = seen === undefined ? (view?.processes === undefined ? { unreachable: view?.error ?? 'unknown' } : null) : seen;
+      }
+    }
+    return body;
+  };
+  const controller = new DrainController({
+    store: new PolicyStore(config.stateDir),
+    current: () => router.state.watcher.current(),
+    tallies: router.state.tallies,
+    metrics: router.state.metrics,
+    fleet: (host) => fleets.get(host),
+    graceFor: (service) => (Object.hasOwn(config.services, service) ? config.services[service]!.drain.grace : 2),
+    intervalMs: config.router.heartbeatIntervalMs,
+    log,
+  });
+  controller.start();
+  return {
+    async stop() {
+      controller.stop();
+      await fleets.closeAll();
+    },
+  };
+}
