@@ -70,6 +70,17 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/status.js'),
   },
   {
+    name: 'demo',
+    description: 'the whole story on this machine, nothing configured: two versions, simulated terminals, a rollout, the drain, the tally live, a clean-up',
+    options: [
+      { flags: '--terminals <n>', description: 'terminals online at once', default: '50' },
+      { flags: '--duration <duration>', description: 'how long new terminals keep arriving', default: '20s' },
+      { flags: '--dir <folder>', description: 'write the demo project here instead of a temp folder' },
+      { flags: '--keep', description: 'leave the router, processes, PM2 daemon and files running for a look' },
+    ],
+    load: () => import('./commands/demo.js'),
+  },
+  {
     name: 'policy show',
     group: 'read and check the routing policy and its revisions',
     description: 'print the routing policy',

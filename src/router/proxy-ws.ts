@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Upstream } from './proxy-http.js';
@@ -7,7 +7,7 @@ import type { Upstream } from './proxy-http.js';
 export function rejectUpgrade(socket: Duplex, status: number, error: string, message: string): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ error, message });
-  const reason = status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : status === 502 ? 'Bad Gateway' : status === 503 ? 'Service Unavailable' : 'Error';
+  const reason = STATUS_CODES[status] ?? 'Error';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );

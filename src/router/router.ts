@@ -17,6 +17,17 @@ export type { RouterOptions } from './router-state.js';
 
 const MAX_HEADER_BYTES = 16 * 1024;
 
+const NOT_ORIGIN_FORM = 'The request target must be a path starting with "/" (like /games/1?x=2).';
+
+/**
+ * Only origin-form targets ("/path?query") are forwarded: an asterisk-form
+ * ("OPTIONS *") or absolute-form ("GET http://host/path") target is refused
+ * by the upstream client and would otherwise end as a 502.
+ */
+function isOriginForm(target: string | undefined): boolean {
+  return target !== undefined && target.startsWith('/');
+}
+
 /**
  * The router: answers logins and resolves from the live policy, proxies
  * HTTP and WebSocket traffic in proxy mode, ingests heartbeats and serves
@@ -65,6 +76,11 @@ export class Router {
       });
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    // Without a listener node drops a CONNECT without a word; answer it like any other unsupported request.
+    this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => socket.destroy());
+      rejectUpgrade(socket, 405, 'method_not_allowed', 'CONNECT is not supported: the router is not a forward proxy.');
+    });
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) return socket.destroy();
       const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
@@ -139,6 +155,10 @@ export class Router {
   }
 
   private async forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!isOriginForm(req.url)) {
+      req.resume();
+      return sendError(res, 400, 'bad_request', NOT_ORIGIN_FORM);
+    }
     const result = this.route(req, 'proxy');
     if (!result.ok) {
       req.resume();
@@ -150,6 +170,7 @@ export class Router {
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if (this.options.mode !== 'proxy') return rejectUpgrade(socket, 404, 'not_found', 'The router is in redirect mode: connect to the process that login gave you.');
+    if (!isOriginForm(req.url)) return rejectUpgrade(socket, 400, 'bad_request', NOT_ORIGIN_FORM);
     const result = this.route(req, 'websocket');
     if (!result.ok) return rejectUpgrade(socket, result.status, result.error, result.message);
     this.sockets.add(socket);

@@ -48,4 +48,8 @@ export const run: CommandModule['run'] = async (ctx) => {
   await fleet.stop();
   await router.stop();
   timestamped('router stopped');
+  // Under PM2 the IPC channel to its daemon keeps the process alive: let go of
+  // it, and if anything else still holds the event loop, end after a grace.
+  if (process.channel !== undefined) process.disconnect?.();
+  setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
 };

@@ -20,8 +20,10 @@ async function tail(path: string, lines: number): Promise<string> {
 }
 
 export const run: CommandModule['run'] = async (ctx) => {
-  const { loaded } = await openProject(ctx);
+  const { loaded, store } = await openProject(ctx);
   const { config } = loaded;
+  // A router without a valid policy would only answer 503: say so now, not after the start timeout.
+  await store.read();
   const url = routerUrl(config);
   const logDir = join(config.stateDir, 'logs');
   await mkdir(logDir, { recursive: true });

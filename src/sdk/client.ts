@@ -1,0 +1,144 @@
+/**
+ * switchyard/client: for terminals. Logs in to the router, follows a
+ * version-change message by letting the app change version and logging in
+ * again, resolves where a request goes, and retries what is worth retrying
+ * (the router unreachable or restarting) with a bounded backoff.
+ */
+
+export class SwitchyardClientError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'SwitchyardClientError';
+  }
+}
+
+/** The router serves no process of this version (404 version_not_served). */
+export class VersionNotServedError extends SwitchyardClientError {
+  constructor(message: string, readonly versions: string[]) {
+    super('version_not_served', message, 404);
+    this.name = 'VersionNotServedError';
+  }
+}
+
+/** The router asked for a version change and no onUpgrade was given to make it. */
+export class UpgradeRequiredError extends SwitchyardClientError {
+  constructor(readonly targetVersion: string) {
+    super('upgrade_required', `The router asks this terminal to change to version ${targetVersion}; pass onUpgrade to follow it.`);
+    this.name = 'UpgradeRequiredError';
+  }
+}
+
+export interface RequestOptions {
+  /** The router's base URL, like http://127.0.0.1:7400. */
+  router: string;
+  service?: string;
+  /** Per attempt. Default 5 s. */
+  timeoutMs?: number;
+  /** Attempts after the first for network errors and 5xx answers. Default 3. */
+  retries?: number;
+  /** First backoff; doubles each retry, with jitter. Default 100 ms. */
+  backoffMs?: number;
+}
+
+export interface LoginOptions extends RequestOptions {
+  version: string;
+  terminal: string;
+  /**
+   * Called with the target version when the router answers `upgrade`: the
+   * app changes version and returns the version it now runs (undefined
+   * means it took the target). switchyard then logs in again.
+   */
+  onUpgrade?: (targetVersion: string) => string | void | Promise<string | void>;
+  /** Most version changes to follow in one login. Default 3. */
+  maxUpgrades?: number;
+}
+
+export interface Destination {
+  service: string;
+  version: string;
+  address: string;
+  port: number;
+  process: string;
+}
+
+export interface LoginResult extends Destination {
+  /** The versions the terminal was asked to change to, in order. */
+  upgrades: string[];
+}
+
+interface ErrorBody {
+  error?: string;
+  message?: string;
+  versions?: string[];
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function call(opts: RequestOptions, path: string, init: RequestInit): Promise<unknown> {
+  const retries = opts.retries ?? 3;
+  const base = opts.router.replace(/\/+$/, '');
+  let lastError: Error | undefined;
+  for (let attempt = 0; attempt <= retries; attempt += 1) {
+    if (attempt > 0) await sleep((opts.backoffMs ?? 100) * 2 ** (attempt - 1) * (0.5 + Math.random()));
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(opts.timeoutMs ?? 5000) });
+    } catch (error) {
+      lastError = new SwitchyardClientError('router_unreachable', `The router at ${base} could not be reached: ${(error as Error).message}.`);
+      continue;
+    }
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = text === '' ? {} : JSON.parse(text);
+    } catch {
+      body = {};
+    }
+    if (response.ok) return body;
+    const err = body as ErrorBody;
+    const message = err.message ?? `The router answered ${response.status}.`;
+    if (response.status >= 500) {
+      lastError = new SwitchyardClientError(err.error ?? 'router_error', message, response.status);
+      continue;
+    }
+    if (err.error === 'version_not_served') throw new VersionNotServedError(message, err.versions ?? []);
+    throw new SwitchyardClientError(err.error ?? 'request_failed', message, response.status);
+  }
+  throw lastError ?? new SwitchyardClientError('router_unreachable', 'The router could not be reached.');
+}
+
+/** Where this terminal should connect, following version changes. */
+export async function login(opts: LoginOptions): Promise<LoginResult> {
+  let version = opts.version;
+  const upgrades: string[] = [];
+  for (;;) {
+    const answer = (await call(opts, '/v1/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ service: opts.service, version, terminal: opts.terminal }),
+    })) as { action: string; targetVersion?: string } & Partial<Destination>;
+    if (answer.action === 'connect') {
+      return { service: answer.service!, version: answer.version!, address: answer.address!, port: answer.port!, process: answer.process!, upgrades };
+    }
+    if (answer.action !== 'upgrade' || typeof answer.targetVersion !== 'string') {
+      throw new SwitchyardClientError('unexpected_answer', `The router's login answer was not understood: ${JSON.stringify(answer).slice(0, 200)}.`);
+    }
+    if (opts.onUpgrade === undefined) throw new UpgradeRequiredError(answer.targetVersion);
+    if (upgrades.length >= (opts.maxUpgrades ?? 3)) {
+      throw new SwitchyardClientError('too_many_upgrades', `The router asked for ${upgrades.length + 1} version changes in one login (last: ${answer.targetVersion}); giving up.`);
+    }
+    upgrades.push(answer.targetVersion);
+    const changed = await opts.onUpgrade(answer.targetVersion);
+    version = typeof changed === 'string' ? changed : answer.targetVersion;
+  }
+}
+
+/** Where a request of a terminal running `version` goes. */
+export async function resolve(opts: RequestOptions & { version: string }): Promise<Destination> {
+  const query = new URLSearchParams({ version: opts.version, ...(opts.service ? { service: opts.service } : {}) });
+  return (await call(opts, `/v1/resolve?${query}`, { method: 'GET' })) as Destination;
+}
