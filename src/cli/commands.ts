@@ -26,6 +26,7 @@ export const COMMANDS: CommandSpec[] = [
       { flags: '--script <path>', description: 'start script of the service; {version} is replaced by the version' },
       { flags: '--ports <range>', description: 'port range for the service processes, like 7500-7599' },
       { flags: '--listen <host:port>', description: 'where the router listens' },
+      { flags: '--template <name>', description: 'also write a sample service: service (HTTP + WebSocket, with heartbeats)' },
     ],
     load: () => import('./commands/init.js'),
   },

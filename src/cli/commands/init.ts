@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { usageError } from '../../core/errors.js';
 import { SERVICE_NAME } from '../../core/names.js';
 import { loadConfig } from '../../config/load.js';
@@ -22,7 +24,16 @@ function defaultServiceName(cwd: string): string {
   return SERVICE_NAME.test(name) ? name : 'app';
 }
 
+const TEMPLATES: Record<string, { from: string; script: string }> = {
+  service: { from: fileURLToPath(new URL('../../../templates/service/server.mjs', import.meta.url)), script: 'releases/{version}/server.mjs' },
+};
+
 export const run: CommandModule['run'] = async (ctx, _args, options) => {
+  const templateName = options.template as string | undefined;
+  const template = templateName === undefined ? undefined : Object.hasOwn(TEMPLATES, templateName) ? TEMPLATES[templateName] : undefined;
+  if (templateName !== undefined && template === undefined) {
+    throw usageError('unknown_template', `There is no template ${JSON.stringify(templateName)}: the templates are ${Object.keys(TEMPLATES).join(', ')}.`);
+  }
   const configFile = resolve(ctx.cwd, ctx.options.config ?? 'switchyard.config.yaml');
   const existing = ctx.options.config !== undefined ? (existsSync(configFile) ? [configFile] : []) : CONFIG_NAMES.map((n) => join(ctx.cwd, n)).filter((p) => existsSync(p));
   if (existing.length > 0 && options.force !== true) {
@@ -34,7 +45,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
     validate: (v) => (SERVICE_NAME.test(v) ? undefined : 'use letters, digits, "-" and "_" (at most 64)'),
   }, ctx.options.service);
   const script = await ask(ctx, {
-    flag: '--script', message: 'Start script ({version} is replaced by the version)', default: 'releases/{version}/server.js',
+    flag: '--script', message: 'Start script ({version} is replaced by the version)', default: template?.script ?? 'releases/{version}/server.js',
     validate: (v) => (v.trim() === '' ? 'a path to the script is needed' : undefined),
   }, options.script as string | undefined);
   const ports = await ask(ctx, {
@@ -54,10 +65,21 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const policy = await store.init();
   const token = await ensureToken(loaded.config.stateDir);
 
+  let sample: string | undefined;
+  if (template !== undefined) {
+    sample = resolve(dirname(configFile), script.split('{version}').join('1.0.0'));
+    if (existsSync(sample) && options.force !== true) throw usageError('file_exists', `${sample} already exists: pass --force to overwrite it.`);
+    await mkdir(dirname(sample), { recursive: true });
+    await copyFile(template.from, sample);
+  }
+
   ctx.out.success(`wrote ${configFile}`);
+  if (sample !== undefined) ctx.out.success(`wrote the sample service to ${sample} (it needs \`npm install switchyard ws\` in this project)`);
   ctx.out.success(`${policy.created ? 'created' : 'kept'} the policy at ${store.path}`);
   ctx.out.success(`${token.created ? 'created' : 'kept'} the token at ${token.path} (mode 0600)`);
-  ctx.out.info(`next: put version 1.0.0 of ${service} where the script says, then run \`switchyard deploy 1.0.0\`.`);
+  ctx.out.info(sample !== undefined
+    ? 'next: `npm install switchyard ws`, then `switchyard router start` and `switchyard deploy 1.0.0`.'
+    : `next: put version 1.0.0 of ${service} where the script says, then run \`switchyard router start\` and \`switchyard deploy 1.0.0\`.`);
   ctx.out.result({
     ok: true,
     config: configFile,
@@ -67,5 +89,6 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
     service,
     createdPolicy: policy.created,
     createdToken: token.created,
+    sample: sample ?? null,
   });
 };
