@@ -23,8 +23,9 @@ export interface DrainControllerDeps {
  * Inside the router: every heartbeat interval, stops the draining processes
  * that planDrain picks through their host's fleet, then records them as
  * retired (compare-and-swap; the store re-reads and retries on conflict).
- * It only stops what its fleet can see: a process PM2 does not know is left
- * draining and reported, never silently retired.
+ * It only stops what its fleet can see: a process PM2 does not know, or one
+ * on a host that cannot be reached (ssh fails), is left draining and
+ * reported, never silently retired; it is tried again on every pass.
  */
 export class DrainController {
   private timer: NodeJS.Timeout | undefined;
@@ -97,8 +98,14 @@ export class DrainController {
       this.reportOnce(`${d.id}:nodaemon`, `no PM2 daemon for host ${d.host}: ${d.id} stays draining until one is reachable`);
       return false;
     }
-    const listed = await fleet.list().catch(() => undefined);
-    if (listed === undefined) return false;
+    let listed;
+    try {
+      listed = await fleet.list();
+    } catch (error) {
+      // An unreachable host: what runs there is unknown, so it is never recorded as retired.
+      this.reportOnce(`${d.id}:list`, `cannot list PM2's processes on host ${d.host} to stop ${d.id}: ${(error as Error).message}; it stays draining until the host answers`);
+      return false;
+    }
     if (!listed.some((p) => p.id === d.id)) {
       this.reportOnce(`${d.id}:unknown`, `${d.id} is not in PM2's list on ${d.host}: left draining; run \`switchyard drain ${d.version} --now\` to retire it`);
       return false;
@@ -110,6 +117,7 @@ export class DrainController {
       return false;
     }
     this.stoppedByUs.set(d.id, d);
+    for (const key of [...this.reported]) if (key.startsWith(`${d.id}:`)) this.reported.delete(key);
     this.deps.tallies.forget(d.id);
     this.deps.metrics.retired.inc({ service: d.service, reason: d.reason });
     if (d.reason === 'deadline') {

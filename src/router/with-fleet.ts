@@ -1,9 +1,12 @@
 import type { Config } from '../config/schema.js';
 import { FleetSet } from '../rollout/fleets.js';
-import { fleetView } from '../rollout/fleet-view.js';
+import { fleetView, type HostView } from '../rollout/fleet-view.js';
 import { PolicyStore } from '../store/policy-store.js';
 import { DrainController } from './drain-controller.js';
 import type { Router } from './router.js';
+
+/** How long one look at the fleets serves later status requests. */
+const VIEW_REUSE_MS = 1000;
 
 /**
  * Gives a router its fleets: PM2's view in /v1/status and the drain
@@ -11,10 +14,19 @@ import type { Router } from './router.js';
  * one is running for the host.
  */
 export function attachFleet(router: Router, config: Config, log: (line: string) => void): { stop(): Promise<void> } {
-  const fleets = new FleetSet(config, false);
+  // A remote host is asked over ssh (about a second with pm2's CLI): bound each call, and let
+  // status requests that come close together share one look.
+  const fleets = new FleetSet(config, false, 15_000);
+  let recent: { key: string; at: number; views: Promise<Map<string, HostView>> } | undefined;
+  const look = (hosts: string[]): Promise<Map<string, HostView>> => {
+    if (!hosts.some((h) => config.hosts[h]?.local === false)) return fleetView(fleets, hosts);
+    const key = [...new Set(hosts)].sort().join('\n');
+    if (recent === undefined || recent.key !== key || Date.now() - recent.at > VIEW_REUSE_MS) recent = { key, at: Date.now(), views: fleetView(fleets, hosts) };
+    return recent.views;
+  };
   router.statusExtras = async (body) => {
     const hosts = Object.values(body.services).flatMap((s) => s.processes.map((p) => p.host));
-    const views = await fleetView(fleets, hosts);
+    const views = await look(hosts);
     for (const service of Object.values(body.services)) {
       for (const p of service.processes) {
         const view = views.get(p.host);
