@@ -39,6 +39,20 @@ function required(value: string | undefined, name: string): string {
   return value;
 }
 
+/** The interval: the option, else SWITCHYARD_HEARTBEAT_MS, else 5 s. Anything but a positive number is refused (NaN or 0 would beat in a tight loop). */
+function heartbeatInterval(option: number | undefined, fromEnv: string | undefined): number {
+  if (option !== undefined) {
+    if (!Number.isFinite(option) || option <= 0) throw new Error(`switchyard heartbeat: intervalMs must be a positive number of milliseconds, got ${String(option)}.`);
+    return option;
+  }
+  if (fromEnv === undefined || fromEnv.trim() === '') return 5000;
+  const ms = Number(fromEnv);
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new Error(`switchyard heartbeat: SWITCHYARD_HEARTBEAT_MS must be a positive number of milliseconds, got ${JSON.stringify(fromEnv)}.`);
+  }
+  return ms;
+}
+
 export function countTerminals(snapshot: TerminalsSnapshot): Record<string, number> {
   if (snapshot instanceof Map) return Object.fromEntries(snapshot);
   if (typeof (snapshot as Iterable<string>)[Symbol.iterator] === 'function') {
@@ -56,7 +70,7 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   const service = required(options.service ?? env.SWITCHYARD_SERVICE, 'SWITCHYARD_SERVICE');
   const version = required(options.version ?? env.SWITCHYARD_VERSION, 'SWITCHYARD_VERSION');
   const processId = required(options.process ?? env.SWITCHYARD_PROCESS, 'SWITCHYARD_PROCESS');
-  const intervalMs = options.intervalMs ?? Number(env.SWITCHYARD_HEARTBEAT_MS ?? 5000);
+  const intervalMs = heartbeatInterval(options.intervalMs, env.SWITCHYARD_HEARTBEAT_MS);
 
   let seq = 0;
   let sent = 0;

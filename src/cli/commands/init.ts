@@ -57,6 +57,10 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
     validate: (v) => (/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(v) ? undefined : 'expected host:port, like 127.0.0.1:7400'),
   }, options.listen as string | undefined);
 
+  // Every refusal comes before the first file is written: a refused init leaves nothing behind.
+  const sample = template === undefined ? undefined : resolve(dirname(configFile), script.split('{version}').join('1.0.0'));
+  if (sample !== undefined && existsSync(sample) && options.force !== true) throw usageError('file_exists', `${sample} already exists: pass --force to overwrite it.`);
+
   await writeFileAtomic(configFile, renderConfig({ service, script, ports, listen }));
   // Load what was written: the same checks every other command makes.
   const loaded = await loadConfig({ cwd: ctx.cwd, configPath: configFile, env: ctx.env });
@@ -65,10 +69,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const policy = await store.init();
   const token = await ensureToken(loaded.config.stateDir);
 
-  let sample: string | undefined;
-  if (template !== undefined) {
-    sample = resolve(dirname(configFile), script.split('{version}').join('1.0.0'));
-    if (existsSync(sample) && options.force !== true) throw usageError('file_exists', `${sample} already exists: pass --force to overwrite it.`);
+  if (sample !== undefined && template !== undefined) {
     await mkdir(dirname(sample), { recursive: true });
     await copyFile(template.from, sample);
   }
