@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { login } from '../sdk/client.js';
+import { login, resolve } from '../sdk/client.js';
 
 export interface TerminalCounters {
   requestsOk: number;
@@ -8,6 +8,7 @@ export interface TerminalCounters {
   sessionsCompleted: number;
   sessionsCutOff: number;
   upgradesFollowed: number;
+  loginsOk: number;
   loginsFailed: number;
 }
 
@@ -19,6 +20,12 @@ export interface TerminalFleetOptions {
   concurrent: number;
   sessionMs: [number, number];
   requestEveryMs: number;
+  /** redirect: terminals talk to their process directly; proxy: through the router. Default redirect. */
+  mode?: 'redirect' | 'proxy';
+  /** Every how many requests a terminal also asks the router to resolve its version (0: never). */
+  resolveEvery?: number;
+  /** Retries of logins and resolves while the router is unreachable (the SDK backs off). Default 3. */
+  retries?: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -30,7 +37,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * keep arriving. Everything that goes wrong is counted, nothing is hidden.
  */
 export class TerminalFleet {
-  readonly counters: TerminalCounters = { requestsOk: 0, requestsFailed: 0, sessionsOpened: 0, sessionsCompleted: 0, sessionsCutOff: 0, upgradesFollowed: 0, loginsFailed: 0 };
+  readonly counters: TerminalCounters = { requestsOk: 0, requestsFailed: 0, sessionsOpened: 0, sessionsCompleted: 0, sessionsCutOff: 0, upgradesFollowed: 0, loginsOk: 0, loginsFailed: 0 };
   /** Terminals in a session now, by the version they run. */
   readonly online = new Map<string, number>();
   private arriving = false;
@@ -68,16 +75,21 @@ export class TerminalFleet {
     const { routerUrl, service, sessionMs, requestEveryMs } = this.options;
     let where;
     try {
-      where = await login({ router: routerUrl, service, version: this.options.arriveWith, terminal: id, onUpgrade: () => undefined });
+      where = await login({ router: routerUrl, service, version: this.options.arriveWith, terminal: id, onUpgrade: () => undefined, retries: this.options.retries ?? 3 });
     } catch (error) {
       this.counters.loginsFailed += 1;
       this.note(`${id} login: ${(error as Error).message}`);
       return;
     }
+    this.counters.loginsOk += 1;
     this.counters.upgradesFollowed += where.upgrades.length;
     const version = where.version;
-    const base = `http://${where.address}:${where.port}`;
-    const socket = new WebSocket(`ws://${where.address}:${where.port}/session?version=${encodeURIComponent(version)}`);
+    const proxied = this.options.mode === 'proxy';
+    // Through the router, the version header picks the process; directly, the address does.
+    const base = proxied ? routerUrl : `http://${where.address}:${where.port}`;
+    const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/session?version=${encodeURIComponent(version)}`, {
+      headers: { 'x-switchyard-version': version, 'x-switchyard-service': service },
+    });
     let leaving = false;
     const closed = new Promise<void>((resolve) => {
       socket.on('close', (code) => {
@@ -101,8 +113,11 @@ export class TerminalFleet {
     this.counters.sessionsOpened += 1;
     this.online.set(version, (this.online.get(version) ?? 0) + 1);
     const until = Date.now() + sessionMs[0] + Math.random() * (sessionMs[1] - sessionMs[0]);
+    let sent = 0;
     while (Date.now() < until && socket.readyState === WebSocket.OPEN) {
       await this.request(base, version, id);
+      sent += 1;
+      if (this.options.resolveEvery && sent % this.options.resolveEvery === 0) await this.resolveOnce(version, id);
       await sleep(requestEveryMs * (0.5 + Math.random()));
     }
     this.online.set(version, (this.online.get(version) ?? 1) - 1);
@@ -111,9 +126,23 @@ export class TerminalFleet {
     await closed;
   }
 
+  private async resolveOnce(version: string, id: string): Promise<void> {
+    try {
+      const where = await resolve({ router: this.options.routerUrl, service: this.options.service, version, retries: this.options.retries ?? 3 });
+      if (where.version === version) this.counters.requestsOk += 1;
+      else {
+        this.counters.requestsFailed += 1;
+        this.note(`${id} resolve of ${version} answered ${where.version}`);
+      }
+    } catch (error) {
+      this.counters.requestsFailed += 1;
+      this.note(`${id} resolve: ${(error as Error).message}`);
+    }
+  }
+
   private async request(base: string, version: string, id: string): Promise<void> {
     try {
-      const response = await fetch(`${base}/play`, { headers: { 'x-switchyard-version': version }, signal: AbortSignal.timeout(5000) });
+      const response = await fetch(`${base}/play`, { headers: { 'x-switchyard-version': version, 'x-switchyard-service': this.options.service }, signal: AbortSignal.timeout(5000) });
       const body = (await response.json()) as { version?: string };
       if (response.status === 200 && body.version === version) this.counters.requestsOk += 1;
       else {
