@@ -32,6 +32,8 @@ export class DrainController {
   private running: Promise<void> | undefined;
   private readonly reported = new Set<string>();
   private readonly stoppedByUs = new Map<string, DrainDecision>();
+  /** Per draining process: its drain start (`since`) and the tally's zero streak when this controller first saw it draining. */
+  private readonly baselines = new Map<string, { since: string; streak: number }>();
 
   constructor(private readonly deps: DrainControllerDeps) {}
 
@@ -52,11 +54,13 @@ export class DrainController {
     const policy = this.deps.current();
     if (policy === undefined) return;
     const nowMs = (this.deps.now ?? Date.now)();
+    const draining = this.drainStarts(policy);
     const decisions = planDrain(
       policy,
       (id) => {
         const view = this.deps.tallies.processView(id, nowMs);
-        return { zeroStreak: this.deps.tallies.zeroStreak(id, nowMs), stale: view.stale, terminals: view.terminals };
+        const streak = this.deps.tallies.zeroStreak(id, nowMs);
+        return { zeroStreak: this.streakSinceDrain(id, draining.get(id), streak), stale: view.stale, terminals: view.terminals };
       },
       this.deps.graceFor,
       nowMs,
@@ -82,6 +86,37 @@ export class DrainController {
         this.deps.log(`stopped ${list.map((d) => d.id).join(', ')} but could not record them as retired: ${(error as Error).message}; will try again`);
       }
     }
+  }
+
+  /** The `since` of every draining process; forgets the baselines of processes no longer draining. */
+  private drainStarts(policy: Policy): Map<string, string> {
+    const draining = new Map<string, string>();
+    for (const svc of Object.values(policy.services)) {
+      for (const p of svc.processes) if (p.state === 'draining') draining.set(p.id, p.since ?? '');
+    }
+    for (const id of this.baselines.keys()) if (!draining.has(id)) this.baselines.delete(id);
+    return draining;
+  }
+
+  /**
+   * Zero heartbeats counted only since this controller first saw the process
+   * draining. The tally's streak also counts the zeros a process reported
+   * while it was still active (an idle old target has a long one), which
+   * would stop it at the first pass after the promote, before the heartbeat
+   * that reports a terminal sent to it just before the promote arrives: that
+   * terminal would be cut off. An undetected reset only makes the count
+   * smaller, so the error is always on the side of waiting longer.
+   */
+  private streakSinceDrain(id: string, since: string | undefined, streak: number): number {
+    if (since === undefined) return streak;
+    const seen = this.baselines.get(id);
+    if (seen === undefined || seen.since !== since) {
+      this.baselines.set(id, { since, streak });
+      return 0;
+    }
+    // The streak started over (terminals came back, or a stale gap) after the drain began.
+    if (streak < seen.streak) seen.streak = 0;
+    return streak - seen.streak;
   }
 
   private async stopProcess(d: DrainDecision): Promise<boolean> {
