@@ -1,6 +1,7 @@
 import chalk from 'chalk';
 import { formatDuration } from '../core/duration.js';
 import { compareVersionsDesc } from '../core/version.js';
+import { NO_DAEMON } from '../rollout/fleet-view.js';
 import type { StatusBody, StatusProcess } from '../router/status.js';
 import { renderTable } from './table.js';
 
@@ -15,6 +16,21 @@ function pm2Field(p: StatusProcess, key: 'cpu' | 'memory'): number | undefined {
   const view = p.pm2 as Record<string, unknown> | null | undefined;
   const value = view?.[key];
   return typeof value === 'number' ? value : undefined;
+}
+
+/** The reason a process's host could not be asked, when status marked it so. */
+function unreachable(p: StatusProcess): string | undefined {
+  const view = p.pm2 as { unreachable?: unknown } | null | undefined;
+  const why = view !== null && typeof view === 'object' && typeof view.unreachable === 'string' ? view.unreachable : undefined;
+  // A host with no PM2 daemon answered: it is not cut off, it just runs nothing yet.
+  return why === NO_DAEMON ? undefined : why;
+}
+
+function hostsCell(processes: StatusProcess[]): string {
+  const hosts = [...new Set(processes.map((p) => p.host))].sort();
+  return hosts
+    .map((h) => (processes.some((p) => p.host === h && p.state !== 'retired' && unreachable(p) !== undefined) ? chalk.yellow(`${h} (unreachable)`) : h))
+    .join(', ');
 }
 
 function heartbeatCell(processes: StatusProcess[]): string {
@@ -49,15 +65,22 @@ export function renderStatus(body: StatusBody, opts: { routerUp: boolean; showRe
         version + (version === svc.target ? ' *' : ''),
         states.join(', '),
         `${mine.length}`,
+        hostsCell(mine),
         opts.routerUp ? String(terminals) : '?',
         opts.routerUp ? bar(total === 0 ? 0 : terminals / total) : '?',
         opts.routerUp ? heartbeatCell(mine) : '?',
-        cpu.length === 0 ? '-' : `${cpu.reduce((a, b) => a + b, 0)}%`,
+        cpu.length === 0 ? '-' : `${Math.round(cpu.reduce((a, b) => a + b, 0) * 10) / 10}%`,
         memory.length === 0 ? '-' : `${Math.round(memory.reduce((a, b) => a + b, 0) / 1048576)} MB`,
       ];
     });
     if (rows.length === 0) lines.push('  no processes');
-    else lines.push(renderTable([['version', 'state', 'processes', 'terminals', 'share', 'heartbeat', 'cpu', 'memory'], ...rows], '  '));
+    else lines.push(renderTable([['version', 'state', 'processes', 'hosts', 'terminals', 'share', 'heartbeat', 'cpu', 'memory'], ...rows], '  '));
+    const cut = new Map<string, string>();
+    for (const p of processes) {
+      const why = p.state === 'retired' ? undefined : unreachable(p);
+      if (why !== undefined && !cut.has(p.host)) cut.set(p.host, why);
+    }
+    for (const [host, why] of cut) lines.push(chalk.yellow(`  ${why.startsWith(`host ${host} `) ? why : `host ${host} is unreachable: ${why}`}`));
     if (opts.routerUp && svc.tally.length > 0) {
       lines.push(`  terminals by their version: ${svc.tally.map((t) => `${t.version} ${t.terminals} (${Math.round(t.share * 100)}%)`).join(', ')}`);
     }

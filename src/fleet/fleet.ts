@@ -33,8 +33,23 @@ export interface FleetProcess {
   restarts: number;
 }
 
+/** What a host says before a start: is the script there, which ports can be bound. */
+export interface ProbeResult {
+  scriptFound: boolean;
+  /** Bindable ports, in the order of the candidates, at most as many as asked for. */
+  freePorts: number[];
+}
+
 export interface Fleet {
   readonly host: string;
+  /** True when every call crosses the network (ssh): callers ask less often. */
+  readonly remote: boolean;
+  /** A path from the config as this host reads it: relative to the config's folder here, to the ssh user's home on a remote host. */
+  resolvePath(path: string, configDir: string): string;
+  /** Checks on the host itself whether `script` exists and which of `ports` can be bound (at most `want`). */
+  probe(script: string, ports: number[], want: number): Promise<ProbeResult>;
+  /** Copies the contents of a folder of this machine into `dir` on the host; says how. */
+  copyFolder(localDir: string, dir: string): Promise<'rsync' | 'tar' | 'copy' | 'none'>;
   start(spec: ProcessSpec): Promise<void>;
   /** Stops gracefully (SIGINT, then the kill timeout) and removes the process from the fleet's list. */
   remove(id: string): Promise<void>;

@@ -1,7 +1,9 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Fleet, FleetProcess, ProcessSpec } from './fleet.js';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Fleet, FleetProcess, ProbeResult, ProcessSpec } from './fleet.js';
 import { Pm2Client, pm2DaemonRunning } from './pm2-client.js';
+import { canBind } from './ports.js';
 
 async function tailOf(path: string | undefined, lines: number): Promise<string> {
   if (path === undefined) return '';
@@ -15,6 +17,8 @@ async function tailOf(path: string | undefined, lines: number): Promise<string> 
 
 /** This machine's processes, through PM2's API under the config's PM2_HOME. */
 export class LocalFleet implements Fleet {
+  readonly remote = false;
+
   private constructor(
     readonly host: string,
     private readonly pm2: Pm2Client,
@@ -35,6 +39,25 @@ export class LocalFleet implements Fleet {
 
   logFile(id: string): string {
     return join(this.logDir, `${id.replace(/[^A-Za-z0-9_.@-]/g, '_')}.log`);
+  }
+
+  resolvePath(path: string, configDir: string): string {
+    return isAbsolute(path) ? path : resolve(configDir, path);
+  }
+
+  async probe(script: string, ports: number[], want: number): Promise<ProbeResult> {
+    const freePorts: number[] = [];
+    for (const port of ports) {
+      if (freePorts.length >= want) break;
+      if (await canBind(port)) freePorts.push(port);
+    }
+    return { scriptFound: existsSync(script), freePorts };
+  }
+
+  async copyFolder(localDir: string, dir: string): Promise<'copy' | 'none'> {
+    if (resolve(localDir) === resolve(dir)) return 'none';
+    await cp(localDir, dir, { recursive: true });
+    return 'copy';
   }
 
   async start(spec: ProcessSpec): Promise<void> {

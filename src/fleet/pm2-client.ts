@@ -72,7 +72,7 @@ export function pm2DaemonPid(pm2Home: string): number | undefined {
   return Number(readFileSync(join(pm2Home, 'pm2.pid'), 'utf8').trim());
 }
 
-function toProcess(raw: Record<string, any>): Pm2Process {
+export function toProcess(raw: Record<string, any>): Pm2Process {
   const env = (raw.pm2_env ?? {}) as Record<string, any>;
   const status = String(env.status ?? 'unknown');
   return {

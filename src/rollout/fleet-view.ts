@@ -1,6 +1,9 @@
 import type { FleetProcess } from '../fleet/fleet.js';
 import type { FleetSet } from './fleets.js';
 
+/** The error of a host whose fleet has no PM2 daemon yet (reachable, but nothing runs there). */
+export const NO_DAEMON = 'no PM2 daemon running';
+
 export interface HostView {
   host: string;
   /** Processes by id, or undefined when the host's fleet could not be asked. */
@@ -18,7 +21,7 @@ export async function fleetView(fleets: FleetSet, hosts: Iterable<string>): Prom
     unique.map(async (host): Promise<HostView> => {
       try {
         const fleet = await fleets.get(host);
-        if (fleet === undefined) return { host, processes: undefined, error: 'no PM2 daemon running' };
+        if (fleet === undefined) return { host, processes: undefined, error: NO_DAEMON };
         return { host, processes: new Map((await fleet.list()).map((p) => [p.id, p])) };
       } catch (error) {
         return { host, processes: undefined, error: (error as Error).message };

@@ -3,6 +3,7 @@ import type { Config } from '../config/load.js';
 import { usageError } from '../core/errors.js';
 import type { Fleet } from '../fleet/fleet.js';
 import { LocalFleet } from '../fleet/local-fleet.js';
+import { RemoteFleet } from '../fleet/remote-fleet.js';
 
 /**
  * The fleets of the hosts a command touches, opened on first use and closed
@@ -15,6 +16,8 @@ export class FleetSet {
     private readonly config: Config,
     /** Read-only callers pass false so no PM2 daemon is started just to look. */
     private readonly startDaemon: boolean,
+    /** Per ssh call on remote hosts. */
+    private readonly sshTimeoutMs?: number,
   ) {}
 
   get(host: string): Promise<Fleet | undefined> {
@@ -41,7 +44,8 @@ export class FleetSet {
       throw usageError('unknown_host', `Host ${host} is not in the config's hosts: add it under hosts, or remove it from the service.`);
     }
     if (!hostConfig.local) {
-      throw usageError('remote_host_unsupported', `Host ${host} is reached over ssh, which this version of switchyard cannot drive yet: run its processes on a local host for now.`);
+      // pm2 on that host, over ssh; an unreachable host rejects here, naming it.
+      return RemoteFleet.open(hostConfig, { startDaemon: this.startDaemon, ...(this.sshTimeoutMs === undefined ? {} : { timeoutMs: this.sshTimeoutMs }) });
     }
     const pm2Home = hostConfig.pm2Home ?? this.config.pm2Home;
     const logDir = join(this.config.stateDir, 'logs');

@@ -1,15 +1,13 @@
-import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import type { Config, ServiceConfig } from '../config/schema.js';
-import { routerUrl } from '../config/router-url.js';
-import { planDeploy, type PlannedProcess } from '../core/plan-deploy.js';
+import { usageError } from '../core/errors.js';
+import { planDeploy, withVersion } from '../core/plan-deploy.js';
 import type { Policy } from '../core/policy-schema.js';
 import type { NewProcess } from '../core/policy-transitions.js';
-import type { ProcessSpec } from '../fleet/fleet.js';
-import { canBind, takePort } from '../fleet/ports.js';
-import { waitReady } from '../fleet/readiness.js';
 import type { FleetSet } from './fleets.js';
-import { processEnv } from './process-env.js';
+import { DEFAULT_PARALLEL, mapLimit } from './parallel.js';
+import { PortBook } from './port-book.js';
+import { startOnHost, type HostJob, type HostRun } from './start-host.js';
 
 export type StartOutcomeKind = 'ready' | 'failed' | 'not_started';
 
@@ -25,9 +23,26 @@ export interface StartOutcome {
   log?: string;
 }
 
+/** One host's result: ready, failed, removed (it was ready, another host failed) or skipped (not tried). */
+export interface HostOutcome {
+  host: string;
+  address: string;
+  outcome: 'ready' | 'failed' | 'removed' | 'skipped';
+  reason?: string;
+  /** The process ids planned on this host. */
+  processes: string[];
+  ports?: number[];
+  /** Wall time of this host's steps. */
+  ms: number;
+  /** How the release was copied there (with --sync). */
+  synced?: 'rsync' | 'tar' | 'copy' | 'none';
+  /** Set when removing what was started there failed: those processes may still run. */
+  cleanupError?: string;
+}
+
 export interface StartVersionInput {
   config: Config;
-  /** The config file's folder: relative scripts are read from here. */
+  /** The config file's folder: relative scripts on this machine are read from here. */
   dir: string;
   service: ServiceConfig;
   version: string;
@@ -36,101 +51,102 @@ export interface StartVersionInput {
   token: string;
   env: NodeJS.ProcessEnv;
   onStep?: (message: string) => void;
+  /** Only these of the service's hosts (default: all of them). */
+  hosts?: readonly string[];
+  /** Hosts worked on at once (default 8). */
+  parallel?: number;
+  /** Keep the hosts that became ready when others failed. */
+  allowPartial?: boolean;
+  /** Copy this local folder into the version's folder on each host first. */
+  sync?: { from: string; folder: string };
 }
 
 export interface StartVersionResult {
   ok: boolean;
+  /** Ok, but only some hosts (--allow-partial). */
+  partial: boolean;
   processes: StartOutcome[];
+  hosts: HostOutcome[];
   /** What to add to the policy when ok. */
   entries: NewProcess[];
 }
 
-const LOG_LINES = 20;
+/**
+ * The folder a version's release lives in (the service's cwd, else the
+ * script's folder), which `--sync` fills. It must depend on the version, so
+ * a sync can never land on a shared folder such as the home folder.
+ */
+export function versionFolder(service: ServiceConfig, version: string): string {
+  const template = service.cwd ?? dirname(service.script);
+  if (!template.includes('{version}')) {
+    throw usageError('sync_needs_version_folder', `--sync copies a release into its version's own folder, but services.${service.name}.${service.cwd === undefined ? 'script' : 'cwd'} does not put each version in one: use a path like releases/{version}/server.js.`);
+  }
+  return withVersion(template, version);
+}
 
-function localPath(dir: string, path: string): string {
-  return isAbsolute(path) ? path : resolve(dir, path);
+function skipped(job: HostJob): HostRun {
+  const reason = 'not tried: another host had already failed';
+  return {
+    outcome: { host: job.host, address: job.address, outcome: 'skipped', reason, processes: job.planned.map((p) => p.id), ms: 0 },
+    processes: job.planned.map((p) => ({ id: p.id, host: p.host, address: p.address, port: null, outcome: 'not_started', reason })),
+    started: [],
+    fleet: undefined,
+  };
+}
+
+/** Takes down what a host run started; a host that cannot be reached keeps a note saying so. */
+async function undo(run: HostRun, because: string): Promise<void> {
+  if (run.started.length > 0) {
+    const fleet = run.fleet;
+    const results = await Promise.allSettled(run.started.map((spec) => (fleet === undefined ? Promise.resolve() : fleet.remove(spec.id))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) run.outcome.cleanupError = `could not remove what was started: ${(failed.reason as Error).message}`;
+  }
+  if (run.outcome.outcome === 'ready') Object.assign(run.outcome, { outcome: 'removed', reason: because });
+  for (const o of run.processes) if (o.outcome === 'ready') Object.assign(o, { outcome: 'not_started', reason: `removed: ${because}` });
 }
 
 /**
- * Starts every instance of a version on every host of the service, waits
- * until each is ready, and on any failure removes every process it started:
- * all or nothing, the policy untouched. Returns one outcome per process.
+ * Starts every instance of a version on every host of the service, hosts in
+ * parallel (at most `parallel` at once), and waits until each is ready. All
+ * or nothing by default: if any host fails, what was started everywhere is
+ * removed and the policy is left untouched. With allowPartial the hosts that
+ * became ready are kept (if there is at least one). One result per host.
  */
 export async function startVersion(input: StartVersionInput): Promise<StartVersionResult> {
   const { config, service, version } = input;
+  const wanted = new Set(input.hosts ?? service.hosts);
   const hosts = service.hosts.map((name) => ({ name, address: config.hosts[name]!.address }));
   const plan = planDeploy({ service: service.name, version, hosts, instances: service.instances, ports: service.ports, script: service.script, cwd: service.cwd, policy: input.policy });
+  const jobs: HostJob[] = hosts
+    .filter((h) => wanted.has(h.name))
+    .map((h) => ({ host: h.name, address: h.address, planned: plan.filter((p) => p.host === h.name) }));
+  const book = new PortBook(config, input.policy, jobs.map((j) => j.host));
+  const allowPartial = input.allowPartial === true;
 
-  const missing = plan.filter((p) => !existsSync(localPath(input.dir, p.script)));
-  if (missing.length > 0) {
-    return {
-      ok: false,
-      entries: [],
-      processes: plan.map((p) => ({
-        id: p.id, host: p.host, address: p.address, port: null, outcome: missing.includes(p) ? 'failed' : 'not_started',
-        reason: missing.includes(p) ? `no script at ${localPath(input.dir, p.script)}: put version ${version} there, or fix services.${service.name}.script` : 'another process of this version could not start',
-      })),
-    };
-  }
+  let anyFailed = false;
+  const runs = await mapLimit(jobs, input.parallel ?? DEFAULT_PARALLEL, async (job) => {
+    if (anyFailed && !allowPartial) return skipped(job);
+    const run = await startOnHost(input, job, book);
+    if (run.outcome.outcome !== 'ready') anyFailed = true;
+    return run;
+  });
 
-  const taken = new Map<string, Set<number>>();
-  const started: Array<{ spec: ProcessSpec }> = [];
-  const outcomes = await Promise.all(plan.map((p) => startOne(input, p, taken, started)));
-  const ok = outcomes.every((o) => o.outcome === 'ready');
-  if (!ok) {
-    input.onStep?.(`removing the ${started.length} process${started.length === 1 ? '' : 'es'} started for ${service.name}@${version}`);
-    await Promise.allSettled(started.map(async ({ spec }) => (await input.fleets.require(spec.host)).remove(spec.id)));
-    for (const o of outcomes) if (o.outcome === 'ready') Object.assign(o, { outcome: 'not_started', reason: 'removed: another process of this version failed' });
+  const ready = runs.filter((r) => r.outcome.outcome === 'ready');
+  const ok = ready.length > 0 && (ready.length === runs.length || allowPartial);
+  const failedHosts = runs.filter((r) => r.outcome.outcome === 'failed').map((r) => r.outcome.host);
+  const because = failedHosts.length === 0 ? 'the deploy failed' : `host${failedHosts.length === 1 ? '' : 's'} ${failedHosts.join(', ')} failed`;
+  const toUndo = ok ? runs.filter((r) => r.outcome.outcome !== 'ready') : runs;
+  if (toUndo.some((r) => r.started.length > 0)) {
+    input.onStep?.(`removing what was started for ${service.name}@${version} on ${toUndo.filter((r) => r.started.length > 0).map((r) => r.outcome.host).join(', ')}`);
   }
+  await mapLimit(toUndo, input.parallel ?? DEFAULT_PARALLEL, (run) => undo(run, because));
+
   return {
     ok,
-    processes: outcomes,
-    entries: ok ? started.map(({ spec }) => ({ id: spec.id, version, host: spec.host, address: spec.address, port: spec.port })) : [],
+    partial: ok && ready.length < runs.length,
+    processes: runs.flatMap((r) => r.processes),
+    hosts: runs.map((r) => r.outcome),
+    entries: ok ? ready.flatMap((r) => r.started.map((spec) => ({ id: spec.id, version, host: spec.host, address: spec.address, port: spec.port }))) : [],
   };
-}
-
-async function startOne(input: StartVersionInput, p: PlannedProcess, taken: Map<string, Set<number>>, started: Array<{ spec: ProcessSpec }>): Promise<StartOutcome> {
-  const base = { id: p.id, host: p.host, address: p.address };
-  const hostTaken = taken.get(p.host) ?? new Set<number>();
-  taken.set(p.host, hostTaken);
-  const port = await takePort(p.candidatePorts, hostTaken, (candidate) => canBind(candidate));
-  if (port === undefined) {
-    return { ...base, port: null, outcome: 'failed', reason: `no port of ${input.service.ports.from}-${input.service.ports.to} can be bound on ${p.host}: other programs hold them` };
-  }
-  const script = localPath(input.dir, p.script);
-  const spec: ProcessSpec = {
-    id: p.id,
-    service: input.service.name,
-    version: input.version,
-    host: p.host,
-    address: p.address,
-    port,
-    script,
-    args: input.service.args,
-    cwd: p.cwd === undefined ? dirname(script) : localPath(input.dir, p.cwd),
-    env: processEnv({ base: input.env, config: input.config, service: input.service, routerUrl: routerUrl(input.config), token: input.token, version: input.version, id: p.id, port }),
-    killTimeoutMs: input.service.killTimeoutMs,
-  };
-  const fleet = await input.fleets.require(p.host);
-  input.onStep?.(`starting ${p.id} on ${p.host}, port ${port}`);
-  try {
-    await fleet.start(spec);
-  } catch (error) {
-    return { ...base, port, outcome: 'failed', reason: (error as Error).message, log: await fleet.logTail(p.id, LOG_LINES) };
-  } finally {
-    started.push({ spec });
-  }
-  const crashed = async (): Promise<string | undefined> => {
-    const seen = (await fleet.list()).find((f) => f.id === p.id);
-    if (seen === undefined) return 'it is gone from PM2';
-    if (seen.status === 'errored' || seen.status === 'stopped') return `PM2 reports it ${seen.status}`;
-    if (seen.restarts > 0) return `it exited and PM2 restarted it ${seen.restarts} time${seen.restarts === 1 ? '' : 's'}`;
-    return undefined;
-  };
-  const readiness = await waitReady({ address: p.address, port, httpPath: input.service.readiness.http }, input.service.readiness.timeoutMs, crashed);
-  if (!readiness.ready) {
-    return { ...base, port, outcome: 'failed', reason: `${p.id} did not become ready: ${readiness.reason}`, log: await fleet.logTail(p.id, LOG_LINES) };
-  }
-  input.onStep?.(`${p.id} ready in ${readiness.waitedMs} ms`);
-  return { ...base, port, outcome: 'ready', readyMs: readiness.waitedMs };
 }

@@ -47,7 +47,7 @@ async function setup() {
   const fleet: Fleet = {
     host: 'local',
     start: async () => undefined,
-    remove: async (id) => void removed.push(id),
+    remove: async (id: string) => void removed.push(id),
     list: async () => listed,
     logTail: async () => '',
     close: async () => undefined,

@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseDuration } from '../../core/duration.js';
 import { failedError, usageError } from '../../core/errors.js';
 import { processesOf } from '../../core/policy-query.js';
@@ -5,14 +7,15 @@ import type { Policy } from '../../core/policy-schema.js';
 import { addProcesses, markActive, promote, setCanary } from '../../core/policy-transitions.js';
 import { checkVersion } from '../../core/version.js';
 import { FleetSet } from '../../rollout/fleets.js';
-import { startVersion, type StartOutcome } from '../../rollout/start-version.js';
+import { cleanedUp, describeHosts, hostLine } from '../../rollout/host-report.js';
+import { DEFAULT_PARALLEL } from '../../rollout/parallel.js';
+import { startVersion, versionFolder } from '../../rollout/start-version.js';
 import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import { createProgress } from '../progress.js';
 import { openProject } from '../project.js';
 import { pickService } from '../service.js';
 import { waitRetired } from '../wait-retired.js';
-import { describeFailures } from '../start-report.js';
 
 function canaryWeight(value: unknown): number | undefined {
   if (value === undefined) return undefined;
@@ -23,18 +26,46 @@ function canaryWeight(value: unknown): number | undefined {
   return weight;
 }
 
+function parallelLimit(value: unknown): number {
+  if (value === undefined) return DEFAULT_PARALLEL;
+  if (!/^\d{1,4}$/.test(String(value)) || Number(value) < 1 || Number(value) > 1000) {
+    throw usageError('invalid_parallel', `--parallel takes how many hosts to work on at once, a whole number from 1 to 1000; got ${JSON.stringify(value)}.`);
+  }
+  return Number(value);
+}
+
+/** The local folder --sync copies from: it must exist and be a folder. */
+function syncSource(cwd: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const from = resolve(cwd, String(value));
+  let isDir = false;
+  try {
+    isDir = statSync(from).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) throw usageError('invalid_sync', `--sync takes the folder holding the version's release on this machine; ${from} is not a folder.`);
+  return from;
+}
+
 export const run: CommandModule['run'] = async (ctx, args, options) => {
   const version = checkVersion(args[0]);
   const weight = canaryWeight(options.canary);
   const promoteIt = options.promote !== false && weight === undefined;
   const timeoutMs = options.timeout === undefined ? undefined : parseDuration(String(options.timeout), '--timeout');
+  const parallel = parallelLimit(options.parallel);
+  const syncFrom = syncSource(ctx.cwd, options.sync);
+  const allowPartial = options.allowPartial === true;
   const { loaded, store } = await openProject(ctx);
   const { config } = loaded;
   const service = pickService(ctx, config);
   const before = await store.read();
 
+  const sync = syncFrom === undefined ? undefined : { from: syncFrom, folder: versionFolder(service, version) };
   const live = Object.hasOwn(before.services, service.name) ? processesOf(before, service.name, version, ['active']) : [];
-  if (live.length > 0) {
+  // A version already active on some hosts (an earlier --allow-partial) is deployed to the others only.
+  const missingHosts = service.hosts.filter((h) => !live.some((p) => p.host === h));
+  if (live.length > 0 && missingHosts.length === 0) {
     ctx.out.success(`${service.name}@${version} is already active (${live.map((p) => p.id).join(', ')}): nothing to deploy`);
     ctx.out.result({ ok: true, service: service.name, version, alreadyActive: true, generation: before.generation });
     return;
@@ -45,10 +76,18 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   const progress = createProgress({ json: ctx.out.json, tty: process.stderr.isTTY === true });
   const started = Date.now();
   try {
-    const result = await startVersion({ config, dir: loaded.dir, service, version, policy: before, fleets, token, env: ctx.env, onStep: (m) => progress.step(m) });
+    if (live.length > 0) ctx.out.info(`${service.name}@${version} already runs on ${[...new Set(live.map((p) => p.host))].join(', ')}: deploying to ${missingHosts.join(', ')} only`);
+    const result = await startVersion({
+      config, dir: loaded.dir, service, version, policy: before, fleets, token, env: ctx.env, onStep: (m) => progress.step(m),
+      hosts: missingHosts, parallel, allowPartial, ...(sync === undefined ? {} : { sync }),
+    });
     progress.stop();
     if (!result.ok) {
-      throw failedError('deploy_failed', `${service.name}@${version} was not deployed; every process started for it was removed and the policy is unchanged.\n${describeFailures(result.processes)}`, { service: service.name, version, processes: result.processes });
+      const cleanup = cleanedUp(result) ? 'every process started for it was removed' : 'some processes started for it could not be removed (see below)';
+      throw failedError('deploy_failed', `${service.name}@${version} was not deployed; ${cleanup} and the policy is unchanged.\n${describeHosts(result)}`, { service: service.name, version, hosts: result.hosts, processes: result.processes });
+    }
+    if (result.partial) {
+      ctx.out.warn(`${service.name}@${version} is deployed on some hosts only (--allow-partial):\n${describeHosts(result)}`);
     }
     const previousTarget = Object.hasOwn(before.services, service.name) ? before.services[service.name]!.target : null;
     const now = new Date();
@@ -69,8 +108,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
       await Promise.allSettled(result.entries.map(async (e) => (await fleets.require(e.host)).remove(e.id)));
       throw error;
     }
-    const outcomes: StartOutcome[] = result.processes;
-    for (const o of outcomes) progress.done(`${o.id} ready on ${o.host} at ${o.address}:${o.port} (${o.readyMs} ms)`);
+    for (const h of result.hosts) if (h.outcome === 'ready') progress.done(hostLine(h));
     const role = weight !== undefined ? `canary at ${weight}%` : promoteIt ? 'the target' : 'active, not promoted';
     ctx.out.success(`${service.name}@${version} deployed as ${role} in ${Date.now() - started} ms (policy generation ${written.generation})${promoteIt && previousTarget && previousTarget !== version ? `; ${previousTarget} is draining` : ''}`);
 
@@ -88,7 +126,9 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
       canary: weight ?? null,
       previousTarget,
       generation: written.generation,
-      processes: outcomes,
+      partial: result.partial,
+      hosts: result.hosts,
+      processes: result.processes,
       elapsedMs: Date.now() - started,
       ...(waitedMs !== undefined ? { retiredAfterMs: waitedMs } : {}),
     });

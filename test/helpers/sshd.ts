@@ -1,0 +1,169 @@
+import { execa } from 'execa';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort } from './free-port.js';
+import { pidAlive } from './pm2-home.js';
+
+/**
+ * Real sshd instances on 127.0.0.1 for remote-host tests (STACK.md's
+ * recipe, as root): each "host" is this machine reached over ssh on its own
+ * free port, with its own home folder (sshd's SetEnv HOME), so its releases,
+ * logs and PM2_HOME (`~/pm2`, a short /tmp path) are its own. Its PM2
+ * daemon is started by switchyard over ssh; cleanup() ends it and its
+ * processes by pid, stops every sshd by pid and removes the folders.
+ *
+ *   const fleet = await startSshdHosts(['east', 'west']);
+ *   afterAll(() => fleet.cleanup());
+ *   hosts: { east: fleet.host('east').config(), ... }
+ */
+
+export const SSHD = '/usr/sbin/sshd';
+export const PM2_BIN = resolve(import.meta.dirname, '../../node_modules/pm2/bin/pm2');
+
+export interface JlistEntry {
+  name: string;
+  status: string;
+  port: number | undefined;
+}
+
+export interface SshdHost {
+  name: string;
+  port: number;
+  /** The host's $HOME: relative paths in the config land here. */
+  home: string;
+  pm2Home: string;
+  /** The hosts entry for a switchyard config. */
+  config(extra?: Record<string, unknown>): Record<string, unknown>;
+  /** Runs a (constant, test-written) command on the host over ssh. */
+  ssh(command: string): Promise<{ stdout: string; stderr: string; exitCode: number }>;
+  /** PM2's processes there, asked with `pm2 jlist` over ssh. */
+  jlist(): Promise<JlistEntry[]>;
+  /** How many ssh sessions sshd has accepted so far (from its log). */
+  sessions(): number;
+  running(): boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface SshdFleet {
+  hosts: SshdHost[];
+  host(name: string): SshdHost;
+  keyDir: string;
+  cleanup(): Promise<void>;
+}
+
+function readPid(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), done(true)));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Ends a PM2 daemon and the processes it ran, by the pids in its home; never by name. */
+export async function killPm2At(pm2Home: string): Promise<void> {
+  const daemon = readPid(join(pm2Home, 'pm2.pid'));
+  let apps: number[] = [];
+  try {
+    apps = readdirSync(join(pm2Home, 'pids')).map((f) => readPid(join(pm2Home, 'pids', f))).filter((p): p is number => p !== undefined);
+  } catch {
+    apps = [];
+  }
+  const all = [...(daemon === undefined ? [] : [daemon]), ...apps].filter(pidAlive);
+  if (daemon !== undefined && pidAlive(daemon)) process.kill(daemon, 'SIGTERM');
+  const deadline = Date.now() + 8000;
+  while (all.some(pidAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of all.filter(pidAlive)) process.kill(pid, 'SIGKILL');
+}
+
+export async function startSshdHosts(names: string[]): Promise<SshdFleet> {
+  if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: install openssh-server (apt-get install openssh-server; .ci/run does it)`);
+  const keyDir = await mkdtemp('/tmp/sy-ssh-');
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'host_ed25519')]);
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'id_ed25519')]);
+  await writeFile(join(keyDir, 'authorized_keys'), readFileSync(join(keyDir, 'id_ed25519.pub')), { mode: 0o600 });
+  await mkdir('/run/sshd', { recursive: true });
+  const user = userInfo().username;
+  const clientArgs = ['-T', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${join(keyDir, 'known_hosts')}`, '-i', join(keyDir, 'id_ed25519')];
+
+  const hosts = await Promise.all(names.map(async (name): Promise<SshdHost> => {
+    const port = await freePort();
+    const home = await mkdtemp('/tmp/sy-h-');
+    const pm2Home = join(home, 'pm2');
+    const pidFile = join(keyDir, `${name}.pid`);
+    const logFile = join(keyDir, `${name}.log`);
+    const host: SshdHost = {
+      name, port, home, pm2Home,
+      config: (extra = {}) => ({
+        ssh: `${user}@127.0.0.1`, port, address: '127.0.0.1', identityFile: join(keyDir, 'id_ed25519'),
+        sshOptions: ['StrictHostKeyChecking=accept-new', `UserKnownHostsFile=${join(keyDir, 'known_hosts')}`],
+        pm2Home: '~/pm2', pm2Path: PM2_BIN, ...extra,
+      }),
+      async ssh(command) {
+        const r = await execa('ssh', [...clientArgs, '-p', String(port), '--', `${user}@127.0.0.1`, command], { reject: false, timeout: 20_000, stdin: 'ignore' });
+        return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
+      },
+      async jlist() {
+        const r = await host.ssh(`PM2_HOME=${pm2Home} ${PM2_BIN} jlist`);
+        if (r.exitCode !== 0) throw new Error(`pm2 jlist on ${name} failed: ${r.stderr}`);
+        const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('[{') || l === '[]').at(-1) ?? '[]';
+        return (JSON.parse(line) as Array<{ name: string; pm2_env: { status: string; PORT?: string; env?: { PORT?: string } } }>).map((p) => ({
+          name: p.name, status: p.pm2_env.status, port: Number(p.pm2_env.PORT ?? p.pm2_env.env?.PORT) || undefined,
+        }));
+      },
+      sessions: () => (existsSync(logFile) ? (readFileSync(logFile, 'utf8').match(/Accepted publickey/g) ?? []).length : 0),
+      running: () => {
+        const pid = readPid(pidFile);
+        return pid !== undefined && pidAlive(pid);
+      },
+      async start() {
+        await execa(SSHD, [
+          '-f', '/dev/null', '-p', String(port), '-o', 'ListenAddress=127.0.0.1', '-h', join(keyDir, 'host_ed25519'),
+          '-o', `AuthorizedKeysFile=${join(keyDir, 'authorized_keys')}`, '-o', 'StrictModes=no', '-o', 'PasswordAuthentication=no',
+          '-o', 'KbdInteractiveAuthentication=no', '-o', 'MaxStartups=200', '-o', 'MaxSessions=200',
+          '-o', `PidFile=${pidFile}`, '-E', logFile, '-o', `SetEnv=HOME=${home}`,
+        ]);
+        await waitFor(async () => host.running() && (await accepts(port)), 10_000, `sshd of ${name} on port ${port}`);
+      },
+      async stop() {
+        const pid = readPid(pidFile);
+        if (pid === undefined || !pidAlive(pid)) return;
+        process.kill(pid, 'SIGTERM');
+        await waitFor(() => !pidAlive(pid), 10_000, `sshd ${pid} of ${name} to stop`);
+      },
+    };
+    await host.start();
+    return host;
+  }));
+
+  return {
+    hosts,
+    keyDir,
+    host: (name) => hosts.find((h) => h.name === name) ?? (() => { throw new Error(`no test host ${name}`); })(),
+    async cleanup() {
+      await Promise.all(hosts.map((h) => killPm2At(h.pm2Home)));
+      await Promise.all(hosts.map((h) => h.stop()));
+      await Promise.all([...hosts.map((h) => rm(h.home, { recursive: true, force: true })), rm(keyDir, { recursive: true, force: true })]);
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSshdHosts, type SshdFleet } from '../helpers/sshd.js';
+import { makeRemoteProject, type RemoteProject } from './remote-project.js';
+
+/**
+ * The rollout story on two remote hosts: both are this machine reached by
+ * ssh (their own sshd, home and PM2_HOME), driven only through the CLI and
+ * the router, and checked on each host with `pm2 jlist` over ssh.
+ */
+let fleet: SshdFleet;
+let project: RemoteProject;
+
+beforeAll(async () => {
+  fleet = await startSshdHosts(['east', 'west']);
+  project = await makeRemoteProject(fleet, { ports: '17300-17349' });
+  await project.startRouter();
+});
+
+afterAll(async () => {
+  await project?.cleanup();
+  await fleet?.cleanup();
+});
+
+async function answer(port: number): Promise<{ version: string; process: string; home: string }> {
+  return (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { version: string; process: string; home: string };
+}
+
+describe('deploy → deploy → retire across two ssh hosts', () => {
+  it('deploys 1.0.0 to both hosts in parallel, copying the release, one result per host', async () => {
+    const { exitCode, body, stderr } = await project.json(['deploy', '1.0.0', '--sync', 'release']);
+    expect(exitCode, stderr).toBe(0);
+    expect(body.hosts.map((h: any) => [h.host, h.outcome, h.synced])).toEqual([['east', 'ready', 'rsync'], ['west', 'ready', 'rsync']]);
+
+    const policy = await project.policy();
+    const procs = policy.services.lobby!.processes;
+    expect(procs.map((p) => [p.id, p.host, p.state])).toEqual([['lobby@1.0.0#0', 'east', 'active'], ['lobby@1.0.0#1', 'west', 'active']]);
+    // One machine behind one address: each host got its own port.
+    expect(procs[0]!.port).not.toBe(procs[1]!.port);
+
+    for (const [i, name] of ['east', 'west'].entries()) {
+      const host = fleet.host(name);
+      const listed = await host.jlist();
+      expect(listed).toEqual([{ name: `lobby@1.0.0#${i}`, status: 'online', port: procs[i]!.port }]);
+      // It runs from that host's home, where --sync put the release.
+      expect(await answer(procs[i]!.port)).toEqual({ version: '1.0.0', process: `lobby@1.0.0#${i}`, home: host.home });
+    }
+  });
+
+  it('deploys 1.1.0 with --wait: the router drains 1.0.0 and stops it on both hosts over ssh', async () => {
+    const { exitCode, body, stderr } = await project.json(['deploy', '1.1.0', '--sync', 'release', '--wait', '--timeout', '40s']);
+    expect(exitCode, stderr).toBe(0);
+    expect(body).toMatchObject({ ok: true, version: '1.1.0', promoted: true, previousTarget: '1.0.0', partial: false });
+    expect(body.retiredAfterMs).toBeGreaterThanOrEqual(0);
+
+    const policy = await project.policy();
+    const byId = Object.fromEntries(policy.services.lobby!.processes.map((p) => [p.id, p]));
+    expect(policy.services.lobby!.target).toBe('1.1.0');
+    expect([byId['lobby@1.0.0#0']!.state, byId['lobby@1.0.0#1']!.state]).toEqual(['retired', 'retired']);
+    for (const [i, name] of ['east', 'west'].entries()) {
+      const listed = await fleet.host(name).jlist();
+      expect(listed).toEqual([{ name: `lobby@1.1.0#${i}`, status: 'online', port: byId[`lobby@1.1.0#${i}`]!.port }]);
+    }
+    const resolved = await (await fetch(`${project.routerUrl}/v1/resolve?service=lobby&version=1.1.0`)).json() as { port: number };
+    expect((await answer(resolved.port)).version).toBe('1.1.0');
+  });
+
+  it('status shows the host of each process and what PM2 says there', async () => {
+    const human = await project.cli(['status']);
+    expect(human.exitCode, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/1\.1\.0 \*\s+active\s+2\s+east, west/);
+    expect(human.stdout).not.toContain('unreachable');
+
+    const { body } = await project.json(['status']);
+    const procs = body.services.lobby.processes.filter((p: any) => p.state === 'active');
+    expect(procs.map((p: any) => [p.host, p.pm2?.status])).toEqual([['east', 'online'], ['west', 'online']]);
+  });
+});
