@@ -1,7 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import type { Loader } from 'cosmiconfig';
-import { parse as parseYaml } from 'yaml';
 
 /**
  * The loaders cosmiconfig uses for each kind of config file. switchyard
@@ -14,7 +13,9 @@ import { parse as parseYaml } from 'yaml';
  * column, duplicate keys are errors, and `<<` merge keys work for shared
  * service settings. A document of only comments is an empty config.
  */
-export const loadYaml: Loader = (_filepath, content) => {
+export const loadYaml: Loader = async (_filepath, content) => {
+  // Loaded on use: JSON and JS configs, and commands that read no config, do not pay for it.
+  const { parse: parseYaml } = await import('yaml');
   const value: unknown = parseYaml(content, { merge: true, prettyErrors: true });
   return value === null ? undefined : value;
 };

@@ -2,8 +2,6 @@ import { join } from 'node:path';
 import type { Config } from '../config/load.js';
 import { usageError } from '../core/errors.js';
 import type { Fleet } from '../fleet/fleet.js';
-import { LocalFleet } from '../fleet/local-fleet.js';
-import { RemoteFleet } from '../fleet/remote-fleet.js';
 
 /**
  * The fleets of the hosts a command touches, opened on first use and closed
@@ -45,10 +43,13 @@ export class FleetSet {
     }
     if (!hostConfig.local) {
       // pm2 on that host, over ssh; an unreachable host rejects here, naming it.
+      // Adapters load on use: a command that touches only local hosts never loads ssh and execa.
+      const { RemoteFleet } = await import('../fleet/remote-fleet.js');
       return RemoteFleet.open(hostConfig, { startDaemon: this.startDaemon, ...(this.sshTimeoutMs === undefined ? {} : { timeoutMs: this.sshTimeoutMs }) });
     }
     const pm2Home = hostConfig.pm2Home ?? this.config.pm2Home;
     const logDir = join(this.config.stateDir, 'logs');
+    const { LocalFleet } = await import('../fleet/local-fleet.js');
     return this.startDaemon ? LocalFleet.open(host, pm2Home, logDir) : LocalFleet.openIfRunning(host, pm2Home, logDir);
   }
 
