@@ -69,6 +69,7 @@ export function normaliseConfig(parsed: ParsedConfig, dir: string): Config {
       versionHeader: router.versionHeader,
       serviceHeader: router.serviceHeader,
       maxBodyBytes: router.maxBodyBytes,
+      url: router.url?.replace(/\/+$/, ''),
     },
     stateDir,
     pm2Home,

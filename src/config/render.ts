@@ -39,6 +39,8 @@ export function renderConfig(answers: RenderAnswers): string {
     `  serviceHeader: ${r.serviceHeader}`,
     '  # Largest request body the router reads (login, heartbeat), in bytes.',
     `  maxBodyBytes: ${r.maxBodyBytes}`,
+    '  # The URL processes on every host send heartbeats to (default: from listen; set it when hosts are remote).',
+    '  # url: http://router.internal:7400',
     '',
     '# The policy, its history and the token live here.',
     `state: ${CONFIG_DEFAULTS.state}`,

@@ -1,5 +1,10 @@
 import type { Config } from './schema.js';
 
+/** The URL the processes of a host send heartbeats to: router.url, or this machine's view of listen. */
+export function advertisedRouterUrl(config: Config): string {
+  return config.router.url ?? routerUrl(config);
+}
+
 /** The router's base URL as this machine reaches it (a wildcard listen address is reached on loopback). */
 export function routerUrl(config: Config): string {
   let host = config.router.listen.host;

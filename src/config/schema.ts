@@ -34,6 +34,11 @@ export interface RouterConfig {
   versionHeader: string;
   serviceHeader: string;
   maxBodyBytes: number;
+  /**
+   * The URL processes send heartbeats to, on every host. Unset: derived from
+   * `listen`, which only works for processes on this machine.
+   */
+  url: string | undefined;
 }
 
 export interface HostConfig {
@@ -94,6 +99,10 @@ export const routerShape = {
   versionHeader: headerName.prefault(D.router.versionHeader),
   serviceHeader: headerName.prefault(D.router.serviceHeader),
   maxBodyBytes: wholeNumber(1, 2 ** 31 - 1).default(D.router.maxBodyBytes),
+  url: z
+    .string({ error: 'an http URL processes on every host can reach, like http://router.internal:7400' })
+    .regex(/^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?\/?$/, 'an http URL processes on every host can reach, like http://router.internal:7400')
+    .optional(),
 };
 
 export const hostShape = {

@@ -1,5 +1,5 @@
 import { dirname, posix } from 'node:path';
-import { routerUrl } from '../config/router-url.js';
+import { advertisedRouterUrl } from '../config/router-url.js';
 import type { PlannedProcess } from '../core/plan-deploy.js';
 import type { Fleet, ProcessSpec } from '../fleet/fleet.js';
 import { waitReady } from '../fleet/readiness.js';
@@ -115,7 +115,7 @@ async function startProcess(input: StartVersionInput, fleet: Fleet, p: PlannedPr
     args: input.service.args,
     cwd: p.cwd !== undefined ? fleet.resolvePath(p.cwd, input.dir) : fleet.remote ? posix.dirname(script) : dirname(script),
     // A remote process gets its environment from its own host, not from this machine.
-    env: processEnv({ base: fleet.remote ? {} : input.env, config: input.config, service: input.service, routerUrl: routerUrl(input.config), token: input.token, version: input.version, id: p.id, port }),
+    env: processEnv({ base: fleet.remote ? {} : input.env, config: input.config, service: input.service, routerUrl: advertisedRouterUrl(input.config), token: input.token, version: input.version, id: p.id, port }),
     killTimeoutMs: input.service.killTimeoutMs,
   };
   const tail = () => fleet.logTail(p.id, LOG_LINES).catch(() => '');
