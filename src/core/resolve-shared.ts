@@ -48,9 +48,23 @@ export function fail(status: RouteFailure['status'], error: RouteErrorCode, mess
   return { ok: false, status, error, message };
 }
 
+/**
+ * Versions already found valid. A fleet's terminals run a handful of
+ * versions, so remembering them spares a semver parse on every request; the
+ * set is bounded so junk input cannot grow it without limit (only valid
+ * versions enter, and it starts over when full).
+ */
+const knownValid = new Set<string>();
+const KNOWN_VALID_MAX = 1024;
+
 /** Checks a terminal version from the wire; returns it, or the failure to answer with. */
 export function checkTerminalVersion(version: unknown): string | RouteFailure {
-  if (isValidVersion(version)) return version;
+  if (typeof version === 'string' && knownValid.has(version)) return version;
+  if (isValidVersion(version)) {
+    if (knownValid.size >= KNOWN_VALID_MAX) knownValid.clear();
+    knownValid.add(version);
+    return version;
+  }
   if (version === undefined || version === null || version === '') {
     return fail(400, 'version_required', 'A terminal version is required: send the version the terminal runs, as semver like 1.4.2.');
   }

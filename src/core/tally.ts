@@ -113,6 +113,14 @@ export class TallyBook {
     };
   }
 
+  /**
+   * Terminals in a process's last heartbeat, or undefined when never heard
+   * from. Allocation-free: routing asks this for every candidate process.
+   */
+  terminals(processId: string): number | undefined {
+    return this.records.get(processId)?.total;
+  }
+
   /** Terminals per terminal version over the service's fresh processes, largest first. */
   tally(service: string, nowMs: number): TallyEntry[] {
     const totals = this.services.get(service);

@@ -60,7 +60,7 @@ export class Router {
       watcher,
       tallies,
       metrics,
-      loads: { terminals: (id) => tallies.processView(id, Date.now()).terminals },
+      loads: { terminals: (id) => tallies.terminals(id) },
       cursor: { next: 0 },
       now: () => Date.now(),
       status: async () => {

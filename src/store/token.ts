@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chmod, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { failedError } from '../core/errors.js';
+import { failedError, usageError } from '../core/errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 
 const TOKEN_FILE = 'token';
@@ -19,6 +20,9 @@ export async function ensureToken(stateDir: string): Promise<{ token: string; cr
   const path = tokenPath(stateDir);
   const existing = await readToken(stateDir);
   if (existing !== undefined) return { token: existing, created: false, path };
+  if (!existsSync(stateDir)) {
+    throw usageError('state_missing', `There is no state folder at ${stateDir}: run \`switchyard init\` to make it (with the policy and the token).`);
+  }
   const token = randomBytes(TOKEN_BYTES).toString('hex');
   await writeFileAtomic(path, `${token}\n`, 0o600);
   await chmod(path, 0o600);
