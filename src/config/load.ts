@@ -43,16 +43,23 @@ function invalid(filepath: string, raw: unknown, problems: RawProblem[], sources
  * was found and what is expected.
  */
 export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
-  const env = opts.env ?? process.env;
   const source = opts.configPath === undefined
     ? await findConfigFile(resolve(opts.cwd))
     : await readConfigFile(resolve(opts.cwd, opts.configPath));
-  const { filepath } = source;
+  const loaded = checkConfig(source.raw ?? {}, source.filepath, opts);
+  if (source.raw === undefined) loaded.warnings.unshift(`${source.filepath} is empty: every setting has its default and no service is configured.`);
+  return loaded;
+}
+
+/**
+ * loadConfig's checks on a config already parsed, as if read from
+ * `filepath` (init checks what it is about to write, before writing it).
+ */
+export function checkConfig(fileRaw: unknown, filepath: string, opts: Omit<LoadOptions, 'configPath'>): LoadedConfig {
+  const env = opts.env ?? process.env;
   const dir = dirname(filepath);
   const warnings: string[] = [];
-  if (source.raw === undefined) warnings.push(`${filepath} is empty: every setting has its default and no service is configured.`);
-
-  const { raw, sources } = applyEnvOverrides(source.raw ?? {}, env, opts.cwd);
+  const { raw, sources } = applyEnvOverrides(fileRaw, env, opts.cwd);
   const parsed = configSchema.safeParse(raw, { error: fallbackExpected });
   if (!parsed.success) throw invalid(filepath, raw, problemsFromIssues(parsed.error.issues), sources);
 

@@ -2,7 +2,8 @@
  * switchyard/heartbeat: for service processes. Reports, at the interval
  * switchyard gave the process, how many terminals of each version it holds.
  * It never throws into the app, never keeps the process alive on its own,
- * and backs off while the router cannot be reached.
+ * and backs off while the router times out or fails (not while it is
+ * restarting: a refused or dropped connection is retried at the interval).
  */
 
 /** Terminals held: a map or record of version → count, or an iterable of versions (one per terminal). */
@@ -63,6 +64,12 @@ export function countTerminals(snapshot: TerminalsSnapshot): Record<string, numb
   return { ...(snapshot as Record<string, number>) };
 }
 
+/** fetch failed because nothing listens at the address, or the connection died with the router (not a timeout or an error answer). */
+function restarting(error: unknown): boolean {
+  const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET';
+}
+
 export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   const env = options.env ?? process.env;
   const routerUrl = required(options.routerUrl ?? env.SWITCHYARD_ROUTER_URL, 'SWITCHYARD_ROUTER_URL').replace(/\/+$/, '');
@@ -102,14 +109,16 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
       return true;
     } catch (error) {
       failed += 1;
-      failures += 1;
+      // A refused or dropped connection means the router is restarting (or stopped): trying again costs it
+      // nothing, and the next beat at the normal interval makes its tally whole again within one interval.
+      failures = restarting(error) ? 0 : failures + 1;
       options.onError?.(error as Error);
       return false;
     }
   };
 
   // Up to ±10% jitter so a fleet restarted together does not beat in lockstep;
-  // while the router is unreachable, wait longer (up to 4 intervals).
+  // while the router times out or fails, wait longer (up to 4 intervals).
   const schedule = (): void => {
     if (stopped) return;
     const backoff = Math.min(2 ** failures, 4);

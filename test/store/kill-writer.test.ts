@@ -1,10 +1,11 @@
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PolicyStore } from '../../src/store/policy-store.js';
-import { captureStderr, ChildTracker, lineReader, waitExit } from '../helpers/child-processes.js';
+import { ChildTracker } from '../helpers/child-processes.js';
 import { compileFixture, type CompiledFixture } from '../helpers/compile-fixture.js';
+import { killWriterLoop } from '../helpers/policy-writer-runs.js';
 
 /**
  * "A killed writer never leaves a broken policy file" (DESIGN.md), proved
@@ -15,12 +16,12 @@ import { compileFixture, type CompiledFixture } from '../helpers/compile-fixture
  *
  * The writer is test/fixtures/policy-writer.ts compiled once to plain JS, so
  * a spawn costs ~120 ms (plain node + zod) rather than ~300 ms under tsx.
+ * The loop is test/helpers/policy-writer-runs.ts (the reliability suite runs
+ * it larger: test/reliability/policy-writers.test.ts).
  */
 
 const KILLS = 200;
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
-const tempNames = async (dir: string) => (await readdir(dir)).filter((name) => name.endsWith('.tmp'));
-const tempFiles = async (dir: string) => (await tempNames(dir)).length;
+const tempFiles = async (dir: string) => (await readdir(dir)).filter((name) => name.endsWith('.tmp')).length;
 
 describe('policy store: writer killed with SIGKILL', () => {
   const children = new ChildTracker();
@@ -43,52 +44,13 @@ describe('policy store: writer killed with SIGKILL', () => {
     const store = new PolicyStore(stateDir);
     await store.init();
     const started = performance.now();
-
-    let unreadable = 0;
-    let lockLeftBehind = 0;
-    const tempLeftBehind = new Set<string>();
-    let concurrentReads = 0;
-    let lastGeneration = 0;
-    const failures: string[] = [];
-
-    for (let kill = 0; kill < KILLS; kill += 1) {
-      const child = children.spawn(process.execPath, [writer.path, 'loop', stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const stderr = captureStderr(child);
-      await lineReader(child, stderr).next(15_000); // "ready <pid>"
-
-      // Read while it writes, for a random 5–60 ms, then kill it wherever it is.
-      const until = performance.now() + 5 + Math.random() * 55;
-      while (performance.now() < until) {
-        try {
-          await new PolicyStore(stateDir).read();
-          concurrentReads += 1;
-        } catch (err) {
-          unreadable += 1;
-          failures.push(`while writing, kill ${kill}: ${(err as Error).message}`);
-        }
-        await sleep(1);
-      }
-      child.kill('SIGKILL');
-      const exit = await waitExit(child);
-      if (exit.signal !== 'SIGKILL') failures.push(`kill ${kill}: writer exited by itself (${JSON.stringify(exit)}): ${stderr()}`);
-
-      if (await stat(join(stateDir, 'policy.lock')).then(() => true, () => false)) lockLeftBehind += 1;
-      for (const name of [...(await tempNames(stateDir)), ...(await tempNames(store.historyDir))]) tempLeftBehind.add(name);
-      try {
-        const policy = await new PolicyStore(stateDir).read();
-        if (policy.generation < lastGeneration) failures.push(`kill ${kill}: generation went back from ${lastGeneration} to ${policy.generation}`);
-        lastGeneration = policy.generation;
-      } catch (err) {
-        unreadable += 1;
-        failures.push(`after kill ${kill}: ${(err as Error).message}`);
-      }
-    }
+    const stats = await killWriterLoop({ children, writer: writer.path, stateDir, kills: KILLS });
     const killSeconds = (performance.now() - started) / 1000;
 
     // The history is whole too, and the live policy is its latest revision.
     const history = await store.history();
     const broken = history.filter((entry) => entry.broken !== undefined);
-    expect(await store.revision(lastGeneration)).toEqual(await store.read());
+    expect(await store.revision(stats.lastGeneration)).toEqual(await store.read());
 
     // Temp files from killed writers exist, and a later clean write sweeps those beside policy.json.
     const tempsBefore = await tempFiles(stateDir);
@@ -97,18 +59,18 @@ describe('policy store: writer killed with SIGKILL', () => {
     const historyTemps = await tempFiles(store.historyDir);
 
     console.log(
-      `kill-9: ${KILLS} kills, ${unreadable} unreadable policy files; ` +
-        `generation 0 → ${lastGeneration}, ${concurrentReads} reads during writes, ` +
-        `${lockLeftBehind} kills left the lock behind (broken by the next writer), ${tempLeftBehind.size} temp files left by kills, ` +
+      `kill-9: ${KILLS} kills, ${stats.unreadable} unreadable policy files; ` +
+        `generation 0 → ${stats.lastGeneration}, ${stats.concurrentReads} reads during writes, ` +
+        `${stats.lockLeftBehind} kills left the lock behind (broken by the next writer), ${stats.tempLeftBehind.size} temp files left by kills, ` +
         `${history.length} revisions (${broken.length} broken), temp files remaining: ${tempsBefore} → ${tempsAfter} beside policy.json, ${historyTemps} in history; ` +
         `${killSeconds.toFixed(1)} s`,
     );
-    expect(failures).toEqual([]);
-    expect(unreadable).toBe(0);
+    expect(stats.failures).toEqual([]);
+    expect(stats.unreadable).toBe(0);
     expect(broken).toEqual([]);
     // Writers got real work done between kills, so kills landed among writes.
-    expect(lastGeneration).toBeGreaterThan(KILLS);
-    expect(after.generation).toBe(lastGeneration + 1);
+    expect(stats.lastGeneration).toBeGreaterThan(KILLS);
+    expect(after.generation).toBe(stats.lastGeneration + 1);
     expect(tempsAfter).toBe(0);
     expect(historyTemps).toBe(0);
   });

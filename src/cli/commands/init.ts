@@ -4,7 +4,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { usageError } from '../../core/errors.js';
 import { SERVICE_NAME } from '../../core/names.js';
-import { loadConfig } from '../../config/load.js';
+import { parse as parseYaml } from 'yaml';
+import { checkConfig, loadConfig } from '../../config/load.js';
 import { renderConfig } from '../../config/render.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import { PolicyStore } from '../../store/policy-store.js';
@@ -61,7 +62,10 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const sample = template === undefined ? undefined : resolve(dirname(configFile), script.split('{version}').join('1.0.0'));
   if (sample !== undefined && existsSync(sample) && options.force !== true) throw usageError('file_exists', `${sample} already exists: pass --force to overwrite it.`);
 
-  await writeFileAtomic(configFile, renderConfig({ service, script, ports, listen }));
+  // The config is checked as every command will read it before it is written: a refused init leaves no file.
+  const text = renderConfig({ service, script, ports, listen });
+  checkConfig(parseYaml(text), configFile, { cwd: ctx.cwd, env: ctx.env });
+  await writeFileAtomic(configFile, text);
   // Load what was written: the same checks every other command makes.
   const loaded = await loadConfig({ cwd: ctx.cwd, configPath: configFile, env: ctx.env });
   for (const warning of loaded.warnings) ctx.out.warn(warning);

@@ -1,0 +1,113 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PolicyStore } from '../../src/store/policy-store.js';
+import { ChildTracker } from '../helpers/child-processes.js';
+import { compileFixture, type CompiledFixture } from '../helpers/compile-fixture.js';
+import { concurrentWriters, killWriterLoop, type KillLoopStats } from '../helpers/policy-writer-runs.js';
+import { report } from './support/project.js';
+import { SIZE } from './support/size.js';
+
+/**
+ * The store's two promises at the issue's sizes, with real processes
+ * (test/fixtures/policy-writer.ts through test/helpers/policy-writer-runs.ts,
+ * the loops test/store runs smaller):
+ * - a policy writer killed with SIGKILL at random points never leaves an
+ *   unreadable policy file (nor a broken revision in the history);
+ * - concurrent writers retrying on conflict never lose an update.
+ * The kills run in two loops at once, each on its own state folder, so the
+ * two cores are both busy starting writers.
+ */
+
+const LOOPS = 2;
+const children = new ChildTracker();
+let work: string;
+let writer: CompiledFixture;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'sy-rel-writers-'));
+  writer = await compileFixture('test/fixtures/policy-writer.ts');
+});
+afterEach(() => children.killAll());
+afterAll(async () => {
+  await children.killAll();
+  await writer?.remove();
+  await rm(work, { recursive: true, force: true });
+});
+
+const tempFiles = async (dir: string) => (await readdir(dir)).filter((name) => name.endsWith('.tmp')).length;
+
+describe('policy writers', () => {
+  it(`${SIZE.writerKills} SIGKILLs of a busy writer at random points: 0 unreadable policy files`, async () => {
+    const started = performance.now();
+    const stores = Array.from({ length: LOOPS }, (_, i) => new PolicyStore(join(work, `kill-${i}`)));
+    for (const store of stores) await store.init();
+    const share = (i: number) => Math.floor(SIZE.writerKills / LOOPS) + (i < SIZE.writerKills % LOOPS ? 1 : 0);
+    // Kill anywhere from its first write to ~60 ms into a run of writes.
+    const loops: KillLoopStats[] = await Promise.all(
+      stores.map((store, i) => killWriterLoop({ children, writer: writer.path, stateDir: store.stateDir, kills: share(i), runMs: [0, 60] })),
+    );
+    const seconds = (performance.now() - started) / 1000;
+
+    let broken = 0;
+    let revisions = 0;
+    const afterChecks: string[] = [];
+    for (const [i, store] of stores.entries()) {
+      const history = await store.history();
+      revisions += history.length;
+      broken += history.filter((entry) => entry.broken !== undefined).length;
+      const latest = await store.read();
+      if (latest.generation !== loops[i]!.lastGeneration) afterChecks.push(`loop ${i}: live generation ${latest.generation}, last seen ${loops[i]!.lastGeneration}`);
+      expect(await store.revision(latest.generation)).toEqual(latest);
+      // A clean write after all those kills works, and sweeps the temp files they left beside policy.json.
+      const after = await store.update((policy) => policy);
+      if (after.generation !== latest.generation + 1) afterChecks.push(`loop ${i}: clean write made generation ${after.generation}`);
+      if ((await tempFiles(store.stateDir)) !== 0) afterChecks.push(`loop ${i}: temp files left beside policy.json after a clean write`);
+    }
+    const sum = (pick: (s: KillLoopStats) => number) => loops.reduce((n, s) => n + pick(s), 0);
+    const kills = sum((s) => s.kills);
+    const unreadable = sum((s) => s.unreadable);
+    const generations = sum((s) => s.lastGeneration);
+    report(
+      `policy-writers kill (${SIZE.name})`,
+      `${kills} SIGKILLs of a busy writer (${LOOPS} loops at once), ${unreadable} unreadable policy files, ${broken} broken revisions of ${revisions}; ` +
+        `${generations} writes landed between kills, ${sum((s) => s.concurrentReads)} reads during writes, ` +
+        `${sum((s) => s.lockLeftBehind)} kills left the lock behind (broken by the next writer), ${sum((s) => s.tempLeftBehind.size)} temp files left by kills; ${seconds.toFixed(1)} s`,
+    );
+    expect(loops.flatMap((s) => s.failures)).toEqual([]);
+    expect(kills).toBe(SIZE.writerKills);
+    expect(unreadable).toBe(0);
+    expect(broken).toBe(0);
+    expect(afterChecks).toEqual([]);
+    // Kills landed among writes: writers got work done between them.
+    expect(generations).toBeGreaterThan(SIZE.writerKills);
+  });
+
+  const total = SIZE.writers * SIZE.updatesPerWriter;
+  it(`${SIZE.writers} concurrent writers × ${SIZE.updatesPerWriter} updates with retry on conflict: 0 lost updates`, async () => {
+    const run = await concurrentWriters({
+      children,
+      writer: writer.path,
+      stateDir: join(work, 'concurrent'),
+      writers: SIZE.writers,
+      updates: SIZE.updatesPerWriter,
+      timeoutMs: 600_000,
+    });
+    const lost = total - run.markersPresent;
+    report(
+      `policy-writers concurrent (${SIZE.name})`,
+      `${SIZE.writers} writers × ${SIZE.updatesPerWriter} updates = ${total} in ${run.seconds.toFixed(1)} s; generation ${run.initialGeneration} → ${run.final.generation} ` +
+        `(moved by ${run.final.generation - run.initialGeneration}); ${run.markersPresent}/${total} markers present, ${lost} lost updates; ` +
+        `${run.conflicts} conflicts retried (${run.results.map((r) => r.conflicts).join('/')}); ${run.newRevisions.length} new revisions, ${run.brokenRevisions} broken`,
+    );
+    expect(run.badExits).toEqual([]);
+    expect(run.results.map((r) => r.added)).toEqual(Array(SIZE.writers).fill(SIZE.updatesPerWriter));
+    expect(run.missing).toEqual([]);
+    expect(run.markersPresent).toBe(total);
+    expect(run.final.generation).toBe(run.initialGeneration + total);
+    expect(run.newRevisions).toEqual(Array.from({ length: total }, (_, k) => run.initialGeneration + 1 + k));
+    expect(run.brokenRevisions).toBe(0);
+    expect(run.badSteps).toEqual([]);
+  });
+});
