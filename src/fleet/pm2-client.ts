@@ -103,7 +103,11 @@ export class Pm2Client {
   ) {}
 
   static async connect(pm2Home: string): Promise<Pm2Client> {
-    process.env.PM2_HOME ??= pm2Home;
+    // pm2 reads PM2_HOME at import, and when it spawns its daemon the caller's
+    // environment wins over the home it was given: a different PM2_HOME in the
+    // environment would start the daemon elsewhere and leave us waiting on the
+    // wrong sockets. The config's home is the one that counts.
+    process.env.PM2_HOME = pm2Home;
     const pm2 = (await import('pm2')).default as unknown as { custom: new (opts: Record<string, unknown>) => Pm2Api };
     const api = new pm2.custom({ pm2_home: pm2Home });
     await promised((cb) => api.connect(cb), `start or reach its daemon in ${pm2Home}`);

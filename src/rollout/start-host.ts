@@ -64,6 +64,11 @@ export async function startOnHost(input: StartVersionInput, job: HostJob, book: 
   }
 
   const script = fleet.resolvePath(first.script, input.dir);
+  if (/\s/.test(script)) {
+    // PM2 runs a script path containing a space through `bash -c` and drops its
+    // arguments: the path would be read by a shell. Refuse it rather than run it so.
+    return failedRun(job, t0, `the script path ${JSON.stringify(script)} contains white space, which PM2 would hand to a shell: move the release to a path without spaces, or point services.${input.service.name}.script at one`, fleet, { synced });
+  }
   const candidates = book.candidatesFor(job.host, first.candidatePorts);
   let probe;
   try {

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { PolicyStore } from '../../src/store/policy-store.js';
@@ -205,10 +205,9 @@ describe('security', () => {
     await remote.cli(['drain', HOSTILE_VERSION, '--now']);
   });
 
-  // KNOWN BUG, reported to the owners of src/fleet (not fixed here): PM2 runs any script whose path holds a
-  // space as `bash -c <path>` (pm2/lib/Common.js), dropping its arguments, so such a path is parsed by a shell.
-  // Expected to fail until the fleet hands PM2 a script path without spaces; then drop `.fails`.
-  it.fails('KNOWN BUG: a script path with a space starts the file itself, not `bash -c <path>`', async () => {
+  // PM2 runs any script whose path holds a space as `bash -c <path>` (pm2/lib/Common.js), dropping its
+  // arguments, so such a path would be parsed by a shell: switchyard refuses it before PM2 sees it.
+  it('refuses a script path with a space instead of letting PM2 hand it to a shell', async () => {
     project = await makeRolloutProject({ prefix: 'sy-rel-sec-space-' });
     const p = project;
     const script = await writeRelease(join(p.dir, 'my app'), '1.0.0');
@@ -217,8 +216,10 @@ describe('security', () => {
       doc.setIn(['services', p.service, 'args'], ['--port-name', 'a b']);
     });
     const deploy = await p.cli(['deploy', '1.0.0'], { timeoutMs: 60_000 });
-    ok(deploy, 'switchyard deploy 1.0.0 from "my app/1.0.0/server.mjs"');
-    expect(seenBy(script)).toMatchObject({ script, argv: ['--port-name', 'a b'] });
+    expect(deploy.exitCode, deploy.stderr).toBe(1);
+    expect(deploy.stderr).toContain('white space');
+    // The release writes seen.json when it runs: it never ran.
+    expect(existsSync(join(dirname(script), 'seen.json'))).toBe(false);
   });
 
   it('no module of dist/ runs a shell: every child process is started with an argument array', () => {
