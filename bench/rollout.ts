@@ -10,13 +10,21 @@
  *       binary, same PM2_HOME) on the same fleet, medians of N runs each,
  *       run alternately. Target: ratio at most 0.5.
  *
- *   npm run build && npm run bench:rollout [-- --quick] [-- --deploys <n>] [-- --runs <n>]
+ *   npm run build && npm run bench:rollout [-- --quick] [-- --deploys <n>] [-- --runs <n>] [-- --out <file>]
  *
- * Prints a Markdown table on stdout (progress on stderr). Cleans up all it
- * starts: the router, the service processes, the PM2 daemon (by pid), the
- * temp folders; also on Ctrl-C.
+ * For (ii) the same loop also times, for the breakdown: `node -e 0` (Node's
+ * own start-up), `switchyard --version` (the CLI frame, no project) and the
+ * router's GET /v1/status alone (from this process).
+ *
+ * Prints a Markdown table on stdout (progress on stderr), and writes every
+ * figure with its comparison, ratio, target and verdict as JSON (--out, or a
+ * file in the OS temp folder). Cleans up all it starts: the router, the
+ * service processes, the PM2 daemon (by pid), the temp folders; also on
+ * Ctrl-C. Exit code: 0 when it ran (a missed target is reported, not
+ * failed); 1 when a deploy failed or the benchmark could not run.
  */
 import { existsSync } from 'node:fs';
+import { get } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -25,13 +33,14 @@ import { execa } from 'execa';
 import { BIN as SWITCHYARD_BIN } from '../test/helpers/cli.js';
 import { makeRolloutProject, PM2_BIN, ROOT, type RolloutProject } from '../test/helpers/rollout-project.js';
 import { resolveVersion } from '../test/helpers/rollout-terminals.js';
-import { fmt, log, median, sleep } from './util.js';
+import { announceOurs, CpuWatch, defaultJsonPath, fmt, fmtInt, log, mdTable, median, npmCommand, sleep, writeJson, type BenchJson, type SummaryRow } from './util.js';
 
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     deploys: { type: 'string' },
     runs: { type: 'string' },
+    out: { type: 'string' },
   },
 });
 const quick = flags.quick === true;
@@ -74,8 +83,12 @@ function cleanup(): Promise<void> {
   cleaning ??= (project?.cleanup() ?? Promise.resolve()).catch((error: Error) => log(`clean-up: ${error.message}`));
   return cleaning;
 }
+// process.on, not once: execa's signal-exit re-raises a signal that has no other listener left, which would end this process before its clean-up.
+let signalled = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (signalled) return;
+    signalled = true;
     log(`${signal}: cleaning up`);
     void cleanup().finally(() => process.exit(130));
   });
@@ -130,11 +143,28 @@ async function timed(run: () => Promise<{ exitCode?: number }>): Promise<number>
   return ms;
 }
 
-async function main(): Promise<void> {
+/** GET /v1/status with the token, on a fresh connection (as the CLI does); resolves with the body's length. */
+function getStatus(url: string, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = get(`${url}/v1/status`, { headers: { authorization: `Bearer ${token}` }, agent: false }, (response) => {
+      let n = 0;
+      response.on('data', (chunk: Buffer) => (n += chunk.length));
+      response.on('end', () => (response.statusCode === 200 ? resolve(n) : reject(new Error(`GET /v1/status answered ${response.statusCode}`))));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+  });
+}
+
+async function main(): Promise<BenchJson> {
+  const startedAt = new Date().toISOString();
+  const watch = new CpuWatch().start();
   const versions = Array.from({ length: DEPLOYS + 1 }, (_, i) => `1.${i}.0`);
   log(`making a project with ${versions.length} releases (${quick ? 'quick' : 'full'} run: ${DEPLOYS} deploys, ${RUNS} status runs)`);
   project = await makeRolloutProject({ versions, prefix: 'sy-bench-rollout-', portCount: 20 });
   const p = project;
+  // Its PM2 daemon (and so the router and the services under it) is started with the helper's cleaned environment: name it by its folders.
+  announceOurs([p.dir, p.pm2Home]);
   const started = await p.cli(['router', 'start']);
   if (started.exitCode !== 0) throw new Error(`router start: ${started.stderr}`);
   const first = await p.cliJson(['deploy', versions[0]!]);
@@ -162,9 +192,19 @@ async function main(): Promise<void> {
   await p.cliJson(['status']);
   const statusMs: number[] = [];
   const jlistMs: number[] = [];
+  // The breakdown, timed in the same loop: Node alone, the CLI frame alone, the router's answer alone.
+  const nodeMs: number[] = [];
+  const versionMs: number[] = [];
+  const routerMs: number[] = [];
+  const plain = { cwd: p.dir, env, extendEnv: true, stdin: 'ignore', reject: false } as const;
   for (let i = 0; i < RUNS; i++) {
     statusMs.push(await timed(() => p.cliJson(['status'])));
-    jlistMs.push(await timed(() => execa(PM2_BIN, ['jlist'], { cwd: p.dir, env, extendEnv: true, stdin: 'ignore', reject: false })));
+    jlistMs.push(await timed(() => execa(PM2_BIN, ['jlist'], plain)));
+    nodeMs.push(await timed(() => execa(process.execPath, ['-e', '0'], plain)));
+    versionMs.push(await timed(() => execa(process.execPath, [SWITCHYARD_BIN, '--version'], plain)));
+    const t0 = performance.now();
+    await getStatus(p.routerUrl, p.token);
+    routerMs.push(performance.now() - t0);
   }
   const status = await p.cliJson(['status']);
   if (status.json.router?.up !== true) throw new Error('status did not come from the router');
@@ -201,11 +241,88 @@ async function main(): Promise<void> {
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+
+  // The same figures, structured.
+  const overheads = deploys.map((d) => d.answeredMs - d.readyMs);
+  const within = overheads.filter((o) => o <= DEPLOY_TARGET_MS).length;
+  const worstRatio = worstOverhead / DEPLOY_TARGET_MS;
+  const rows: SummaryRow[] = [
+    {
+      figure: 'Deploy → new version answering through the router',
+      measured: `${fmtInt(answered)} ms after the deploy started, readiness ${fmtInt(ready)} ms: ${fmtInt(overhead)} ms beyond readiness (median of ${deploys.length}; worst ${fmtInt(worstOverhead)} ms; ${within} of ${deploys.length} within 500 ms)`,
+      comparison: 'the readiness time each deploy measured itself (first probe → ready), same deploys',
+      ratio: `${fmt(overhead / DEPLOY_TARGET_MS)} of the 0.5 s allowance (worst ${fmt(worstRatio)})`,
+      target: 'every deploy ≤ readiness + 0.5 s',
+      result: worstOverhead <= DEPLOY_TARGET_MS ? 'met' : 'missed',
+    },
+    {
+      figure: 'Deploy: where the time beyond readiness goes',
+      measured: `start → "starting" line ${fmtInt(median(deploys.map((d) => d.toStartMs)))} ms; "ready" line → router resolves ${fmtInt(median(deploys.map((d) => d.answeredMs - d.toReadyMs)))} ms (medians)`,
+      comparison: 'CLI start-up, config, PM2 connect, port check / policy write and router reload',
+      ratio: '—',
+      target: '—',
+      result: 'info',
+    },
+    {
+      figure: '`switchyard status --json` vs `pm2 jlist`',
+      measured: `${fmtInt(statusMedian)} vs ${fmtInt(jlistMedian)} ms (median of ${RUNS} each, alternating; ${processes} PM2 processes)`,
+      comparison: 'status --json / pm2 jlist (the pm2 binary, same PM2_HOME), same fleet',
+      ratio: fmt(ratio),
+      target: `≤ ${fmt(STATUS_RATIO_TARGET)}`,
+      result: ratio <= STATUS_RATIO_TARGET ? 'met' : 'missed',
+    },
+    {
+      figure: 'status --json: the floor under it',
+      measured: `\`node -e 0\` ${fmtInt(median(nodeMs))} ms; \`switchyard --version\` ${fmtInt(median(versionMs))} ms; GET /v1/status alone ${fmt(median(routerMs), 1)} ms (medians, same loop)`,
+      comparison: '`switchyard --version` / pm2 jlist',
+      ratio: fmt(median(versionMs) / jlistMedian),
+      target: `— (the target allows ${fmtInt(jlistMedian * STATUS_RATIO_TARGET)} ms)`,
+      result: 'info',
+    },
+  ];
+  const detailRows = [
+    ...deploys.map((d) => [`deploy ${d.version}`, fmtInt(d.answeredMs), fmtInt(d.readyMs), fmtInt(d.answeredMs - d.readyMs), fmtInt(d.toStartMs), fmtInt(d.answeredMs - d.toReadyMs), fmtInt(d.commandMs)]),
+  ];
+  const series = (xs: number[]) => xs.map((x) => fmtInt(x)).join(', ');
+  const details = [
+    `**Deploys on a local PM2 fleet** (the sample service, readiness on /healthz, heartbeat interval ${p.heartbeatMs} ms; each deploy promotes a new version and the previous one drains and is retired before the next; times in ms from the moment \`switchyard deploy\` is started)`,
+    '',
+    mdTable(['deploy', 'router resolves it', 'readiness', 'beyond readiness', '→ "starting" line', '"ready" line → resolves', 'command wall time'], detailRows),
+    '',
+    `**Status against pm2 jlist** (${RUNS} runs of each, alternating, ${processes} PM2 processes: the router, one live version; medians in ms, then every run)`,
+    '',
+    mdTable(['command', 'median', 'runs'], [
+      ['`switchyard status --json`', fmtInt(statusMedian), series(statusMs)],
+      ['`pm2 jlist`', fmtInt(jlistMedian), series(jlistMs)],
+      ['`node -e 0`', fmtInt(median(nodeMs)), series(nodeMs)],
+      ['`switchyard --version`', fmtInt(median(versionMs)), series(versionMs)],
+      ['GET /v1/status (from the benchmark process, new connection)', fmt(median(routerMs), 1), routerMs.map((x) => fmt(x, 1)).join(', ')],
+    ]),
+    '',
+  ].join('\n');
+  return {
+    schema: 1,
+    bench: 'rollout',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    command: npmCommand('bench:rollout'),
+    settings: { deploys: DEPLOYS, 'status runs': RUNS, 'heartbeat interval': `${p.heartbeatMs} ms`, fleet: 'local PM2 under a temp PM2_HOME, router under PM2, the sample service' },
+    rows,
+    notes: quick ? [`--quick: ${DEPLOYS} deploys, ${RUNS} status runs. This checks that the benchmark runs; its figures are too few to quote.`] : [],
+    others: watch.stop(),
+    details,
+    data: { deploys, statusMs, jlistMs, nodeMs, versionMs, routerMs, processes, heartbeatMs: p.heartbeatMs },
+    ok: true,
+  };
 }
 
 let failed = false;
 try {
-  await main();
+  const result = await main();
+  await cleanup();
+  result.finishedAt = new Date().toISOString();
+  const path = await writeJson(flags.out ?? defaultJsonPath('rollout', result.startedAt), result);
+  process.stdout.write(`JSON: ${path}\n`);
 } catch (error) {
   failed = true;
   log(`failed: ${(error as Error).stack ?? String(error)}`);

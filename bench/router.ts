@@ -12,7 +12,8 @@
  *
  * Flags:
  *   --quick            1 s runs, one round, smaller counts (CI: checks that it runs)
- *   --write-docs       update the generated block of docs/performance.md
+ *   --write-docs       update the router's generated block of docs/performance.md, if it has
+ *                      one (it now holds the combined table: use `npm run bench -- --write-docs`)
  *   --out <file>       where the JSON goes (default: a file in the OS temp folder)
  *   --duration <s>     seconds per load run (default 5; quick 1)
  *   --rounds <n>       rounds of the load rows (default 3; quick 1)
@@ -135,8 +136,12 @@ async function cleanup(): Promise<void> {
   if (scratch !== '' && !keepScratch) await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
 }
 
+// process.on, not once: a library's signal-exit handler re-raises a signal that has no other listener left, which would end this process before its clean-up.
+let signalled = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (signalled) return;
+    signalled = true;
     log(`${signal}: stopping what the benchmark started`);
     void cleanup().finally(() => process.exit(130));
   });
@@ -325,7 +330,7 @@ async function main(): Promise<number> {
     const saved = JSON.parse(await readFile(flags['from-json'], 'utf8')) as Results;
     saved.rows = rows(saved);
     process.stdout.write(`${renderMarkdown(saved)}\n`);
-    if (flags['write-docs']) await writeDocs(join(ROOT, 'docs', 'performance.md'), saved);
+    if (flags['write-docs']) docsNotWritten(await writeDocs(join(ROOT, 'docs', 'performance.md'), saved));
     return 0;
   }
   const startedAt = new Date().toISOString();
@@ -564,8 +569,8 @@ async function main(): Promise<number> {
   process.stdout.write(`JSON: ${outPath}\n`);
   if (flags['write-docs']) {
     const docs = join(ROOT, 'docs', 'performance.md');
-    await writeDocs(docs, result);
-    process.stdout.write(`updated ${docs}\n`);
+    if (await writeDocs(docs, result)) process.stdout.write(`updated ${docs}\n`);
+    else docsNotWritten(false);
   }
   if (!result.ok) process.stdout.write('\nA CORRECTNESS CHECK FAILED (see the notes above): exit 1.\n');
   return result.ok ? 0 : 1;
@@ -661,6 +666,10 @@ function rows(r: Results): Row[] {
     });
   }
   return out;
+}
+
+function docsNotWritten(written: boolean): void {
+  if (!written) process.stdout.write('docs/performance.md holds the combined table of every benchmark: it is written by `npm run bench -- --write-docs` (all of them in one run), not by this benchmark alone. Nothing written.\n');
 }
 
 let code = 1;

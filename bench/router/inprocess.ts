@@ -27,7 +27,7 @@ export interface ResolveSizeResult {
   processes: number;
   services: number;
   versions: number;
-  /** Median nanoseconds per call over the rounds, with the router's Loads (TallyBook.processView). */
+  /** Median nanoseconds per call over the rounds, with the router's Loads (TallyBook.terminals). */
   requestNs: number;
   /** Same, but every lookup is for one of 5 (service, version) pairs: cache-warm, isolates the algorithm. */
   requestHotNs: number;
@@ -61,7 +61,7 @@ function prepare(processes: number): Prepared {
       tallies.ingest({ service: p.id.slice(0, p.id.indexOf('@')), version: p.version, process: p.id, seq: 1, terminals: { [p.version]: Math.floor(rand() * 50) } }, now);
     }
   }
-  const loads: Loads = { terminals: (id) => tallies.processView(id, Date.now()).terminals };
+  const loads: Loads = { terminals: (id) => tallies.terminals(id) };
   const requests: Prepared['requests'] = [];
   const logins: Prepared['logins'] = [];
   for (let i = 0; i < INPUTS; i++) {

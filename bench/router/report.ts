@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { HeartbeatIngestResult, ResolveSizeResult } from './inprocess.js';
 import type { LoadResult } from './load.js';
 import type { HeartbeatHttpResult, PropagationResult } from './http.js';
-import { fmt, fmtInt } from '../util.js';
+import { fmt, fmtInt, type SummaryRow } from '../util.js';
 
 /** What one run found, as written to the JSON file and rendered as Markdown. */
 
@@ -23,15 +23,8 @@ export interface TargetResult {
   skipped: string | null;
 }
 
-export interface Row {
-  figure: string;
-  measured: string;
-  comparison: string;
-  ratio: string;
-  target: string;
-  result: 'met' | 'missed' | 'info' | 'skipped' | 'confirmed' | 'not confirmed' | 'failed';
-  note?: string;
-}
+/** One summary line (the same shape every benchmark writes; see bench/util.ts). */
+export type Row = SummaryRow;
 
 export interface Results {
   schema: 1;
@@ -81,7 +74,13 @@ export function renderMarkdown(r: Results): string {
   out.push('**Command**', '', '```', r.command, '```', '');
   out.push(table(['setting', 'value'], Object.entries(r.settings).map(([k, v]) => [k, String(v)])), '');
   out.push('**Summary**', '', summaryTable(r), '');
+  out.push(renderDetails(r));
+  return out.join('\n');
+}
 
+/** The detail tables under the summary (also used by bench/all.ts under its combined table). */
+export function renderDetails(r: Results): string {
+  const out: string[] = [];
   if (r.targets.length > 0) {
     out.push("**HTTP load, per target** (medians over the undisturbed runs; then requests/s of every run in order, with [the share of the machine's CPU that processes outside the benchmark used during that run])", '');
     out.push(
@@ -144,17 +143,23 @@ benchmark itself; the text around it explains the figures.
 
 `;
 
-/** Replaces the generated block of docs/performance.md (or creates the file). */
-export async function writeDocs(path: string, r: Results): Promise<void> {
+/**
+ * Replaces the router's generated block of docs/performance.md (or creates
+ * the file). Returns false, writing nothing, when the file exists without
+ * that block: it then holds the combined table of `npm run bench`, which one
+ * benchmark alone must not mix with figures from another run.
+ */
+export async function writeDocs(path: string, r: Results): Promise<boolean> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch {
     text = `${DOC_HEAD}${BEGIN}\n${END}\n`;
   }
-  const block = `${BEGIN}\n\n${renderMarkdown(r)}\n${END}`;
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
-  text = a !== -1 && b > a ? `${text.slice(0, a)}${block}${text.slice(b + END.length)}` : `${text.trimEnd()}\n\n${block}\n`;
-  await writeFile(path, text);
+  if (a === -1 || b < a) return false;
+  const block = `${BEGIN}\n\n${renderMarkdown(r)}\n${END}`;
+  await writeFile(path, `${text.slice(0, a)}${block}${text.slice(b + END.length)}`);
+  return true;
 }
