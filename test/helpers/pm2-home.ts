@@ -31,7 +31,8 @@ export interface Pm2Home {
 /** The user's own PM2_HOME, which tests must never create or touch. */
 export const USER_PM2_HOME = join(homedir(), '.pm2');
 
-function readPid(path: string): number | undefined {
+/** A pid read from a pid file, or undefined when there is none. */
+export function readPid(path: string): number | undefined {
   try {
     const pid = Number(readFileSync(path, 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
@@ -75,7 +76,7 @@ async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
 }
 
 /** The pids of the processes PM2 runs, from `<home>/pids/*.pid`. */
-function appPids(home: string): number[] {
+export function appPids(home: string): number[] {
   try {
     return readdirSync(join(home, 'pids'))
       .filter((name) => name.endsWith('.pid'))

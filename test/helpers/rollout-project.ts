@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { runCli, type CliResult } from './cli.js';
 import { freePort } from './free-port.js';
-import { makePm2Home, pidAlive, USER_PM2_HOME, type Pm2Home } from './pm2-home.js';
+import { appPids, makePm2Home, pidAlive, USER_PM2_HOME, type Pm2Home } from './pm2-home.js';
 
 /**
  * A real switchyard project for rollout tests (and bench/rollout.ts): a temp
@@ -137,26 +137,7 @@ function portBlock(size: number): { from: number; to: number } {
 }
 const RUN_OFFSET = Math.floor(Math.random() * 400);
 
-function readPid(path: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-/** Pids PM2 wrote for its processes (`<home>/pids/<name>-<id>.pid`). */
-export function pm2AppPids(home: string): number[] {
-  try {
-    return readdirSync(join(home, 'pids'))
-      .filter((name) => name.endsWith('.pid'))
-      .map((name) => readPid(join(home, 'pids', name)))
-      .filter((pid): pid is number => pid !== undefined);
-  } catch {
-    return [];
-  }
-}
 
 /** Environment for children: no runner NODE_OPTIONS, no switchyard overrides, PM2_HOME ours. */
 function projectEnv(pm2Home: string): Record<string, string | undefined> {
@@ -285,7 +266,7 @@ export async function makeRolloutProject(opts: RolloutProjectOptions = {}): Prom
       const problems: string[] = [];
       try {
         const daemon = project.daemonPid();
-        const apps = pm2AppPids(pm2.home);
+        const apps = appPids(pm2.home);
         for (const pid of apps) project.track(pid, `PM2 process of ${pm2.home}`);
         // A test may have frozen a service (SIGSTOP): let it take its signals again.
         for (const pid of apps) {

@@ -1,11 +1,11 @@
 import { execa } from 'execa';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './free-port.js';
-import { pidAlive } from './pm2-home.js';
+import { appPids, pidAlive, readPid } from './pm2-home.js';
 
 /**
  * Real sshd instances on 127.0.0.1 for remote-host tests (STACK.md's
@@ -55,14 +55,6 @@ export interface SshdFleet {
   cleanup(): Promise<void>;
 }
 
-function readPid(path: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -83,12 +75,7 @@ function accepts(port: number): Promise<boolean> {
 /** Ends a PM2 daemon and the processes it ran, by the pids in its home; never by name. */
 export async function killPm2At(pm2Home: string): Promise<void> {
   const daemon = readPid(join(pm2Home, 'pm2.pid'));
-  let apps: number[] = [];
-  try {
-    apps = readdirSync(join(pm2Home, 'pids')).map((f) => readPid(join(pm2Home, 'pids', f))).filter((p): p is number => p !== undefined);
-  } catch {
-    apps = [];
-  }
+  const apps = appPids(pm2Home);
   const all = [...(daemon === undefined ? [] : [daemon]), ...apps].filter(pidAlive);
   if (daemon !== undefined && pidAlive(daemon)) process.kill(daemon, 'SIGTERM');
   const deadline = Date.now() + 8000;

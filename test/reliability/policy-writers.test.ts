@@ -1,11 +1,8 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PolicyStore } from '../../src/store/policy-store.js';
-import { ChildTracker } from '../helpers/child-processes.js';
-import { compileFixture, type CompiledFixture } from '../helpers/compile-fixture.js';
 import { concurrentWriters, killWriterLoop, type KillLoopStats } from '../helpers/policy-writer-runs.js';
+import { countTempFiles as tempFiles, useWriterSuite } from '../helpers/writer-suite.js';
 import { report } from './support/project.js';
 import { SIZE } from './support/size.js';
 
@@ -21,32 +18,17 @@ import { SIZE } from './support/size.js';
  */
 
 const LOOPS = 2;
-const children = new ChildTracker();
-let work: string;
-let writer: CompiledFixture;
-
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'sy-rel-writers-'));
-  writer = await compileFixture('test/fixtures/policy-writer.ts');
-});
-afterEach(() => children.killAll());
-afterAll(async () => {
-  await children.killAll();
-  await writer?.remove();
-  await rm(work, { recursive: true, force: true });
-});
-
-const tempFiles = async (dir: string) => (await readdir(dir)).filter((name) => name.endsWith('.tmp')).length;
+const suite = useWriterSuite('sy-rel-writers-');
 
 describe('policy writers', () => {
   it(`${SIZE.writerKills} SIGKILLs of a busy writer at random points: 0 unreadable policy files`, async () => {
     const started = performance.now();
-    const stores = Array.from({ length: LOOPS }, (_, i) => new PolicyStore(join(work, `kill-${i}`)));
+    const stores = Array.from({ length: LOOPS }, (_, i) => new PolicyStore(join(suite.work(), `kill-${i}`)));
     for (const store of stores) await store.init();
     const share = (i: number) => Math.floor(SIZE.writerKills / LOOPS) + (i < SIZE.writerKills % LOOPS ? 1 : 0);
     // Kill anywhere from its first write to ~60 ms into a run of writes.
     const loops: KillLoopStats[] = await Promise.all(
-      stores.map((store, i) => killWriterLoop({ children, writer: writer.path, stateDir: store.stateDir, kills: share(i), runMs: [0, 60] })),
+      stores.map((store, i) => killWriterLoop({ children: suite.children, writer: suite.writer(), stateDir: store.stateDir, kills: share(i), runMs: [0, 60] })),
     );
     const seconds = (performance.now() - started) / 1000;
 
@@ -87,9 +69,9 @@ describe('policy writers', () => {
   const total = SIZE.writers * SIZE.updatesPerWriter;
   it(`${SIZE.writers} concurrent writers × ${SIZE.updatesPerWriter} updates with retry on conflict: 0 lost updates`, async () => {
     const run = await concurrentWriters({
-      children,
-      writer: writer.path,
-      stateDir: join(work, 'concurrent'),
+      children: suite.children,
+      writer: suite.writer(),
+      stateDir: join(suite.work(), 'concurrent'),
       writers: SIZE.writers,
       updates: SIZE.updatesPerWriter,
       timeoutMs: 600_000,

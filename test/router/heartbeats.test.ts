@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeHttp, http, postJson } from '../helpers/http.js';
 import { guardUserPm2Home } from '../helpers/pm2-home.js';
+import type { StatusBody } from '../../src/router/status.js';
 import { buildPolicy, startRouter, stopAllRouters, type RouterProcess } from '../helpers/router-process.js';
 
 /**
@@ -13,20 +14,7 @@ import { buildPolicy, startRouter, stopAllRouters, type RouterProcess } from '..
 
 let router: RouterProcess;
 
-interface StatusProcess {
-  id: string;
-  version: string;
-  host: string;
-  address: string;
-  port: number;
-  state: string;
-  heartbeat: { ageMs: number | null; stale: boolean };
-  terminals: number;
-}
-interface Status {
-  generation: number;
-  services: Record<string, { target: string; processes: StatusProcess[]; tally: Array<{ version: string; terminals: number; share: number }> }>;
-}
+type Status = StatusBody;
 
 const seqs = new Map<string, number>();
 

@@ -1,10 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ChildTracker } from '../helpers/child-processes.js';
-import { compileFixture, type CompiledFixture } from '../helpers/compile-fixture.js';
+import { describe, expect, it } from 'vitest';
 import { concurrentWriters } from '../helpers/policy-writer-runs.js';
+import { useWriterSuite } from '../helpers/writer-suite.js';
 
 /**
  * "Two concurrent writers never lose an update" (DESIGN.md), with four real
@@ -21,23 +18,10 @@ const UPDATES = 50;
 const TOTAL = WRITERS * UPDATES;
 
 describe('policy store: concurrent writer processes', () => {
-  const children = new ChildTracker();
-  let work: string;
-  let writer: CompiledFixture;
-
-  beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'switchyard-concurrent-'));
-    writer = await compileFixture('test/fixtures/policy-writer.ts');
-  });
-  afterEach(() => children.killAll());
-  afterAll(async () => {
-    await children.killAll();
-    await writer?.remove();
-    await rm(work, { recursive: true, force: true });
-  });
+  const suite = useWriterSuite('switchyard-concurrent-');
 
   it(`${WRITERS} writers × ${UPDATES} updates: all ${TOTAL} land, generation moves by exactly ${TOTAL}`, { timeout: 60_000 }, async () => {
-    const run = await concurrentWriters({ children, writer: writer.path, stateDir: join(work, 'state'), writers: WRITERS, updates: UPDATES, timeoutMs: 45_000 });
+    const run = await concurrentWriters({ children: suite.children, writer: suite.writer(), stateDir: join(suite.work(), 'state'), writers: WRITERS, updates: UPDATES, timeoutMs: 45_000 });
     const { initialGeneration: initial, final } = run;
 
     console.log(

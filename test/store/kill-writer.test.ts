@@ -1,11 +1,8 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PolicyStore } from '../../src/store/policy-store.js';
-import { ChildTracker } from '../helpers/child-processes.js';
-import { compileFixture, type CompiledFixture } from '../helpers/compile-fixture.js';
 import { killWriterLoop } from '../helpers/policy-writer-runs.js';
+import { countTempFiles as tempFiles, useWriterSuite } from '../helpers/writer-suite.js';
 
 /**
  * "A killed writer never leaves a broken policy file" (DESIGN.md), proved
@@ -21,30 +18,16 @@ import { killWriterLoop } from '../helpers/policy-writer-runs.js';
  */
 
 const KILLS = 200;
-const tempFiles = async (dir: string) => (await readdir(dir)).filter((name) => name.endsWith('.tmp')).length;
 
 describe('policy store: writer killed with SIGKILL', () => {
-  const children = new ChildTracker();
-  let work: string;
-  let writer: CompiledFixture;
-
-  beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'switchyard-kill-'));
-    writer = await compileFixture('test/fixtures/policy-writer.ts');
-  });
-  afterEach(() => children.killAll());
-  afterAll(async () => {
-    await children.killAll();
-    await writer?.remove();
-    await rm(work, { recursive: true, force: true });
-  });
+  const suite = useWriterSuite('switchyard-kill-');
 
   it(`survives ${KILLS} kill -9s of a busy writer with 0 unreadable policy files`, { timeout: 120_000 }, async () => {
-    const stateDir = join(work, 'state');
+    const stateDir = join(suite.work(), 'state');
     const store = new PolicyStore(stateDir);
     await store.init();
     const started = performance.now();
-    const stats = await killWriterLoop({ children, writer: writer.path, stateDir, kills: KILLS });
+    const stats = await killWriterLoop({ children: suite.children, writer: suite.writer(), stateDir, kills: KILLS });
     const killSeconds = (performance.now() - started) / 1000;
 
     // The history is whole too, and the live policy is its latest revision.
