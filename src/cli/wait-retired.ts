@@ -2,6 +2,7 @@ import { timeoutError } from '../core/errors.js';
 import { formatDuration } from '../core/duration.js';
 import type { PolicyStore } from '../store/policy-store.js';
 import type { Progress } from './progress.js';
+import { fetchHealth } from './router-client.js';
 
 /** Versions still holding live (not retired, not failed) processes. */
 function liveProcesses(policy: Awaited<ReturnType<PolicyStore['read']>>, service: string, version: string): number {
@@ -13,8 +14,21 @@ function liveProcesses(policy: Awaited<ReturnType<PolicyStore['read']>>, service
  * Waits until every process of a version is retired (the router's drain
  * controller does the retiring). Exit 3 when the time is up.
  */
-export async function waitRetired(opts: { store: PolicyStore; service: string; version: string; timeoutMs: number; progress: Progress; pollMs?: number }): Promise<{ waitedMs: number }> {
+export async function waitRetired(opts: {
+  store: PolicyStore;
+  service: string;
+  version: string;
+  timeoutMs: number;
+  progress: Progress;
+  /** The router's URL: the drain controller that retires runs inside it. */
+  routerUrl: string;
+  warn: (message: string) => void;
+  pollMs?: number;
+}): Promise<{ waitedMs: number }> {
   const started = Date.now();
+  if ((await fetchHealth(opts.routerUrl)) === undefined) {
+    opts.warn(`the router is not answering at ${opts.routerUrl}, and the router is what retires drained processes: start it with \`switchyard router start\`, or this wait ends at its timeout`);
+  }
   let lastShown = -1;
   for (;;) {
     const live = liveProcesses(await opts.store.read(), opts.service, opts.version);

@@ -14,6 +14,7 @@ import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import { createProgress } from '../progress.js';
 import { openProject } from '../project.js';
+import { routerUrl } from '../router-client.js';
 import { pickService } from '../service.js';
 import { waitRetired } from '../wait-retired.js';
 
@@ -114,7 +115,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
 
     let waitedMs: number | undefined;
     if (options.wait === true && promoteIt && previousTarget !== null && previousTarget !== version) {
-      ({ waitedMs } = await waitRetired({ store, service: service.name, version: previousTarget, timeoutMs: timeoutMs ?? service.drain.timeoutMs + 60_000, progress }));
+      ({ waitedMs } = await waitRetired({ store, service: service.name, version: previousTarget, timeoutMs: timeoutMs ?? service.drain.timeoutMs + 60_000, progress, routerUrl: routerUrl(config), warn: (m) => ctx.out.warn(m) }));
       progress.stop();
       ctx.out.success(`${service.name}@${previousTarget} retired after ${waitedMs} ms`);
     }

@@ -61,7 +61,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   if (options.wait === true) {
     const progress = createProgress({ json: ctx.out.json, tty: process.stderr.isTTY === true });
     try {
-      ({ waitedMs } = await waitRetired({ store, service: service.name, version, timeoutMs: timeoutMs ?? service.drain.timeoutMs + 60_000, progress }));
+      ({ waitedMs } = await waitRetired({ store, service: service.name, version, timeoutMs: timeoutMs ?? service.drain.timeoutMs + 60_000, progress, routerUrl: routerUrl(config), warn: (m) => ctx.out.warn(m) }));
     } finally {
       progress.stop();
     }
