@@ -1,15 +1,16 @@
 import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { PolicyStore } from '../store/policy-store.js';
+import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
 import type { Context } from './context.js';
 
 export interface Project {
   loaded: LoadedConfig;
-  store: PolicyStore;
+  store: Store;
 }
 
 /** Loads the config the command was pointed at and opens its policy store. */
 export async function openProject(ctx: Context): Promise<Project> {
   const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config, env: ctx.env });
   for (const warning of loaded.warnings) ctx.out.warn(warning);
-  return { loaded, store: new PolicyStore(loaded.config.stateDir) };
+  return { loaded, store: openStore(loaded.config) };
 }

@@ -1,11 +1,11 @@
 import { timeoutError } from '../core/errors.js';
 import { formatDuration } from '../core/duration.js';
-import type { PolicyStore } from '../store/policy-store.js';
+import type { Store } from '../store/store.js';
 import type { Progress } from './progress.js';
 import { fetchHealth } from './router-client.js';
 
 /** Versions still holding live (not retired, not failed) processes. */
-function liveProcesses(policy: Awaited<ReturnType<PolicyStore['read']>>, service: string, version: string): number {
+function liveProcesses(policy: Awaited<ReturnType<Store['read']>>, service: string, version: string): number {
   const svc = Object.hasOwn(policy.services, service) ? policy.services[service] : undefined;
   return (svc?.processes ?? []).filter((p) => p.version === version && (p.state === 'active' || p.state === 'draining' || p.state === 'starting')).length;
 }
@@ -15,7 +15,7 @@ function liveProcesses(policy: Awaited<ReturnType<PolicyStore['read']>>, service
  * controller does the retiring). Exit 3 when the time is up.
  */
 export async function waitRetired(opts: {
-  store: PolicyStore;
+  store: Store;
   service: string;
   version: string;
   timeoutMs: number;

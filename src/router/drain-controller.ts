@@ -3,11 +3,11 @@ import type { Policy } from '../core/policy-schema.js';
 import { retire } from '../core/policy-transitions.js';
 import type { TallyBook } from '../core/tally.js';
 import type { Fleet } from '../fleet/fleet.js';
-import type { PolicyStore } from '../store/policy-store.js';
+import type { Store } from '../store/store.js';
 import type { RouterMetrics } from './metrics.js';
 
 export interface DrainControllerDeps {
-  store: PolicyStore;
+  store: Store;
   current(): Policy | undefined;
   tallies: TallyBook;
   metrics: RouterMetrics;

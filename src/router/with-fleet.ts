@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { FleetSet } from '../rollout/fleets.js';
 import { fleetView, type HostView } from '../rollout/fleet-view.js';
-import { PolicyStore } from '../store/policy-store.js';
+import { openStore } from '../store/open-store.js';
 import { DrainController } from './drain-controller.js';
 import type { Router } from './router.js';
 
@@ -37,7 +37,7 @@ export function attachFleet(router: Router, config: Config, log: (line: string) 
     return body;
   };
   const controller = new DrainController({
-    store: new PolicyStore(config.stateDir),
+    store: openStore(config),
     current: () => router.state.watcher.current(),
     tallies: router.state.tallies,
     metrics: router.state.metrics,

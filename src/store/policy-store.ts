@@ -6,6 +6,7 @@ import { removeStaleTempFiles, writeFileAtomic } from './atomic-write.js';
 import { checkGeneration, listHistory, readRevision, revisionPath, type HistoryEntry } from './history.js';
 import { withLock, type LockOptions } from './lock.js';
 import { describeProblems, readPolicyFile, serializePolicy } from './policy-file.js';
+import type { CommitOptions, Store, UpdateOptions } from './store.js';
 
 /**
  * The policy file and its history in one state folder. Every write happens
@@ -22,12 +23,6 @@ export interface PolicyStoreOptions {
   lock?: LockOptions;
 }
 
-export interface UpdateOptions {
-  /** Conflicts retried before giving up (default 5). */
-  retries?: number;
-  /** Told about every conflict that is retried, e.g. to print "policy changed, retrying". */
-  onRetry?: (conflict: SwitchyardError, attempt: number) => void;
-}
 
 /** Temp files older than this are swept even if their pid looks alive (pid reuse). */
 const TEMP_MAX_AGE_MS = 60_000;
@@ -36,7 +31,7 @@ const HISTORY_SWEEP_EVERY = 64;
 
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
-export class PolicyStore {
+export class PolicyStore implements Store {
   readonly stateDir: string;
   readonly path: string;
   readonly historyDir: string;
@@ -51,6 +46,14 @@ export class PolicyStore {
     this.historyDir = join(this.stateDir, 'history');
     this.now = opts.now ?? (() => new Date());
     this.lockOptions = opts.lock;
+  }
+
+  get location(): string {
+    return this.path;
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
   }
 
   async exists(): Promise<boolean> {
@@ -93,7 +96,7 @@ export class PolicyStore {
    * at expectedGeneration; otherwise throws a conflict (exit 4). Returns what
    * was written (checked, defaults filled in).
    */
-  async write(next: Policy, expectedGeneration: number): Promise<Policy> {
+  async write(next: Policy, expectedGeneration: number, _opts?: CommitOptions): Promise<Policy> {
     checkGeneration(expectedGeneration);
     const generation = expectedGeneration + 1;
     // Checked before taking the lock, so an invalid policy never holds others up.
@@ -179,4 +182,4 @@ export class PolicyStore {
   }
 }
 
-export type { HistoryEntry };
+export type { HistoryEntry, UpdateOptions };

@@ -27,7 +27,7 @@ export const run: CommandModule['run'] = async (ctx, args) => {
     read = () => readPolicyFile(path, () => usageError('policy_missing', `There is no file at ${path}.`));
   } else {
     const { store } = await openProject(ctx);
-    path = store.path;
+    path = store.location;
     read = () => store.read();
   }
   const policy = await readListingEveryProblem(read);

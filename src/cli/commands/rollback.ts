@@ -4,7 +4,7 @@ import type { Policy } from '../../core/policy-schema.js';
 import { addProcesses, markActive, rollback } from '../../core/policy-transitions.js';
 import { FleetSet } from '../../rollout/fleets.js';
 import { startVersion } from '../../rollout/start-version.js';
-import type { PolicyStore } from '../../store/policy-store.js';
+import type { Store } from '../../store/store.js';
 import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import { createProgress } from '../progress.js';
@@ -13,7 +13,7 @@ import { pickService } from '../service.js';
 import { describeFailures } from '../start-report.js';
 
 /** The most recent earlier target of a service, read from the policy history. */
-async function previousTarget(store: PolicyStore, service: string, current: string | null, generation: number): Promise<string | undefined> {
+async function previousTarget(store: Store, service: string, current: string | null, generation: number): Promise<string | undefined> {
   const entries = (await store.history()).filter((e) => e.broken === undefined && e.generation < generation).sort((a, b) => b.generation - a.generation);
   for (const entry of entries) {
     const revision = await store.revision(entry.generation);

@@ -3,7 +3,7 @@ import type { Policy } from '../../core/policy-schema.js';
 import { FleetSet } from '../../rollout/fleets.js';
 import { fleetView } from '../../rollout/fleet-view.js';
 import type { StatusBody } from '../../router/status.js';
-import type { PolicyStore } from '../../store/policy-store.js';
+import type { Store } from '../../store/store.js';
 import { readToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
@@ -39,7 +39,7 @@ async function offlineStatus(config: Config, policy: Policy): Promise<StatusBody
   }
 }
 
-async function snapshot(ctx: Context, config: Config, store: PolicyStore): Promise<{ body: StatusBody; routerUp: boolean }> {
+async function snapshot(ctx: Context, config: Config, store: Store): Promise<{ body: StatusBody; routerUp: boolean }> {
   const token = await readToken(config.stateDir);
   const fromRouter = token === undefined ? undefined : ((await fetchStatus(routerUrl(config), token)) as StatusBody | undefined);
   if (fromRouter !== undefined) return { body: fromRouter, routerUp: true };

@@ -1,0 +1,8 @@
+import type { Config } from '../config/schema.js';
+import { PolicyStore } from './policy-store.js';
+import type { Store } from './store.js';
+
+/** The one place that chooses the policy store's backend for a config. */
+export function openStore(config: Config): Store {
+  return new PolicyStore(config.stateDir);
+}
