@@ -5,7 +5,7 @@ import { NO_DAEMON } from '../rollout/fleet-view.js';
 import type { StatusBody, StatusProcess } from '../router/status.js';
 import { renderTable } from './table.js';
 
-const STATE_ORDER = ['active', 'starting', 'draining', 'failed', 'retired'];
+const STATE_ORDER = ['active', 'starting', 'draining', 'stopping', 'failed', 'retired'];
 
 function bar(share: number, width = 10): string {
   const filled = Math.round(share * width);

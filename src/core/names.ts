@@ -26,13 +26,22 @@ export function checkHostName(input: unknown): string {
   return input;
 }
 
-/** PM2 process name and policy process id: `<service>@<version>#<index>`. */
-export function processId(service: string, version: string, index: number): string {
-  return `${service}@${version}#${index}`;
+/**
+ * PM2 process name and policy process id: `<service>@<version>#<index>`,
+ * then `.<incarnation>` for every process switchyard starts, such as
+ * `lobby@1.5.0#0.g42` (started by policy generation 42). An incarnation is
+ * one start: its name is never reused for another, so no command can delete
+ * a live process by mistaking it for one it started. Ids without an
+ * incarnation (hand-written policies) are still valid.
+ */
+export function processId(service: string, version: string, index: number, incarnation?: string): string {
+  return `${service}@${version}#${index}${incarnation === undefined ? '' : `.${incarnation}`}`;
 }
 
-export function parseProcessId(id: string): { service: string; version: string; index: number } | null {
-  const match = /^([^@#]+)@([^#]+)#(\d+)$/.exec(id);
+export const INCARNATION = /^[a-z0-9]{1,32}$/;
+
+export function parseProcessId(id: string): { service: string; version: string; index: number; incarnation: string | undefined } | null {
+  const match = /^([^@#]+)@([^#]+)#(\d{1,9})(?:\.([a-z0-9]{1,32}))?$/.exec(id);
   if (match === null) return null;
-  return { service: match[1]!, version: match[2]!, index: Number(match[3]) };
+  return { service: match[1]!, version: match[2]!, index: Number(match[3]), incarnation: match[4] };
 }

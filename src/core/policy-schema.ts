@@ -9,7 +9,15 @@ import { ADDRESS, HOST_NAME, SERVICE_NAME, parseProcessId } from './names.js';
  */
 export const POLICY_SCHEMA_VERSION = 1;
 
-export const PROCESS_STATES = ['starting', 'active', 'draining', 'retired', 'failed'] as const;
+/**
+ * starting → active → draining → stopping → retired, or starting → failed.
+ * A draining process may become active again (rollback). `starting` and
+ * `stopping` are claims: the committed write that says a process is to be
+ * started or stopped comes before the side effect, and names its owner.
+ */
+export const PROCESS_STATES = ['starting', 'active', 'draining', 'stopping', 'retired', 'failed'] as const;
+/** Why a process was stopped: drained to zero, its drain deadline, `drain --now`, lost from PM2, or a start that never became ready. */
+export const STOP_REASONS = ['drained', 'deadline', 'now', 'lost', 'abandoned'] as const;
 export type ProcessState = (typeof PROCESS_STATES)[number];
 
 const version = z.string().refine(isValidVersion, { message: 'expected a semver version like 1.4.2' });
@@ -25,6 +33,19 @@ export const processSchema = z
     state: z.enum(PROCESS_STATES),
     since: isoTime.optional(),
     drainDeadline: isoTime.optional(),
+    /** Who holds the claim of a `starting` or `stopping` process, and until when it is theirs. */
+    owner: z
+      .object({
+        id: z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'expected an owner id of letters, digits and . _ : @ -'),
+        pid: z.number().int().min(1).optional(),
+        host: z.string().max(255).optional(),
+        until: isoTime.optional(),
+      })
+      .optional(),
+    /** Why it is stopping or was retired. */
+    reason: z.enum(STOP_REASONS).optional(),
+    /** Terminals it still held when it was stopped (cut off). */
+    terminalsCutOff: z.number().int().min(0).optional(),
   })
   .superRefine((p, ctx) => {
     const parsed = parseProcessId(p.id);

@@ -191,6 +191,7 @@ describe('queries', () => {
       starting: ['1.10.0', '1.7.0'],
       active: ['1.6.0', '1.5.0'],
       draining: ['1.4.0'],
+      stopping: [],
       retired: ['1.3.0'],
       failed: ['1.2.0'],
     });
