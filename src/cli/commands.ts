@@ -42,6 +42,8 @@ export const COMMANDS: CommandSpec[] = [
       { flags: '--sync <dir>', description: "copy this folder into the version's folder on every host first (rsync over ssh, else tar)" },
       { flags: '--parallel <n>', description: 'work on at most this many hosts at once (default 8)' },
       { flags: '--allow-partial', description: 'keep the hosts that became ready when others failed (default: all hosts or none)' },
+      { flags: '--port <port>', description: 'the port to start on (a comma-separated list with several instances or hosts, in host order)' },
+      { flags: '--dry-run', description: 'print the processes to start and the policy diff; change nothing' },
     ],
     load: () => import('./commands/deploy.js'),
   },
@@ -49,11 +51,16 @@ export const COMMANDS: CommandSpec[] = [
     name: 'promote',
     args: '<version>',
     description: 'make an active version the target; the previous target starts draining',
+    options: [{ flags: '--dry-run', description: 'print the policy diff; change nothing' }],
     load: () => import('./commands/promote.js'),
   },
   {
     name: 'rollback',
     description: 'make the previous target the target again (restarting it if it was retired); the current one drains',
+    options: [
+      { flags: '--to <version>', description: 'roll back to this version instead of the previous target' },
+      { flags: '--dry-run', description: 'print the policy diff; change nothing' },
+    ],
     load: () => import('./commands/rollback.js'),
   },
   {
@@ -64,13 +71,18 @@ export const COMMANDS: CommandSpec[] = [
       { flags: '--wait', description: 'block until it is retired' },
       { flags: '--timeout <duration>', description: 'with --wait: give up after this long (exit 3), like 10m' },
       { flags: '--now', description: 'stop its processes at once, reporting the terminals cut off' },
+      { flags: '--dry-run', description: 'print the processes to stop and the policy diff; change nothing' },
     ],
     load: () => import('./commands/drain.js'),
   },
   {
     name: 'status',
     description: 'versions, processes, states, heartbeat ages and the terminal tally per version',
-    options: [{ flags: '--watch', description: 'redraw every heartbeat interval until Ctrl-C' }],
+    options: [
+      { flags: '--watch', description: 'redraw every heartbeat interval until Ctrl-C' },
+      { flags: '--check', description: 'exit 1 when something needs an operator: a process missing, errored or unknown in PM2, orphans, a broken policy file, the router down' },
+      { flags: '--prune', description: 'delete orphans: PM2 processes named like this project\'s that the policy does not name' },
+    ],
     load: () => import('./commands/status.js'),
   },
   {

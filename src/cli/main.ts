@@ -83,5 +83,9 @@ export async function main(argv: string[]): Promise<void> {
     }
     const json = argv.includes('--json');
     process.exitCode = report(error, context?.out ?? new Output({ json, verbose: false }));
+  } finally {
+    // The command is done and its output written. A PM2 connection whose daemon died keeps
+    // reconnect timers alive (STACK.md, PM2 trap 2): end anyway, after a grace, never hang.
+    setTimeout(() => process.exit(), 2000).unref();
   }
 }

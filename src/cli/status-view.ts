@@ -4,6 +4,7 @@ import { compareVersionsDesc } from '../core/version.js';
 import { NO_DAEMON } from '../rollout/fleet-view.js';
 import type { StatusBody, StatusProcess } from '../router/status.js';
 import { renderTable } from './table.js';
+import { pm2Problem } from './status-problems.js';
 
 const STATE_ORDER = ['active', 'starting', 'draining', 'stopping', 'failed', 'retired'];
 
@@ -48,6 +49,7 @@ export function renderStatus(body: StatusBody, opts: { routerUp: boolean; showRe
   const lines: string[] = [];
   const names = Object.keys(body.services);
   if (names.length === 0) return 'no services in the policy yet: run `switchyard deploy <version>`';
+  if (body.policy.fileBroken) lines.push(chalk.yellow(`the policy file is broken, so the router serves generation ${body.generation ?? '-'}, the last good one: ${body.policy.error ?? ''}`));
   for (const name of names) {
     const svc = body.services[name]!;
     const canary = svc.canary ? `, canary ${svc.canary.version} at ${svc.canary.weight}%` : '';
@@ -58,12 +60,18 @@ export function renderStatus(body: StatusBody, opts: { routerUp: boolean; showRe
     const rows = versions.map((version) => {
       const mine = processes.filter((p) => p.version === version);
       const states = [...new Set(mine.map((p) => p.state))].sort((a, b) => STATE_ORDER.indexOf(a) - STATE_ORDER.indexOf(b));
+      const down = new Map<string, number>();
+      for (const p of mine) {
+        const problem = pm2Problem(p);
+        if (problem !== undefined) down.set(problem.text, (down.get(problem.text) ?? 0) + 1);
+      }
+      const stateCell = states.join(', ') + (down.size === 0 ? '' : chalk.red(` (${[...down].map(([text, n]) => `${n} ${text}`).join(', ')})`));
       const terminals = mine.reduce((n, p) => n + p.terminals, 0);
       const cpu = mine.map((p) => pm2Field(p, 'cpu')).filter((v) => v !== undefined);
       const memory = mine.map((p) => pm2Field(p, 'memory')).filter((v) => v !== undefined);
       return [
         version + (version === svc.target ? ' *' : ''),
-        states.join(', '),
+        stateCell,
         `${mine.length}`,
         hostsCell(mine),
         opts.routerUp ? String(terminals) : '?',

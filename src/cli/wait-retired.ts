@@ -2,12 +2,11 @@ import { timeoutError } from '../core/errors.js';
 import { formatDuration } from '../core/duration.js';
 import type { Store } from '../store/store.js';
 import type { Progress } from './progress.js';
-import { fetchHealth } from './router-client.js';
 
 /** Versions still holding live (not retired, not failed) processes. */
 function liveProcesses(policy: Awaited<ReturnType<Store['read']>>, service: string, version: string): number {
   const svc = Object.hasOwn(policy.services, service) ? policy.services[service] : undefined;
-  return (svc?.processes ?? []).filter((p) => p.version === version && (p.state === 'active' || p.state === 'draining' || p.state === 'starting')).length;
+  return (svc?.processes ?? []).filter((p) => p.version === version && (p.state === 'active' || p.state === 'draining' || p.state === 'starting' || p.state === 'stopping')).length;
 }
 
 /**
@@ -20,15 +19,9 @@ export async function waitRetired(opts: {
   version: string;
   timeoutMs: number;
   progress: Progress;
-  /** The router's URL: the drain controller that retires runs inside it. */
-  routerUrl: string;
-  warn: (message: string) => void;
   pollMs?: number;
 }): Promise<{ waitedMs: number }> {
   const started = Date.now();
-  if ((await fetchHealth(opts.routerUrl)) === undefined) {
-    opts.warn(`the router is not answering at ${opts.routerUrl}, and the router is what retires drained processes: start it with \`switchyard router start\`, or this wait ends at its timeout`);
-  }
   let lastShown = -1;
   for (;;) {
     const live = liveProcesses(await opts.store.read(), opts.service, opts.version);

@@ -1,6 +1,7 @@
 import { usageError } from './errors.js';
 import { processId } from './names.js';
 import type { Policy } from './policy-schema.js';
+import { isLiveState } from './policy-process-transitions.js';
 
 export interface DeployHost {
   name: string;
@@ -33,11 +34,11 @@ export function withVersion(template: string, version: string): string {
   return template.split('{version}').join(version);
 }
 
-/** Ports a host's live (not retired) processes hold, across every service. */
+/** Ports a host's live (not retired or failed) processes hold, across every service. */
 export function portsInUse(policy: Policy, host: string): Set<number> {
   const used = new Set<number>();
   for (const service of Object.values(policy.services)) {
-    for (const p of service.processes) if (p.host === host && p.state !== 'retired') used.add(p.port);
+    for (const p of service.processes) if (p.host === host && isLiveState(p.state)) used.add(p.port);
   }
   return used;
 }

@@ -12,23 +12,31 @@ import { checkVersion } from './version.js';
  */
 
 export {
-  addProcesses,
+  claimStart,
+  claimStop,
+  isLiveState,
   markActive,
   markFailed,
+  reactivate,
   retire,
-  removeProcesses,
+  takeOver,
   type NewProcess,
+  type Owner,
   type ServiceDefaults,
+  type StopClaim,
+  type StopReason,
 } from './policy-process-transitions.js';
 export { servicePolicy, processesOf, versionsByState } from './policy-query.js';
 
-/** Makes `version` the target; the previous target's active processes start draining. */
+/**
+ * Makes `version` the target; the previous target's active processes start
+ * draining. Promoting the target again returns the policy unchanged (the
+ * same object), so a rerun in CI is a no-op rather than an error.
+ */
 export function promote(policy: Policy, service: string, version: string, now: Date, drainTimeoutMs: number): Policy {
   const checked = checkVersion(version);
   const { next, svc } = editService(policy, service);
-  if (svc.target === checked) {
-    throw usageError('already_target', `${checked} is already the target of ${service}; nothing to promote.`, { service, version: checked });
-  }
+  if (svc.target === checked) return policy;
   requireActive(svc, service, checked, 'promote');
   const deadline = deadlineAt(now, drainTimeoutMs);
   drainVersion(svc, svc.target, isoAt(now), deadline);
@@ -94,6 +102,7 @@ export function rollback(policy: Policy, service: string, toVersion: string, now
     throw usageError('already_target', `${checked} is already the target of ${service}; nothing to roll back to.`, { service, version: checked });
   }
   const all = svc.processes.filter((p) => p.version === checked);
+  // A stopping process is never brought back: its stop is claimed. New incarnations are started instead.
   const alive = all.filter((p) => p.state === 'active' || p.state === 'draining');
   if (alive.length === 0) {
     const states = all.length === 0 ? 'none is in the policy' : describeStates(all);
@@ -107,7 +116,7 @@ export function rollback(policy: Policy, service: string, toVersion: string, now
     p.since = since;
     delete p.drainDeadline;
   }
-  drainVersion(svc, svc.target, since, deadline);
+  if (svc.target !== null && svc.target !== checked) drainVersion(svc, svc.target, since, deadline);
   svc.target = checked;
   if (svc.canary?.version === checked) svc.canary = null;
   return next;
@@ -129,7 +138,7 @@ function requireActive(svc: ServicePolicy, service: string, version: string, ver
   const active = all.filter((p) => p.state === 'active');
   if (active.length === 0) {
     const hint = all.some((p) => p.state === 'draining')
-      ? `roll back to ${version} to bring its draining processes back`
+      ? `bring its draining processes back with \`switchyard rollback --to ${version}\``
       : `wait until it is ready, or deploy ${version} again`;
     throw usageError('no_active_process', `Cannot ${verb} ${service}@${version}: none of its processes is active (${describeStates(all)}); ${hint}.`, { service, version });
   }

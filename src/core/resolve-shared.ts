@@ -11,6 +11,12 @@ import { isValidVersion, printable } from './version.js';
 /** Terminals per process from its last heartbeat; undefined when unknown. */
 export interface Loads {
   terminals(processId: string): number | undefined;
+  /**
+   * True for a process PM2 lacks or reports errored or stopped (the
+   * reconcile loop's last look). Such a process is never chosen while
+   * another process of its version is live.
+   */
+  unavailable?(processId: string): boolean;
 }
 
 /** The only routing state: a cursor the caller owns and keeps between calls. */
@@ -103,11 +109,14 @@ export function isFailure(value: unknown): value is RouteFailure {
 export function pickProcess(pool: readonly ProcessEntry[], loads?: Loads, cursor?: RoundRobin): ProcessEntry {
   const n = pool.length;
   if (n === 1) return pool[0]!;
+  // Skip processes known to be down, unless every one is (then the choice is no worse than before).
+  const skipDown = loads?.unavailable !== undefined && anyAvailable(pool, loads);
   let min = Infinity;
   let ties = n;
   if (loads !== undefined) {
     ties = 0;
     for (let i = 0; i < n; i++) {
+      if (skipDown && loads.unavailable!(pool[i]!.id)) continue;
       const load = loadOf(loads, pool[i]!.id);
       if (load < min) {
         min = load;
@@ -127,9 +136,15 @@ export function pickProcess(pool: readonly ProcessEntry[], loads?: Loads, cursor
   if (loads === undefined) return pool[turn]!;
   for (let i = 0; i < n; i++) {
     const p = pool[i]!;
+    if (skipDown && loads.unavailable!(p.id)) continue;
     if (loadOf(loads, p.id) === min && turn-- === 0) return p;
   }
   return pool[0]!;
+}
+
+function anyAvailable(pool: readonly ProcessEntry[], loads: Loads): boolean {
+  for (let i = 0; i < pool.length; i++) if (!loads.unavailable!(pool[i]!.id)) return true;
+  return false;
 }
 
 function loadOf(loads: Loads, processId: string): number {

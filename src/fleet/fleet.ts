@@ -44,6 +44,8 @@ export interface Fleet {
   readonly host: string;
   /** True when every call crosses the network (ssh): callers ask less often. */
   readonly remote: boolean;
+  /** True once the connection is known dead (PM2's daemon stopped answering): open a new one. */
+  readonly broken?: boolean;
   /** A path from the config as this host reads it: relative to the config's folder here, to the ssh user's home on a remote host. */
   resolvePath(path: string, configDir: string): string;
   /** Checks on the host itself whether `script` exists and which of `ports` can be bound (at most `want`). */

@@ -37,6 +37,10 @@ export class LocalFleet implements Fleet {
     return LocalFleet.open(host, pm2Home, logDir);
   }
 
+  get broken(): boolean {
+    return this.pm2.broken;
+  }
+
   logFile(id: string): string {
     return join(this.logDir, `${id.replace(/[^A-Za-z0-9_.@-]/g, '_')}.log`);
   }

@@ -43,9 +43,23 @@ interface Pm2Api {
   killDaemon(cb: Callback<unknown>): void;
 }
 
-function promised<T>(call: (cb: Callback<T>) => void, what: string): Promise<T> {
+/** How long any one call to PM2's daemon may take before it is reported as not answering. */
+export const PM2_CALL_TIMEOUT_MS = 20_000;
+
+/**
+ * One callback call of pm2's API as a promise, with a deadline: a daemon
+ * that died mid-call never answers, and pm2's socket layer would wait for
+ * it forever. `onTimeout` marks the connection broken.
+ */
+function promised<T>(call: (cb: Callback<T>) => void, what: string, pm2Home: string, onTimeout?: () => void, timeoutMs = PM2_CALL_TIMEOUT_MS): Promise<T> {
   return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      onTimeout?.();
+      reject(failedError('pm2_timeout', `PM2 did not answer within ${Math.round(timeoutMs / 1000)}s when asked to ${what}: its daemon (PM2_HOME ${pm2Home}) may have died or hung. Check it with \`PM2_HOME=${pm2Home} npx pm2 ls\`, then run the command again.`, { pm2Home }));
+    }, timeoutMs);
+    timer.unref();
     call((error, value) => {
+      clearTimeout(timer);
       if (error) reject(failedError('pm2_failed', `PM2 could not ${what}: ${error.message ?? String(error)}`));
       else resolve(value);
     });
@@ -97,10 +111,19 @@ export function toProcess(raw: Record<string, any>): Pm2Process {
  * each client is a pm2 instance bound to its own home.
  */
 export class Pm2Client {
+  /** Set once a call timed out: the daemon is gone or hung, and this connection is not to be reused. */
+  broken = false;
+
   private constructor(
     readonly pm2Home: string,
     private readonly api: Pm2Api,
   ) {}
+
+  private call<T>(fn: (cb: Callback<T>) => void, what: string, timeoutMs?: number): Promise<T> {
+    return promised(fn, what, this.pm2Home, () => {
+      this.broken = true;
+    }, timeoutMs);
+  }
 
   static async connect(pm2Home: string): Promise<Pm2Client> {
     // pm2 reads PM2_HOME at import, and when it spawns its daemon the caller's
@@ -110,12 +133,12 @@ export class Pm2Client {
     process.env.PM2_HOME = pm2Home;
     const pm2 = (await import('pm2')).default as unknown as { custom: new (opts: Record<string, unknown>) => Pm2Api };
     const api = new pm2.custom({ pm2_home: pm2Home });
-    await promised((cb) => api.connect(cb), `start or reach its daemon in ${pm2Home}`);
+    await promised((cb) => api.connect(cb), `start or reach its daemon in ${pm2Home}`, pm2Home);
     return new Pm2Client(pm2Home, api);
   }
 
   async start(app: Pm2App): Promise<void> {
-    await promised(
+    await this.call(
       (cb) =>
         this.api.start(
           {
@@ -141,15 +164,15 @@ export class Pm2Client {
   }
 
   async stop(name: string): Promise<void> {
-    await promised((cb) => this.api.stop(name, cb), `stop ${name}`);
+    await this.call((cb) => this.api.stop(name, cb), `stop ${name}`);
   }
 
   async delete(name: string): Promise<void> {
-    await promised((cb) => this.api.delete(name, cb), `delete ${name}`);
+    await this.call((cb) => this.api.delete(name, cb), `delete ${name}`);
   }
 
   async list(): Promise<Pm2Process[]> {
-    const raw = await promised<Array<Record<string, any>>>((cb) => this.api.list(cb), 'list its processes');
+    const raw = await this.call<Array<Record<string, any>>>((cb) => this.api.list(cb), 'list its processes');
     return raw.map(toProcess);
   }
 
@@ -168,6 +191,6 @@ export class Pm2Client {
    * is flushed.
    */
   async killDaemon(): Promise<void> {
-    await promised((cb) => this.api.killDaemon(cb), 'stop its daemon');
+    await this.call((cb) => this.api.killDaemon(cb), 'stop its daemon');
   }
 }

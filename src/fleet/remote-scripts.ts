@@ -5,10 +5,10 @@
  * no value is ever parsed as shell code.
  */
 
-/** Expands a PM2_HOME as written in the config ($1) the way the remote shell would: ~, relative to $HOME, or $HOME/.pm2. */
+/** Expands a PM2_HOME as written in the config ($1) the way the remote shell would: ~, relative to $HOME; unset, the remote environment's PM2_HOME, else $HOME/.pm2. */
 const PM2_HOME_OF = `h=$1
 case $h in
-  '') h=$HOME/.pm2 ;;
+  '') h=\${PM2_HOME:-$HOME/.pm2} ;;
   '~') h=$HOME ;;
   '~/'*) h=$HOME/\${h#'~/'} ;;
   /*) ;;

@@ -3,11 +3,19 @@ import type { Config } from '../config/load.js';
 import { usageError } from '../core/errors.js';
 import type { Fleet } from '../fleet/fleet.js';
 
+/** How rollouts reach hosts' fleets; FleetSet is the real one, tests may bring a double. */
+export interface Fleets {
+  /** The host's fleet, or undefined while no PM2 daemon runs there (read-only callers). */
+  get(host: string): Promise<Fleet | undefined>;
+  /** Like get, but a fleet that cannot be had is an error. */
+  require(host: string): Promise<Fleet>;
+}
+
 /**
  * The fleets of the hosts a command touches, opened on first use and closed
  * together. This is the one place that chooses an adapter for a host.
  */
-export class FleetSet {
+export class FleetSet implements Fleets {
   private readonly open = new Map<string, Promise<Fleet | undefined>>();
 
   constructor(
@@ -18,7 +26,19 @@ export class FleetSet {
     private readonly sshTimeoutMs?: number,
   ) {}
 
-  get(host: string): Promise<Fleet | undefined> {
+  async get(host: string): Promise<Fleet | undefined> {
+    const cached = this.open.get(host);
+    if (cached !== undefined) {
+      const fleet = await cached.catch(() => undefined);
+      if (fleet === undefined || fleet.broken !== true) return cached;
+      // PM2's daemon stopped answering on this connection: reconnect (a daemon restarted since is found again).
+      this.open.delete(host);
+      await fleet.close().catch(() => undefined);
+    }
+    return this.connectOnce(host);
+  }
+
+  private connectOnce(host: string): Promise<Fleet | undefined> {
     let fleet = this.open.get(host);
     if (fleet === undefined) {
       fleet = this.connect(host);

@@ -1,5 +1,5 @@
 import { formatDuration } from '../core/duration.js';
-import type { HostOutcome, StartOutcome, StartVersionResult } from './start-version.js';
+import type { HostOutcome, StartOutcome, LaunchResult } from './launch-types.js';
 
 /** One line for a host: its name, outcome, ports or reason, and how long it took. */
 export function hostLine(h: HostOutcome): string {
@@ -21,11 +21,11 @@ function logTails(processes: StartOutcome[]): string[] {
 }
 
 /** The per-host report of a start that did not fully succeed: a line a host, then the failed processes' logs. */
-export function describeHosts(result: Pick<StartVersionResult, 'hosts' | 'processes'>): string {
+export function describeHosts(result: Pick<LaunchResult, 'hosts' | 'processes'>): string {
   return [...result.hosts.map((h) => `  ${hostLine(h)}`), ...logTails(result.processes)].join('\n');
 }
 
 /** Whether everything started for a failed deploy is gone (a cleanup may fail on an unreachable host). */
-export function cleanedUp(result: Pick<StartVersionResult, 'hosts'>): boolean {
+export function cleanedUp(result: Pick<LaunchResult, 'hosts'>): boolean {
   return result.hosts.every((h) => h.cleanupError === undefined);
 }

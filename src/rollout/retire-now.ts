@@ -1,5 +1,5 @@
 import type { ProcessEntry } from '../core/policy-schema.js';
-import type { FleetSet } from './fleets.js';
+import type { Fleets } from './fleets.js';
 
 export interface StopResult {
   id: string;
@@ -12,7 +12,7 @@ export interface StopResult {
  * Stops processes through their hosts' fleets, one result each: a host that
  * fails does not keep the others from being stopped.
  */
-export async function stopProcesses(fleets: FleetSet, processes: readonly ProcessEntry[]): Promise<StopResult[]> {
+export async function stopProcesses(fleets: Fleets, processes: readonly ProcessEntry[]): Promise<StopResult[]> {
   return Promise.all(
     processes.map(async (p) => {
       try {

@@ -2,6 +2,13 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { Policy } from '../core/policy-schema.js';
 import type { TallyEntry } from '../core/tally.js';
 
+/** A live process PM2 lacks or reports down, as the reconcile loop last saw it. */
+export interface MissingView {
+  service: string;
+  version: string;
+  takesLogins: boolean;
+}
+
 export interface MetricsSources {
   policy(): Policy | undefined;
   tally(service: string): TallyEntry[];
@@ -19,6 +26,7 @@ export class RouterMetrics {
   readonly policyLoadErrors: Counter;
   readonly drainCutOff: Counter<'service' | 'version'>;
   readonly retired: Counter<'service' | 'reason'>;
+  private readonly missing: Gauge<'service' | 'version' | 'serving_logins'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -28,6 +36,12 @@ export class RouterMetrics {
     this.drainCutOff = new Counter({ name: 'switchyard_drain_terminals_cut_off_total', help: 'Terminals still held by processes stopped at their drain deadline', labelNames: ['service', 'version'], registers });
     this.retired = new Counter({ name: 'switchyard_processes_retired_total', help: 'Processes stopped by the drain controller, by reason (drained, deadline)', labelNames: ['service', 'reason'], registers });
 
+    this.missing = new Gauge({
+      name: 'switchyard_processes_missing',
+      help: 'Live processes of the policy that PM2 lacks or reports errored or stopped (an alarm when serving_logins is "true")',
+      labelNames: ['service', 'version', 'serving_logins'],
+      registers,
+    });
     new Gauge({
       name: 'switchyard_policy_generation',
       help: 'Generation of the policy the router is serving',
@@ -66,6 +80,19 @@ export class RouterMetrics {
         }
       },
     });
+  }
+
+  /** Replaces the missing-process gauge with the reconcile loop's last look. */
+  setMissing(missing: readonly MissingView[]): void {
+    this.missing.reset();
+    const counts = new Map<string, { labels: { service: string; version: string; serving_logins: string }; n: number }>();
+    for (const m of missing) {
+      const key = `${m.service}\n${m.version}\n${m.takesLogins}`;
+      const entry = counts.get(key) ?? { labels: { service: m.service, version: m.version, serving_logins: String(m.takesLogins) }, n: 0 };
+      entry.n += 1;
+      counts.set(key, entry);
+    }
+    for (const { labels, n } of counts.values()) this.missing.set(labels, n);
   }
 
   text(): Promise<string> {

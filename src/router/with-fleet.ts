@@ -1,25 +1,26 @@
 import type { Config } from '../config/schema.js';
 import { FleetSet } from '../rollout/fleets.js';
 import { fleetView, type HostView } from '../rollout/fleet-view.js';
+import { ownerAlive, ownerOf } from '../control/owner.js';
+import { ReconcileLoop } from '../control/reconcile-loop.js';
 import { openStore } from '../store/open-store.js';
-import { DrainController } from './drain-controller.js';
 import type { Router } from './router.js';
 
 /** How long one look at the fleets serves later status requests. */
 const VIEW_REUSE_MS = 1000;
 
 /**
- * Gives a router its fleets: PM2's view in /v1/status and the drain
- * controller. The router never starts a PM2 daemon itself; it uses one once
- * one is running for the host.
+ * Gives a router its fleets: PM2's view in /v1/status, and the reconcile
+ * loop (claim → act → record) that retires drained processes and watches
+ * the policy against PM2. The router never starts a PM2 daemon itself; it
+ * uses one once one is running for the host.
  */
-export function attachFleet(router: Router, config: Config, log: (line: string) => void): { stop(): Promise<void> } {
+export function attachFleet(router: Router, config: Config, log: (line: string) => void): { stop(): Promise<void>; loop: ReconcileLoop } {
   // A remote host is asked over ssh (about a second with pm2's CLI): bound each call, and let
   // status requests that come close together share one look.
   const fleets = new FleetSet(config, false, 15_000);
   let recent: { key: string; at: number; views: Promise<Map<string, HostView>> } | undefined;
   const look = (hosts: string[]): Promise<Map<string, HostView>> => {
-    if (!hosts.some((h) => config.hosts[h]?.local === false)) return fleetView(fleets, hosts);
     const key = [...new Set(hosts)].sort().join('\n');
     if (recent === undefined || recent.key !== key || Date.now() - recent.at > VIEW_REUSE_MS) recent = { key, at: Date.now(), views: fleetView(fleets, hosts) };
     return recent.views;
@@ -36,20 +37,32 @@ export function attachFleet(router: Router, config: Config, log: (line: string) 
     }
     return body;
   };
-  const controller = new DrainController({
+  const down = new Set<string>();
+  router.state.loads.unavailable = (id) => down.has(id);
+  const loop = new ReconcileLoop({
     store: openStore(config),
-    current: () => router.state.watcher.current(),
-    tallies: router.state.tallies,
-    metrics: router.state.metrics,
     fleet: (host) => fleets.get(host),
+    tallies: router.state.tallies,
     graceFor: (service) => (Object.hasOwn(config.services, service) ? config.services[service]!.drain.grace : 2),
     intervalMs: config.router.heartbeatIntervalMs,
+    self: ownerOf('router', new Date(), 0),
+    ownerAlive,
     log,
+    metrics: {
+      retired: (service, reason) => router.state.metrics.retired.inc({ service, reason }),
+      cutOff: (service, version, n) => router.state.metrics.drainCutOff.inc({ service, version }, n),
+    },
+    onObserved: (missing) => {
+      down.clear();
+      for (const m of missing) down.add(m.id);
+      router.state.metrics.setMissing(missing);
+    },
   });
-  controller.start();
+  loop.start();
   return {
+    loop,
     async stop() {
-      controller.stop();
+      loop.stop();
       await fleets.closeAll();
     },
   };

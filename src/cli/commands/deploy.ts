@@ -1,140 +1,117 @@
-import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { parseDuration } from '../../core/duration.js';
-import { failedError, usageError } from '../../core/errors.js';
-import { processesOf } from '../../core/policy-query.js';
+import { ownerOf } from '../../control/owner.js';
+import { failedError, isSwitchyardError, usageError } from '../../core/errors.js';
+import { portsInUse } from '../../core/plan-deploy.js';
 import type { Policy } from '../../core/policy-schema.js';
-import { addProcesses, markActive, promote, setCanary } from '../../core/policy-transitions.js';
 import { checkVersion } from '../../core/version.js';
 import { FleetSet } from '../../rollout/fleets.js';
 import { cleanedUp, describeHosts, hostLine } from '../../rollout/host-report.js';
-import { DEFAULT_PARALLEL } from '../../rollout/parallel.js';
-import { startVersion, versionFolder } from '../../rollout/start-version.js';
+import { launch, versionFolder } from '../../rollout/launch.js';
+import { applyRole } from '../../rollout/roles.js';
+import { commitIfChanged } from '../../store/commit-if-changed.js';
 import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
+import { deployOptions, portList } from '../deploy-options.js';
+import { printDryRun } from '../dry-run.js';
 import { createProgress } from '../progress.js';
 import { openProject } from '../project.js';
-import { routerUrl } from '../router-client.js';
+import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
 import { waitRetired } from '../wait-retired.js';
 
-function canaryWeight(value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  const weight = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(String(value)) || weight <= 0 || weight > 100) {
-    throw usageError('invalid_canary', `--canary takes a percentage above 0 and at most 100, like 10; got ${JSON.stringify(value)}.`);
-  }
-  return weight;
-}
-
-function parallelLimit(value: unknown): number {
-  if (value === undefined) return DEFAULT_PARALLEL;
-  if (!/^\d{1,4}$/.test(String(value)) || Number(value) < 1 || Number(value) > 1000) {
-    throw usageError('invalid_parallel', `--parallel takes how many hosts to work on at once, a whole number from 1 to 1000; got ${JSON.stringify(value)}.`);
-  }
-  return Number(value);
-}
-
-/** The local folder --sync copies from: it must exist and be a folder. */
-function syncSource(cwd: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  const from = resolve(cwd, String(value));
-  let isDir = false;
-  try {
-    isDir = statSync(from).isDirectory();
-  } catch {
-    isDir = false;
-  }
-  if (!isDir) throw usageError('invalid_sync', `--sync takes the folder holding the version's release on this machine; ${from} is not a folder.`);
-  return from;
+/** Hosts of the service that have no live (active or draining) process of `version`. */
+function hostsLacking(policy: Policy, service: string, version: string, hosts: readonly string[]): string[] {
+  const live = (policy.services[service]?.processes ?? []).filter((p) => p.version === version && (p.state === 'active' || p.state === 'draining'));
+  return hosts.filter((h) => !live.some((p) => p.host === h));
 }
 
 export const run: CommandModule['run'] = async (ctx, args, options) => {
   const version = checkVersion(args[0]);
-  const weight = canaryWeight(options.canary);
-  const promoteIt = options.promote !== false && weight === undefined;
-  const timeoutMs = options.timeout === undefined ? undefined : parseDuration(String(options.timeout), '--timeout');
-  const parallel = parallelLimit(options.parallel);
-  const syncFrom = syncSource(ctx.cwd, options.sync);
-  const allowPartial = options.allowPartial === true;
+  const opts = deployOptions(ctx.cwd, options);
   const { loaded, store } = await openProject(ctx);
   const { config } = loaded;
   const service = pickService(ctx, config);
   const before = await store.read();
-
-  const sync = syncFrom === undefined ? undefined : { from: syncFrom, folder: versionFolder(service, version) };
-  const live = Object.hasOwn(before.services, service.name) ? processesOf(before, service.name, version, ['active']) : [];
-  // A version already active on some hosts (an earlier --allow-partial) is deployed to the others only.
-  const missingHosts = service.hosts.filter((h) => !live.some((p) => p.host === h));
-  if (live.length > 0 && missingHosts.length === 0) {
-    ctx.out.success(`${service.name}@${version} is already active (${live.map((p) => p.id).join(', ')}): nothing to deploy`);
-    ctx.out.result({ ok: true, service: service.name, version, alreadyActive: true, generation: before.generation });
-    return;
+  const previousTarget = before.services[service.name]?.target ?? null;
+  const missing = hostsLacking(before, service.name, version, service.hosts);
+  const ports = portList(options.port, service, missing);
+  for (const [i, port] of (ports ?? []).entries()) {
+    const host = missing[Math.floor(i / service.instances)]!;
+    if (portsInUse(before, host).has(port)) throw usageError('port_in_use', `Port ${port} on host ${host} is held by a live process of the policy: pick another with --port, or retire that process first.`, { host, port });
   }
+  const now = new Date();
+  const role = opts.role;
+  const sync = opts.syncFrom === undefined ? undefined : { from: opts.syncFrom, folder: versionFolder(service, version) };
 
-  const { token } = await ensureToken(config.stateDir);
-  const fleets = new FleetSet(config, true);
-  const progress = createProgress({ json: ctx.out.json, tty: process.stderr.isTTY === true });
+  if (opts.dryRun) return printDryRun(ctx, { before, service, version, role, hosts: missing, ports, now, address: (h) => config.hosts[h]!.address });
+
   const started = Date.now();
-  try {
-    if (live.length > 0) ctx.out.info(`${service.name}@${version} already runs on ${[...new Set(live.map((p) => p.host))].join(', ')}: deploying to ${missingHosts.join(', ')} only`);
-    const result = await startVersion({
-      config, dir: loaded.dir, service, version, policy: before, fleets, token, env: ctx.env, onStep: (m) => progress.step(m),
-      hosts: missingHosts, parallel, allowPartial, ...(sync === undefined ? {} : { sync }),
-    });
-    progress.stop();
-    if (!result.ok) {
-      const cleanup = cleanedUp(result) ? 'every process started for it was removed' : 'some processes started for it could not be removed (see below)';
-      throw failedError('deploy_failed', `${service.name}@${version} was not deployed; ${cleanup} and the policy is unchanged.\n${describeHosts(result)}`, { service: service.name, version, hosts: result.hosts, processes: result.processes });
-    }
-    if (result.partial) {
-      ctx.out.warn(`${service.name}@${version} is deployed on some hosts only (--allow-partial):\n${describeHosts(result)}`);
-    }
-    const previousTarget = Object.hasOwn(before.services, service.name) ? before.services[service.name]!.target : null;
-    const now = new Date();
-    let written: Policy;
+  let written: Policy;
+  let result: Awaited<ReturnType<typeof launch>> | undefined;
+  if (missing.length === 0) {
+    // Every host already runs it (active, or draining and brought back): only the policy changes.
+    const committed = await commitIfChanged(store, (head) => applyRole(head, service, version, role, new Date()));
+    written = committed.policy;
+    ctx.out.success(committed.wrote
+      ? `${service.name}@${version} already runs on every host: made it ${role.kind === 'target' ? 'the target' : role.kind === 'canary' ? `the canary at ${role.weight}%` : 'active'} (generation ${written.generation})`
+      : `${service.name}@${version} is already ${role.kind === 'target' ? 'the target' : 'deployed'}: nothing to do`);
+  } else {
+    const { token } = await ensureToken(config.stateDir);
+    const fleets = new FleetSet(config, true);
+    const progress = createProgress({ json: ctx.out.json, tty: process.stderr.isTTY === true });
     try {
-      written = await store.update((current) => {
-        let next = addProcesses(current, service.name, result.entries, now, { match: service.match, login: service.login });
-        next = markActive(next, service.name, result.entries.map((e) => e.id), now);
-        const svc = next.services[service.name]!;
-        svc.match = service.match;
-        svc.login = service.login;
-        if (promoteIt && svc.target !== version) next = promote(next, service.name, version, now, service.drain.timeoutMs);
-        if (weight !== undefined) next = setCanary(next, service.name, { version, weight });
-        return next;
+      if (missing.length < service.hosts.length) ctx.out.info(`${service.name}@${version} already runs on ${service.hosts.filter((h) => !missing.includes(h)).join(', ')}: deploying to ${missing.join(', ')} only`);
+      result = await launch({
+        config, dir: loaded.dir, service, version, store, fleets, token, env: ctx.env,
+        owner: ownerOf('deploy', now, service.readiness.timeoutMs * 2 + 60_000),
+        finish: (policy) => applyRole(policy, service, version, role, new Date()),
+        onStep: (m) => progress.step(m),
+        hosts: missing, parallel: opts.parallel, allowPartial: opts.allowPartial,
+        ...(ports === undefined ? {} : { ports }),
+        ...(sync === undefined ? {} : { sync }),
       });
-    } catch (error) {
-      // The processes are up but the policy refused them: take them down again.
-      await Promise.allSettled(result.entries.map(async (e) => (await fleets.require(e.host)).remove(e.id)));
-      throw error;
-    }
-    for (const h of result.hosts) if (h.outcome === 'ready') progress.done(hostLine(h));
-    const role = weight !== undefined ? `canary at ${weight}%` : promoteIt ? 'the target' : 'active, not promoted';
-    ctx.out.success(`${service.name}@${version} deployed as ${role} in ${Date.now() - started} ms (policy generation ${written.generation})${promoteIt && previousTarget && previousTarget !== version ? `; ${previousTarget} is draining` : ''}`);
-
-    let waitedMs: number | undefined;
-    if (options.wait === true && promoteIt && previousTarget !== null && previousTarget !== version) {
-      ({ waitedMs } = await waitRetired({ store, service: service.name, version: previousTarget, timeoutMs: timeoutMs ?? service.drain.timeoutMs + 60_000, progress, routerUrl: routerUrl(config), warn: (m) => ctx.out.warn(m) }));
       progress.stop();
-      ctx.out.success(`${service.name}@${previousTarget} retired after ${waitedMs} ms`);
+      if (!result.ok) {
+        const cleanup = cleanedUp(result) ? 'every process started for it was removed' : 'some processes started for it could not be removed (see below)';
+        throw failedError('deploy_failed', `${service.name}@${version} was not deployed; ${cleanup}, and the policy names no process of it as live.\n${describeHosts(result)}`, { service: service.name, version, hosts: result.hosts, processes: result.processes, generation: result.policy?.generation ?? null });
+      }
+      if (result.partial) ctx.out.warn(`${service.name}@${version} is deployed on some hosts only (--allow-partial):\n${describeHosts(result)}`);
+      for (const h of result.hosts) if (h.outcome === 'ready') progress.done(hostLine(h));
+      written = result.policy!;
+    } finally {
+      progress.stop();
+      await fleets.closeAll();
     }
-    ctx.out.result({
-      ok: true,
-      service: service.name,
-      version,
-      promoted: promoteIt,
-      canary: weight ?? null,
-      previousTarget,
-      generation: written.generation,
-      partial: result.partial,
-      hosts: result.hosts,
-      processes: result.processes,
-      elapsedMs: Date.now() - started,
-      ...(waitedMs !== undefined ? { retiredAfterMs: waitedMs } : {}),
-    });
-  } finally {
-    progress.stop();
-    await fleets.closeAll();
+    const what = role.kind === 'canary' ? `canary at ${role.weight}%` : role.kind === 'target' ? 'the target' : 'active, not promoted';
+    ctx.out.success(`${service.name}@${version} deployed as ${what} in ${Date.now() - started} ms (policy generation ${written.generation})${role.kind === 'target' && previousTarget && previousTarget !== version ? `; ${previousTarget} is draining` : ''}`);
   }
+
+  const warnings = await routerWarnings(config, (m) => ctx.out.warn(m));
+  const summary = {
+    service: service.name,
+    version,
+    promoted: role.kind === 'target',
+    canary: role.kind === 'canary' ? role.weight : null,
+    previousTarget,
+    generation: written.generation,
+    partial: result?.partial ?? false,
+    hosts: result?.hosts ?? [],
+    processes: result?.processes ?? [],
+    elapsedMs: Date.now() - started,
+    warnings,
+  };
+  let waitedMs: number | undefined;
+  if (opts.wait && role.kind === 'target' && previousTarget !== null && previousTarget !== version) {
+    const progress = createProgress({ json: ctx.out.json, tty: process.stderr.isTTY === true });
+    try {
+      ({ waitedMs } = await waitRetired({ store, service: service.name, version: previousTarget, timeoutMs: opts.timeoutMs ?? service.drain.timeoutMs + 60_000, progress }));
+    } catch (error) {
+      // The deploy itself happened: a timeout says what was deployed, not only that the wait ran out.
+      if (isSwitchyardError(error) && error.kind === 'timeout') throw Object.assign(error, { details: { ...(error.details ?? {}), deployed: summary } });
+      throw error;
+    } finally {
+      progress.stop();
+    }
+    ctx.out.success(`${service.name}@${previousTarget} retired after ${waitedMs} ms`);
+  }
+  ctx.out.result({ ok: true, ...summary, ...(waitedMs !== undefined ? { retiredAfterMs: waitedMs } : {}) });
 };

@@ -1,16 +1,21 @@
+import { ownerOf } from '../../control/owner.js';
 import { parseDuration } from '../../core/duration.js';
 import { failedError } from '../../core/errors.js';
 import { processesOf } from '../../core/policy-query.js';
-import { drain, retire } from '../../core/policy-transitions.js';
+import type { Policy } from '../../core/policy-schema.js';
+import { claimStop, drain, retire } from '../../core/policy-transitions.js';
 import { checkVersion } from '../../core/version.js';
 import { FleetSet } from '../../rollout/fleets.js';
 import { stopProcesses } from '../../rollout/retire-now.js';
+import { commitIfChanged } from '../../store/commit-if-changed.js';
 import { readToken } from '../../store/token.js';
 import type { StatusBody } from '../../router/status.js';
 import type { CommandModule } from '../commands.js';
+import { printPlan } from '../dry-run.js';
 import { createProgress } from '../progress.js';
 import { openProject } from '../project.js';
 import { fetchStatus, routerUrl } from '../router-client.js';
+import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
 import { waitRetired } from '../wait-retired.js';
 
@@ -30,25 +35,40 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   const service = pickService(ctx, config);
   const timeoutMs = options.timeout === undefined ? undefined : parseDuration(String(options.timeout), '--timeout');
   const before = await store.read();
-  const now = new Date();
-  const next = drain(before, service.name, version, now, service.drain.timeoutMs);
-  // Draining a version that already drains changes nothing: no new revision for it.
-  const drained = JSON.stringify(next) === JSON.stringify(before) ? before : await store.write(next, before.generation);
-  const draining = processesOf(drained, service.name, version, ['draining']);
-  ctx.out.success(`${service.name}@${version} takes no new logins (generation ${drained.generation}); ${draining.length} process${draining.length === 1 ? '' : 'es'} draining`);
+  const drained = (p: Policy) => {
+    const next = drain(p, service.name, version, new Date(), service.drain.timeoutMs);
+    // Draining a version that already drains changes nothing: no new revision for it.
+    return JSON.stringify(next) === JSON.stringify(p) ? p : next;
+  };
+  if (options.dryRun === true) {
+    let after = drained(before);
+    if (options.now === true) {
+      const ids = processesOf(after, service.name, version, ['draining']).map((p) => p.id);
+      if (ids.length > 0) after = claimStop(after, service.name, ids, { now: new Date(), reason: 'now', owner: { id: 'dry-run' } });
+    }
+    return printPlan(ctx, before, after, []);
+  }
 
   if (options.now === true) {
+    // Claim → act → record: the stop is committed (stopping, owned by this command) before anything is stopped.
     const held = await terminalsHeld(routerUrl(config), await readToken(config.stateDir), service.name);
+    const owner = ownerOf('drain', new Date(), service.killTimeoutMs * 2 + 60_000);
+    const claimed = await commitIfChanged(store, (head) => {
+      const next = drained(head);
+      const ids = processesOf(next, service.name, version, ['draining']).map((p) => p.id);
+      return ids.length === 0 ? next : claimStop(next, service.name, ids, { now: new Date(), reason: 'now', owner, terminals: Object.fromEntries(ids.map((id) => [id, held?.get(id) ?? 0])) });
+    });
+    const mine = processesOf(claimed.policy, service.name, version, ['stopping']).filter((p) => p.owner?.id === owner.id);
     const fleets = new FleetSet(config, true);
     try {
-      const stops = await stopProcesses(fleets, draining);
+      const stops = await stopProcesses(fleets, mine);
       const stopped = stops.filter((s) => s.stopped).map((s) => s.id);
-      const written = stopped.length > 0 ? await store.update((p) => retire(p, service.name, stopped, new Date())) : drained;
-      const cutOff = held === undefined ? null : draining.reduce((n, p) => n + (held.get(p.id) ?? 0), 0);
-      ctx.out.success(`stopped ${stopped.length} of ${draining.length}; terminals cut off: ${cutOff ?? 'unknown (the router did not answer)'}`);
+      const written = stopped.length > 0 ? (await commitIfChanged(store, (p) => retire(p, service.name, stopped.filter((id) => processesOf(p, service.name, version, ['stopping']).some((e) => e.id === id)), new Date()))).policy : claimed.policy;
+      const cutOff = held === undefined ? null : mine.reduce((n, p) => n + (held.get(p.id) ?? 0), 0);
+      ctx.out.success(`stopped ${stopped.length} of ${mine.length}; terminals cut off: ${cutOff ?? 'unknown (the router did not answer)'}`);
       const failed = stops.filter((s) => !s.stopped);
       if (failed.length > 0) {
-        throw failedError('drain_stop_failed', `Could not stop ${failed.map((f) => `${f.id} (${f.reason})`).join(', ')}: they stay draining; run the command again.`, { stops, terminalsCutOff: cutOff });
+        throw failedError('drain_stop_failed', `Could not stop ${failed.map((f) => `${f.id} (${f.reason})`).join(', ')}: their stop is claimed (state stopping), and the router's reconcile loop finishes it once the host answers; or run the command again.`, { stops, terminalsCutOff: cutOff });
       }
       ctx.out.result({ ok: true, service: service.name, version, stopped, terminalsCutOff: cutOff, generation: written.generation });
     } finally {
@@ -57,15 +77,19 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
     return;
   }
 
+  const written = (await commitIfChanged(store, drained, { retries: 0 })).policy;
+  const draining = processesOf(written, service.name, version, ['draining']);
+  ctx.out.success(`${service.name}@${version} takes no new logins (generation ${written.generation}); ${draining.length} process${draining.length === 1 ? '' : 'es'} draining`);
+  const warnings = await routerWarnings(config, (m) => ctx.out.warn(m));
   let waitedMs: number | undefined;
   if (options.wait === true) {
     const progress = createProgress({ json: ctx.out.json, tty: process.stderr.isTTY === true });
     try {
-      ({ waitedMs } = await waitRetired({ store, service: service.name, version, timeoutMs: timeoutMs ?? service.drain.timeoutMs + 60_000, progress, routerUrl: routerUrl(config), warn: (m) => ctx.out.warn(m) }));
+      ({ waitedMs } = await waitRetired({ store, service: service.name, version, timeoutMs: timeoutMs ?? service.drain.timeoutMs + 60_000, progress }));
     } finally {
       progress.stop();
     }
     ctx.out.success(`${service.name}@${version} retired after ${waitedMs} ms`);
   }
-  ctx.out.result({ ok: true, service: service.name, version, draining: draining.map((p) => p.id), generation: drained.generation, ...(waitedMs !== undefined ? { retiredAfterMs: waitedMs } : {}) });
+  ctx.out.result({ ok: true, service: service.name, version, draining: draining.map((p) => p.id), generation: written.generation, warnings, ...(waitedMs !== undefined ? { retiredAfterMs: waitedMs } : {}) });
 };

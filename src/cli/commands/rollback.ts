@@ -1,16 +1,21 @@
+import { ownerOf } from '../../control/owner.js';
 import { failedError, usageError } from '../../core/errors.js';
 import { processesOf } from '../../core/policy-query.js';
 import type { Policy } from '../../core/policy-schema.js';
-import { addProcesses, markActive, rollback } from '../../core/policy-transitions.js';
+import { checkVersion } from '../../core/version.js';
 import { FleetSet } from '../../rollout/fleets.js';
-import { startVersion } from '../../rollout/start-version.js';
+import { describeHosts } from '../../rollout/host-report.js';
+import { launch } from '../../rollout/launch.js';
+import { applyRole } from '../../rollout/roles.js';
+import { commitIfChanged } from '../../store/commit-if-changed.js';
 import type { Store } from '../../store/store.js';
 import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
+import { printPlan } from '../dry-run.js';
 import { createProgress } from '../progress.js';
 import { openProject } from '../project.js';
+import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
-import { describeFailures } from '../start-report.js';
 
 /** The most recent earlier target of a service, read from the policy history. */
 async function previousTarget(store: Store, service: string, current: string | null, generation: number): Promise<string | undefined> {
@@ -23,46 +28,57 @@ async function previousTarget(store: Store, service: string, current: string | n
   return undefined;
 }
 
-export const run: CommandModule['run'] = async (ctx) => {
+export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const { loaded, store } = await openProject(ctx);
   const { config } = loaded;
   const service = pickService(ctx, config);
   const before = await store.read();
-  const current = Object.hasOwn(before.services, service.name) ? before.services[service.name]!.target : null;
-  const to = await previousTarget(store, service.name, current, before.generation);
+  const current = before.services[service.name]?.target ?? null;
+  const to = options.to !== undefined ? checkVersion(options.to) : await previousTarget(store, service.name, current, before.generation);
   if (to === undefined) {
-    throw usageError('no_previous_target', `${service.name} has no earlier target in the policy history to roll back to${current ? ` (the target is ${current})` : ''}.`);
+    throw usageError('no_previous_target', `${service.name} has no earlier target in the policy history to roll back to${current ? ` (the target is ${current})` : ''}: name one with --to <version>.`);
+  }
+  if (to === current) {
+    ctx.out.success(`${service.name}: ${to} is already the target; nothing to roll back`);
+    ctx.out.result({ ok: true, service: service.name, target: to, previousTarget: current, restarted: [], generation: before.generation, unchanged: true });
+    return;
   }
   const serving = processesOf(before, service.name, to, ['active', 'draining']);
+  const now = new Date();
+  if (options.dryRun === true) {
+    if (serving.length > 0) return printPlan(ctx, before, applyRole(before, service, to, { kind: 'rollback' }, now), []);
+    ctx.out.info(`${service.name}@${to} has no live process: a rollback starts ${service.instances} new process${service.instances === 1 ? '' : 'es'} on each of ${service.hosts.join(', ')} first`);
+    return printPlan(ctx, before, before, []);
+  }
   let written: Policy;
   let restarted: string[] = [];
   if (serving.length > 0) {
-    written = await store.write(rollback(before, service.name, to, new Date(), service.drain.timeoutMs), before.generation);
+    written = (await commitIfChanged(store, (head) => applyRole(head, service, to, { kind: 'rollback' }, new Date()), { retries: 0 })).policy;
   } else {
-    // Its processes were retired: start them again first, then switch in one write.
+    // Its processes were retired (or are being stopped): start new incarnations, then switch in the record commit.
     const { token } = await ensureToken(config.stateDir);
     const fleets = new FleetSet(config, true);
     const progress = createProgress({ json: ctx.out.json, tty: process.stderr.isTTY === true });
     try {
-      progress.step(`${service.name}@${to} was retired: starting it again`);
-      const result = await startVersion({ config, dir: loaded.dir, service, version: to, policy: before, fleets, token, env: ctx.env, onStep: (m) => progress.step(m) });
+      progress.step(`${service.name}@${to} has no live process: starting it again`);
+      const result = await launch({
+        config, dir: loaded.dir, service, version: to, store, fleets, token, env: ctx.env,
+        owner: ownerOf('rollback', now, service.readiness.timeoutMs * 2 + 60_000),
+        finish: (policy) => applyRole(policy, service, to, { kind: 'rollback' }, new Date()),
+        onStep: (m) => progress.step(m),
+      });
       progress.stop();
       if (!result.ok) {
-        throw failedError('rollback_failed', `Could not start ${service.name}@${to} again, so nothing was rolled back; the policy is unchanged.\n${describeFailures(result.processes)}`, { processes: result.processes });
+        throw failedError('rollback_failed', `Could not start ${service.name}@${to} again, so nothing was rolled back; the target is still ${current ?? 'unset'}.\n${describeHosts(result)}`, { processes: result.processes, hosts: result.hosts });
       }
-      const now = new Date();
-      try {
-        written = await store.update((p) => rollback(markActive(addProcesses(p, service.name, result.entries, now), service.name, result.entries.map((e) => e.id), now), service.name, to, now, service.drain.timeoutMs));
-      } catch (error) {
-        await Promise.allSettled(result.entries.map(async (e) => (await fleets.require(e.host)).remove(e.id)));
-        throw error;
-      }
-      restarted = result.entries.map((e) => e.id);
+      written = result.policy!;
+      restarted = result.claimed;
     } finally {
       progress.stop();
       await fleets.closeAll();
     }
   }
-  ctx.out.success(`${service.name}: rolled back to ${to} (generation ${written.generation})${restarted.length > 0 ? `, restarted ${restarted.join(', ')}` : ''}${current ? `; ${current} is draining` : ''}`);
-  ctx.out.result({ ok: true, service: service.name, target: to, previousTarget: current, restarted, generation: written.generation });
+  ctx.out.success(`${service.name}: rolled back to ${to} (generation ${written.generation})${restarted.length > 0 ? `, started ${restarted.join(', ')}` : ''}${current ? `; ${current} is draining` : ''}`);
+  const warnings = await routerWarnings(config, (m) => ctx.out.warn(m));
+  ctx.out.result({ ok: true, service: service.name, target: to, previousTarget: current, restarted, generation: written.generation, warnings });
 };

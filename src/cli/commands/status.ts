@@ -1,4 +1,6 @@
 import type { Config } from '../../config/schema.js';
+import { failedError, usageError } from '../../core/errors.js';
+import { parseProcessId } from '../../core/names.js';
 import type { Policy } from '../../core/policy-schema.js';
 import { FleetSet } from '../../rollout/fleets.js';
 import { fleetView } from '../../rollout/fleet-view.js';
@@ -9,69 +11,110 @@ import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import { openProject } from '../project.js';
 import { fetchStatus, routerUrl } from '../router-client.js';
+import { statusProblems } from '../status-problems.js';
 import { renderStatus } from '../status-view.js';
 
 /** Status without the router: the policy, and PM2's view when a daemon runs; no heartbeats. */
-async function offlineStatus(config: Config, policy: Policy): Promise<StatusBody> {
-  const fleets = new FleetSet(config, false);
-  try {
-    const hosts = Object.values(policy.services).flatMap((s) => s.processes.map((p) => p.host));
-    const views = await fleetView(fleets, hosts);
-    const services: StatusBody['services'] = {};
-    for (const [name, s] of Object.entries(policy.services)) {
-      services[name] = {
-        target: s.target,
-        canary: s.canary,
-        tally: [],
-        processes: s.processes.map((p) => {
-          const view = views.get(p.host);
-          return {
-            id: p.id, version: p.version, host: p.host, address: p.address, port: p.port, state: p.state,
-            heartbeat: { ageMs: null, stale: true }, terminals: 0,
-            pm2: view?.processes === undefined ? { unreachable: view?.error ?? 'unknown' } : (view.processes.get(p.id) ?? null),
-          };
-        }),
-      };
-    }
-    return { generation: policy.generation, policy: { generation: policy.generation, fileBroken: false, error: null, loadedAt: null }, services };
-  } finally {
-    await fleets.closeAll();
+async function offlineStatus(fleets: FleetSet, policy: Policy): Promise<StatusBody> {
+  const hosts = Object.values(policy.services).flatMap((s) => s.processes.map((p) => p.host));
+  const views = await fleetView(fleets, hosts);
+  const services: StatusBody['services'] = {};
+  for (const [name, s] of Object.entries(policy.services)) {
+    services[name] = {
+      target: s.target,
+      canary: s.canary,
+      tally: [],
+      processes: s.processes.map((p) => {
+        const view = views.get(p.host);
+        return {
+          id: p.id, version: p.version, host: p.host, address: p.address, port: p.port, state: p.state,
+          heartbeat: { ageMs: null, stale: true }, terminals: 0,
+          pm2: view?.processes === undefined ? { unreachable: view?.error ?? 'unknown' } : (view.processes.get(p.id) ?? null),
+        };
+      }),
+    };
   }
+  return { generation: policy.generation, policy: { generation: policy.generation, fileBroken: false, error: null, loadedAt: null }, services };
 }
 
-async function snapshot(ctx: Context, config: Config, store: Store): Promise<{ body: StatusBody; routerUp: boolean }> {
+/** PM2 processes named like a process of a policy service that no policy entry names. */
+async function findOrphans(fleets: FleetSet, config: Config, policy: Policy): Promise<Array<{ host: string; id: string }>> {
+  const named = new Set(Object.values(policy.services).flatMap((s) => s.processes.map((p) => p.id)));
+  const hosts = [...new Set([...Object.values(config.services).flatMap((s) => s.hosts), ...Object.values(policy.services).flatMap((s) => s.processes.map((p) => p.host))])];
+  const views = await fleetView(fleets, hosts);
+  const orphans: Array<{ host: string; id: string }> = [];
+  for (const [host, view] of views) {
+    for (const id of view.processes?.keys() ?? []) {
+      const parsed = parseProcessId(id);
+      if (parsed !== null && (Object.hasOwn(config.services, parsed.service) || Object.hasOwn(policy.services, parsed.service)) && !named.has(id)) orphans.push({ host, id });
+    }
+  }
+  return orphans;
+}
+
+async function snapshot(config: Config, store: Store, fleets: FleetSet): Promise<{ body: StatusBody; routerUp: boolean }> {
   const token = await readToken(config.stateDir);
   const fromRouter = token === undefined ? undefined : ((await fetchStatus(routerUrl(config), token)) as StatusBody | undefined);
   if (fromRouter !== undefined) return { body: fromRouter, routerUp: true };
-  return { body: await offlineStatus(config, await store.read()), routerUp: false };
+  return { body: await offlineStatus(fleets, await store.read()), routerUp: false };
 }
 
-export const run: CommandModule['run'] = async (ctx, _args, options) => {
+export const run: CommandModule['run'] = async (ctx: Context, _args, options) => {
   const { loaded, store } = await openProject(ctx);
   const { config } = loaded;
-  const show = async (): Promise<void> => {
-    const { body, routerUp } = await snapshot(ctx, config, store);
-    const filtered = ctx.options.service === undefined ? body : { ...body, services: Object.fromEntries(Object.entries(body.services).filter(([n]) => n === ctx.options.service)) };
+  const wanted = ctx.options.service;
+  const fleets = new FleetSet(config, false);
+  const show = async (): Promise<number> => {
+    const { body, routerUp } = await snapshot(config, store, fleets);
+    if (wanted !== undefined && !Object.hasOwn(body.services, wanted) && !Object.hasOwn(config.services, wanted)) {
+      const known = [...new Set([...Object.keys(config.services), ...Object.keys(body.services)])].sort();
+      throw usageError('unknown_service', `There is no service ${JSON.stringify(wanted)} in the config or the policy${known.length > 0 ? `; known: ${known.join(', ')}` : ''}.`);
+    }
+    const filtered = wanted === undefined ? body : { ...body, services: Object.fromEntries(Object.entries(body.services).filter(([n]) => n === wanted)) };
+    const careful = options.check === true || options.prune === true;
+    let orphans = careful ? await findOrphans(fleets, config, await store.read()) : [];
+    if (options.prune === true && orphans.length > 0) {
+      for (const o of orphans) {
+        await (await fleets.require(o.host)).remove(o.id);
+        ctx.out.success(`deleted the orphan ${o.id} from PM2 on ${o.host}`);
+      }
+      orphans = [];
+    }
+    const problems = statusProblems(filtered, { routerUp, routerUrl: routerUrl(config), orphans });
     if (!routerUp) ctx.out.warn(`the router is not answering at ${routerUrl(config)}: showing the policy and PM2 only (no heartbeats); start it with \`switchyard router start\``);
+    const failing = options.check === true && options.watch !== true && problems.length > 0;
+    const failure = () => failedError('check_failed', `status --check found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => p.message).join('; ')}.`, { ...filtered, router: { url: routerUrl(config), up: routerUp }, problems });
     if (ctx.out.json) {
-      process.stdout.write(`${JSON.stringify({ ...filtered, router: { url: routerUrl(config), up: routerUp } }, null, options.watch === true ? 0 : 2)}\n`);
+      // With --check, a failing status is the one JSON document (ok: false, with the status inside).
+      if (failing) throw failure();
+      process.stdout.write(`${JSON.stringify({ ...filtered, router: { url: routerUrl(config), up: routerUp }, problems }, null, options.watch === true ? 0 : 2)}\n`);
+    } else {
+      const text = renderStatus(filtered, { routerUp, showRetired: ctx.options.verbose === true });
+      if (options.watch === true && process.stdout.isTTY) process.stdout.write('\u001b[H\u001b[2J');
+      ctx.out.print(options.watch === true && !process.stdout.isTTY ? `--- ${new Date().toISOString()}\n${text}` : text);
+      for (const p of problems.filter((q) => q.kind !== 'router_down')) ctx.out.warn(p.message);
+      if (failing) throw failure();
+    }
+    return problems.length;
+  };
+  try {
+    if (options.watch !== true) {
+      await show();
       return;
     }
-    const text = renderStatus(filtered, { routerUp, showRetired: ctx.options.verbose === true });
-    if (options.watch === true && process.stdout.isTTY) process.stdout.write('\u001b[H\u001b[2J');
-    ctx.out.print(options.watch === true && !process.stdout.isTTY ? `--- ${new Date().toISOString()}\n${text}` : text);
-  };
-  if (options.watch !== true) return show();
-  // Redraws every heartbeat interval until Ctrl-C, which ends with exit 0.
-  let stopped = false;
-  const stop = () => {
-    stopped = true;
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  while (!stopped) {
-    await show();
-    const until = Date.now() + config.router.heartbeatIntervalMs;
-    while (!stopped && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    // Redraws every heartbeat interval until Ctrl-C, which ends with exit 0.
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    while (!stopped) {
+      await show();
+      const until = Date.now() + config.router.heartbeatIntervalMs;
+      while (!stopped && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await fleets.closeAll();
   }
 };

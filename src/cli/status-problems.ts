@@ -1,0 +1,36 @@
+import { NO_DAEMON } from '../rollout/fleet-view.js';
+import type { StatusBody, StatusProcess } from '../router/status.js';
+
+/** Something in status that needs an operator: `status --check` exits 1 when there is any. */
+export interface StatusProblem {
+  kind: 'missing' | 'errored' | 'unknown' | 'orphan' | 'policy_broken' | 'router_down' | 'stale';
+  id?: string;
+  host?: string;
+  message: string;
+}
+
+const LIVE = new Set(['starting', 'active', 'draining', 'stopping']);
+
+/** PM2's word on a live process: undefined when PM2 runs it, else what is wrong. */
+export function pm2Problem(p: StatusProcess): { kind: 'missing' | 'errored' | 'unknown'; text: string } | undefined {
+  if (!LIVE.has(p.state) || p.state === 'starting' || p.pm2 === undefined) return undefined;
+  if (p.pm2 === null) return { kind: 'missing', text: 'missing in PM2' };
+  const view = p.pm2 as { unreachable?: unknown; status?: unknown };
+  if (typeof view.unreachable === 'string') return { kind: 'unknown', text: view.unreachable === NO_DAEMON ? 'unknown: no PM2 daemon runs' : `unknown: ${view.unreachable}` };
+  if (view.status === 'errored' || view.status === 'stopped') return { kind: 'errored', text: `${String(view.status)} in PM2` };
+  return undefined;
+}
+
+export function statusProblems(body: StatusBody, opts: { routerUp: boolean; routerUrl: string; orphans: Array<{ host: string; id: string }> }): StatusProblem[] {
+  const problems: StatusProblem[] = [];
+  if (!opts.routerUp) problems.push({ kind: 'router_down', message: `the router is not answering at ${opts.routerUrl}` });
+  if (body.policy.fileBroken) problems.push({ kind: 'policy_broken', message: `the policy file is broken (${body.policy.error ?? 'unreadable'}); the router serves generation ${body.generation ?? 'none'}, the last good one` });
+  for (const svc of Object.values(body.services)) {
+    for (const p of svc.processes) {
+      const problem = pm2Problem(p);
+      if (problem !== undefined) problems.push({ kind: problem.kind, id: p.id, host: p.host, message: `${p.id} on ${p.host} (${p.state}) is ${problem.text}` });
+    }
+  }
+  for (const o of opts.orphans) problems.push({ kind: 'orphan', id: o.id, host: o.host, message: `${o.id} runs in PM2 on ${o.host} but the policy does not name it (an orphan: \`switchyard status --prune\` deletes it)` });
+  return problems;
+}

@@ -1,0 +1,33 @@
+import type { ServiceConfig } from '../config/schema.js';
+import type { Policy } from '../core/policy-schema.js';
+import { processesOf } from '../core/policy-query.js';
+import { promote, reactivate, rollback, setCanary } from '../core/policy-transitions.js';
+
+/** What a deployed version becomes once its processes are active. */
+export type Role = { kind: 'target' } | { kind: 'canary'; weight: number } | { kind: 'active' } | { kind: 'rollback' };
+
+/**
+ * The record step's policy change for a version: its draining processes
+ * take logins again (a redeploy brings them back, as rollback does), the
+ * service's match and login rules follow the config, then the role.
+ * Returns the same object when nothing changes, so a rerun writes nothing.
+ */
+export function applyRole(policy: Policy, service: ServiceConfig, version: string, role: Role, now: Date): Policy {
+  if (!Object.hasOwn(policy.services, service.name)) return policy;
+  let next = policy;
+  const svc = next.services[service.name]!;
+  if (role.kind === 'rollback') return svc.target === version ? policy : rollback(policy, service.name, version, now, service.drain.timeoutMs);
+  const draining = processesOf(next, service.name, version, ['draining']).map((p) => p.id);
+  if (draining.length > 0) next = reactivate(next, service.name, draining, now);
+  if (svc.match !== service.match || svc.login !== service.login) {
+    next = next === policy ? structuredClone(policy) : next;
+    next.services[service.name]!.match = service.match;
+    next.services[service.name]!.login = service.login;
+  }
+  if (role.kind === 'target') next = promote(next, service.name, version, now, service.drain.timeoutMs);
+  if (role.kind === 'canary') {
+    const current = next.services[service.name]!.canary;
+    if (current?.version !== version || current.weight !== role.weight) next = setCanary(next, service.name, { version, weight: role.weight });
+  }
+  return next;
+}
