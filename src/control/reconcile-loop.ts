@@ -100,7 +100,7 @@ export class ReconcileLoop {
     this.deps.onObserved?.(plan.missing, plan.orphans);
     this.reportMissing(plan.missing);
     await this.claim(plan, new Date(wall));
-    await this.act(plan, new Date(wall));
+    await this.act(observed, new Date(wall));
     return plan;
   }
 
@@ -155,18 +155,23 @@ export class ReconcileLoop {
     }
   }
 
-  /** Acts on the claims the head holds for this loop, then records the result. */
-  private async act(plan: ReconcilePlan, now: Date): Promise<void> {
+  /**
+   * Acts on what the head, read again after the claims, authorises: this
+   * loop's stopping claims are stopped, and failed or retired entries PM2
+   * still runs are deleted. Then the stops are recorded.
+   */
+  private async act(observed: ReadonlyMap<string, HostObservation>, now: Date): Promise<void> {
     const head = await this.deps.store.read();
     const mine: ProcessRef[] = [];
     const deletes: ProcessRef[] = [];
     for (const [service, svc] of Object.entries(head.services)) {
       for (const p of svc.processes) {
         const ref = { service, id: p.id, host: p.host };
+        const inPm2 = observed.get(p.host)?.has(p.id) === true;
         if (p.state === 'stopping' && p.owner?.id === this.deps.self.id) mine.push(ref);
+        else if ((p.state === 'failed' || p.state === 'retired') && inPm2) deletes.push(ref);
       }
     }
-    for (const d of plan.deletes) if (['failed', 'retired'].includes(stateOf(head, d.service, d.id) ?? '')) deletes.push(d);
     const stopped: ProcessRef[] = [];
     await Promise.all([
       ...mine.map(async (ref) => (await this.remove(ref)) && stopped.push(ref)),
