@@ -132,11 +132,11 @@ describe('switchyard policy', () => {
 
   it('records history and diffs revisions written by the store', async () => {
     const { PolicyStore } = await import('../../dist/store/policy-store.js');
-    const { addProcesses, markActive, promote } = await import('../../dist/core/policy-transitions.js');
+    const { claimStart, markActive, promote } = await import('../../dist/core/policy-transitions.js');
     const store = new PolicyStore(join(dir, '.switchyard'));
     const now = new Date('2026-11-25T10:00:00.000Z');
-    const proc = { id: 'lobby@1.0.0#0', version: '1.0.0', host: 'local', address: '127.0.0.1', port: 7500 };
-    await store.update((p: any) => addProcesses(p, 'lobby', [proc], now));
+    const proc = { id: 'lobby@1.0.0#0.g1', version: '1.0.0', host: 'local', address: '127.0.0.1', port: 7500 };
+    await store.update((p: any) => claimStart(p, 'lobby', [proc], { id: 'test' }, now));
     await store.update((p: any) => markActive(p, 'lobby', [proc.id], now));
     await store.update((p: any) => promote(p, 'lobby', '1.0.0', now, 60_000));
 
@@ -151,7 +151,7 @@ describe('switchyard policy', () => {
 
     const diff = await runCli(['policy', 'diff', '0', '3'], { cwd: dir });
     expect(diff.exitCode, diff.stderr).toBe(0);
-    expect(diff.stdout).toContain('lobby@1.0.0#0');
+    expect(diff.stdout).toContain('lobby@1.0.0#0.g1');
     const missing = await runCli(['policy', 'diff', '0', '99'], { cwd: dir });
     expect(missing.exitCode).toBe(2);
     const badArg = await runCli(['policy', 'diff', 'zero', '1'], { cwd: dir });

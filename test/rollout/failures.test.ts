@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { acquireLock } from '../../src/store/lock.js';
 import { PolicyStore } from '../../src/store/policy-store.js';
 import { pidAlive } from '../helpers/pm2-home.js';
 import { assertNothingLeft, makeRolloutProject, waitFor, type RolloutProject, type RolloutProjectOptions } from '../helpers/rollout-project.js';
@@ -34,9 +33,14 @@ afterAll(async () => {
   if (failed !== undefined) throw failed.reason;
 });
 
+/** The version's newest live entry (a rollback starts a new incarnation beside the retired one), else its newest. */
 function entry(policy: any, service: string, version: string): any {
-  return policy.services[service].processes.find((p: any) => p.version === version);
+  const all = policy.services[service].processes.filter((p: any) => p.version === version);
+  return all.reverse().find((p: any) => p.state !== 'retired' && p.state !== 'failed') ?? all[0];
 }
+
+/** A process name of `version`'s first slot, any incarnation. */
+const slot0 = (version: string) => new RegExp(`^lobby@${version.replaceAll('.', '\\.')}#0\\.g\\d+$`);
 
 async function statusOf(p: RolloutProject, version: string): Promise<any | undefined> {
   const status = await p.routerStatus();
@@ -100,8 +104,9 @@ describe('commands that refuse, warn or conflict (one project, 1.0.0 deployed)',
     const lobby = json.json.services.lobby;
     expect(lobby.target).toBe('1.0.0');
     const proc = lobby.processes.find((q: any) => q.version === '1.0.0');
-    expect(proc).toMatchObject({ id: 'lobby@1.0.0#0', state: 'active', heartbeat: { ageMs: null }, pm2: { id: 'lobby@1.0.0#0', status: 'online' } });
-    p.track(proc.pm2.pid, 'lobby@1.0.0#0');
+    expect(proc.id).toMatch(slot0('1.0.0'));
+    expect(proc).toMatchObject({ state: 'active', heartbeat: { ageMs: null }, pm2: { id: proc.id, status: 'online' } });
+    p.track(proc.pm2.pid, proc.id);
   });
 
   it('(h) drain of the target is refused with exit 2', async () => {
@@ -117,30 +122,33 @@ describe('commands that refuse, warn or conflict (one project, 1.0.0 deployed)',
     const before = (await p.policy()).generation;
     const again = await p.cliJson(['deploy', '1.0.0']);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(again.stderr).toMatch(/lobby@1\.0\.0 is already active \(lobby@1\.0\.0#0\): nothing to deploy/);
-    expect(again.json).toMatchObject({ ok: true, alreadyActive: true, version: '1.0.0', generation: before });
+    expect(again.stderr).toMatch(/lobby@1\.0\.0 is already the target: nothing to do/);
+    expect(again.json).toMatchObject({ ok: true, version: '1.0.0', generation: before, processes: [] });
     expect((await p.policy()).generation).toBe(before);
-    expect((await p.pm2Jlist()).filter((q) => q.name.startsWith('lobby@1.0.0')).map((q) => q.name)).toEqual(['lobby@1.0.0#0']);
+    const names = (await p.pm2Jlist()).filter((q) => q.name.startsWith('lobby@1.0.0')).map((q) => q.name);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(slot0('1.0.0'));
   });
 
-  it('(a) a release that crashes at start: exit 1, its last log lines, nothing left in PM2, policy unchanged', async () => {
+  it('(a) a release that crashes at start: exit 1, its last log lines, nothing left in PM2, its claim recorded failed', async () => {
     const before = await p.policy();
-    const historyBefore = (await p.cliJson(['policy', 'history'])).json.revisions.length;
     const failed = await p.cli(['deploy', '2.0.0']);
     expect(failed.exitCode).toBe(1);
     expect(failed.stderr).toMatch(/lobby@2\.0\.0 was not deployed/);
-    expect(failed.stderr).toMatch(/lobby@2\.0\.0#0/);
+    expect(failed.stderr).toMatch(/lobby@2\.0\.0#0\.g\d+/);
     // The last lines the process wrote, so the operator sees why without opening a log.
     expect(failed.stderr).toContain('fatal: cannot open the session database: ENOENT /var/lib/lobby/sessions.db');
     expect(failed.stderr).toContain('loading config from /etc/lobby/lobby.conf');
 
     const names = (await p.pm2Jlist()).map((q) => q.name);
     expect(names.some((n) => n.startsWith('lobby@2.0.0'))).toBe(false);
-    expect(names).toContain('lobby@1.0.0#0');
+    expect(names.some((n) => slot0('1.0.0').test(n))).toBe(true);
+    // Claim, then record: two revisions, the second saying the start failed; the target and 1.0.0 untouched.
     const after = await p.policy();
-    expect(after.generation).toBe(before.generation);
-    expect(after).toEqual(before);
-    expect((await p.cliJson(['policy', 'history'])).json.revisions.length).toBe(historyBefore);
+    expect(after.generation).toBe(before.generation + 2);
+    expect(after.services.lobby.target).toBe('1.0.0');
+    expect(after.services.lobby.processes.filter((q: any) => q.version === '2.0.0').map((q: any) => q.state)).toEqual(['failed']);
+    expect(after.services.lobby.processes.filter((q: any) => q.version !== '2.0.0')).toEqual(before.services.lobby.processes);
   });
 
   it('(e) two promotes at once: one wins, the other exits 4, no update is ever lost', async () => {
@@ -149,12 +157,13 @@ describe('commands that refuse, warn or conflict (one project, 1.0.0 deployed)',
     const store = new PolicyStore(p.stateDir);
     const attempts: string[] = [];
     let raced = false;
-    for (let attempt = 1; attempt <= 5 && !raced; attempt++) {
+    for (let attempt = 1; attempt <= 15 && !raced; attempt++) {
       // Back to the same start every attempt: 1.0.0 the target, 1.1.0 and 1.2.0 active candidates.
       await store.update((policy) => {
         const svc = policy.services.lobby!;
         svc.target = '1.0.0';
         for (const q of svc.processes) {
+          if (q.state === 'failed' || q.state === 'retired') continue;
           q.state = 'active';
           delete q.drainDeadline;
         }
@@ -162,17 +171,9 @@ describe('commands that refuse, warn or conflict (one project, 1.0.0 deployed)',
       });
       const start = (await p.policy()).generation as number;
 
-      // Hold the policy lock so both commands read generation `start` before either can write.
-      const lock = await acquireLock(p.stateDir);
-      let runs: Array<Awaited<ReturnType<typeof p.cliJson>>>;
-      try {
-        const pending = Promise.all([p.cliJson(['promote', '1.1.0']), p.cliJson(['promote', '1.2.0'])]);
-        await Promise.race([sleep(1500), pending]);
-        await lock.release();
-        runs = await pending;
-      } finally {
-        await lock.release();
-      }
+      // Both commands start at once; each reads the head and commits once (no retry): when both read
+      // generation `start`, exactly one commit can win it.
+      const runs = await Promise.all([p.cliJson(['promote', '1.1.0']), p.cliJson(['promote', '1.2.0'])]);
       const codes = runs.map((r) => r.exitCode);
       attempts.push(codes.join('/'));
       for (const r of runs) expect([0, 4], r.stderr).toContain(r.exitCode);
@@ -187,7 +188,7 @@ describe('commands that refuse, warn or conflict (one project, 1.0.0 deployed)',
         raced = true;
         const winner = winners[0]!;
         const loser = runs.find((r) => r.exitCode === 4)!;
-        expect(loser.json).toMatchObject({ ok: false, error: 'policy_conflict', expected: start, found: start + 1 });
+        expect(loser.json).toMatchObject({ ok: false, error: 'policy_conflict' });
         expect(loser.stderr).toMatch(/The policy changed under you/);
         expect(final.services.lobby.target).toBe(winner.version);
         const other = winner.version === '1.1.0' ? '1.2.0' : '1.1.0';
@@ -209,16 +210,19 @@ describe('commands that refuse, warn or conflict (one project, 1.0.0 deployed)',
 // ------------------------------------------------------------------ readiness timeout
 
 describe('readiness timeout', () => {
-  it('(a) a release that never listens: exit 1 after the readiness timeout, nothing left in PM2, policy unchanged', async () => {
+  it('(a) a release that never listens: exit 1 after the readiness timeout, nothing left in PM2, its claim recorded failed', async () => {
     const p = await project({ readinessTimeout: '1500ms', prefix: 'sy-silent-' });
     await p.addRelease('3.0.0', 'silent');
     const before = await p.policy();
     const failed = await p.cli(['deploy', '3.0.0']);
     expect(failed.exitCode).toBe(1);
-    expect(failed.stderr).toMatch(/lobby@3\.0\.0#0 did not become ready\b.*not ready within 1\.5s/);
+    expect(failed.stderr).toMatch(/lobby@3\.0\.0#0\.g\d+ did not become ready\b.*not ready within 1\.5s/);
     expect(failed.stderr).toContain('release 3.0.0 warming caches, not listening yet');
     expect((await p.pm2Jlist()).map((q) => q.name)).toEqual([]);
-    expect(await p.policy()).toEqual(before);
+    const after = await p.policy();
+    expect(after.generation).toBe(before.generation + 2);
+    expect(after.services.lobby.target).toBe(null);
+    expect(after.services.lobby.processes.map((q: any) => q.state)).toEqual(['failed']);
   });
 });
 
@@ -325,7 +329,10 @@ describe('draining with the router', () => {
     await waitFor('the session to be closed by the server', () => terminal.closed);
     expect(terminal.closed?.by).toBe('server');
     await waitFor('the 1.0.0 process to exit', () => (pidAlive(pid) ? undefined : true));
-    expect((await p.pm2Jlist()).map((q) => q.name).sort()).toEqual(['lobby@1.1.0#0', 'switchyard-router']);
+    const left = (await p.pm2Jlist()).map((q) => q.name).sort();
+    expect(left).toHaveLength(2);
+    expect(left[0]).toMatch(slot0('1.1.0'));
+    expect(left[1]).toBe('switchyard-router');
 
     const metrics = await p.metrics();
     const cutOff = /switchyard_drain_terminals_cut_off_total\{service="lobby",version="1\.0\.0"\} (\d+)/.exec(metrics);
@@ -340,21 +347,25 @@ describe('draining with the router', () => {
     const p = await project({ versions: ['1.0.0', '1.1.0'], prefix: 'sy-rollback-' });
     await routerStart(p);
     await deploy(p, '1.0.0');
-    const oldPid = (await p.pm2Jlist()).find((q) => q.name === 'lobby@1.0.0#0')!.pid;
+    const oldName = entry(await p.policy(), 'lobby', '1.0.0').id as string;
+    const oldPid = (await p.pm2Jlist()).find((q) => q.name === oldName)!.pid;
     const waited = await deploy(p, '1.1.0', '--wait', '--timeout', '20s');
     expect(waited).toMatchObject({ promoted: true, previousTarget: '1.0.0', retiredAfterMs: expect.any(Number) });
     expect(entry(await p.policy(), 'lobby', '1.0.0').state).toBe('retired');
-    expect((await p.pm2Jlist()).some((q) => q.name === 'lobby@1.0.0#0')).toBe(false);
+    expect((await p.pm2Jlist()).some((q) => q.name === oldName)).toBe(false);
 
     const rolled = await p.cliJson(['rollback']);
     expect(rolled.exitCode, rolled.stderr).toBe(0);
-    expect(rolled.json).toMatchObject({ ok: true, target: '1.0.0', previousTarget: '1.1.0', restarted: ['lobby@1.0.0#0'] });
+    expect(rolled.json).toMatchObject({ ok: true, target: '1.0.0', previousTarget: '1.1.0', restarted: [expect.stringMatching(slot0('1.0.0'))] });
+    const restartedId = rolled.json.restarted[0] as string;
+    // A new incarnation, never the retired name again.
+    expect(restartedId).not.toBe(oldName);
     const policy = await p.policy();
     expect(policy.services.lobby.target).toBe('1.0.0');
     expect(entry(policy, 'lobby', '1.0.0').state).toBe('active');
     // 1.1.0 drains (and, holding no terminal, may be retired by the router any moment now).
     expect(['draining', 'retired']).toContain(entry(policy, 'lobby', '1.1.0').state);
-    const back = (await p.pm2Jlist()).find((q) => q.name === 'lobby@1.0.0#0');
+    const back = (await p.pm2Jlist()).find((q) => q.name === restartedId);
     expect(back?.pm2_env.status).toBe('online');
     expect(back!.pid).not.toBe(oldPid);
 
@@ -368,6 +379,7 @@ describe('draining with the router', () => {
 
     const history = (await p.cliJson(['policy', 'history'])).json.revisions as Array<{ generation: number; changes: string[] }>;
     const last = history.find((r) => r.changes.includes('lobby: target 1.1.0 → 1.0.0'));
-    expect(last?.changes).toEqual(expect.arrayContaining(['lobby@1.0.0#0: retired → active', 'lobby@1.1.0#0: active → draining']));
+    const newId = entry(policy, 'lobby', '1.1.0').id as string;
+    expect(last?.changes).toEqual(expect.arrayContaining([`${restartedId}: starting → active`, `${newId}: active → draining`]));
   });
 });

@@ -163,7 +163,10 @@ describe('rollout story: deploy, promote, drain, retire', () => {
     });
     expect(after.exitCode).toBe(0);
     const jlist = await project.pm2Jlist();
-    expect(jlist.map((p) => p.name).sort()).toEqual([`${service}@${NEW}#0`, 'switchyard-router']);
+    const names = jlist.map((p) => p.name).sort();
+    expect(names).toHaveLength(2);
+    expect(names[0]).toMatch(new RegExp(`^${service}@${NEW.replaceAll('.', '\\.')}#0\\.g\\d+$`));
+    expect(names[1]).toBe('switchyard-router');
     await waitFor('the 1.0.0 process to exit', () => (pidAlive(oldPid) ? undefined : true), { timeoutMs: 10_000 });
     const metrics = await project.metrics();
     expect(metrics).toMatch(new RegExp(`switchyard_processes_retired_total\\{service="${service}",reason="drained"\\} 1`));
@@ -173,17 +176,24 @@ describe('rollout story: deploy, promote, drain, retire', () => {
     const history = await project.cliJson(['policy', 'history']);
     expect(history.exitCode, history.stderr).toBe(0);
     const revisions = history.json.revisions as Array<{ generation: number; changes: string[] }>;
+    // Claim → act → record: each process is claimed (starting) before it is started, and its stop
+    // claimed (stopping) before it is stopped; the incarnation names the generation that claimed it.
     const step = (text: string) => revisions.find((r) => r.changes.includes(text))?.generation;
-    const addedOld = step(`${service}@${OLD}#0: added (active)`);
+    const oldId = `${service}@${OLD}#0.g1`;
+    const newId = `${service}@${NEW}#0.g3`;
+    const claimedOld = step(`${oldId}: added (starting)`);
+    const activeOld = step(`${oldId}: starting → active`);
     const targetOld = step(`${service}: target none → ${OLD}`);
-    const addedNew = step(`${service}@${NEW}#0: added (active)`);
+    const claimedNew = step(`${newId}: added (starting)`);
+    const activeNew = step(`${newId}: starting → active`);
     const targetNew = step(`${service}: target ${OLD} → ${NEW}`);
-    const draining = step(`${service}@${OLD}#0: active → draining`);
-    const retiredAt = step(`${service}@${OLD}#0: draining → retired`);
-    expect({ addedOld, targetOld, addedNew, targetNew, draining, retiredAt }).toEqual({
-      addedOld: 1, targetOld: 1, addedNew: 2, targetNew: 2, draining: 2, retiredAt: 3,
+    const draining = step(`${oldId}: active → draining`);
+    const stopping = step(`${oldId}: draining → stopping`);
+    const retiredAt = step(`${oldId}: stopping → retired`);
+    expect({ claimedOld, activeOld, targetOld, claimedNew, activeNew, targetNew, draining, stopping, retiredAt }).toEqual({
+      claimedOld: 1, activeOld: 2, targetOld: 2, claimedNew: 3, activeNew: 4, targetNew: 4, draining: 4, stopping: 5, retiredAt: 6,
     });
-    expect(revisions.map((r) => r.generation)).toEqual([0, 1, 2, 3]);
+    expect(revisions.map((r) => r.generation)).toEqual([0, 1, 2, 3, 4, 5, 6]);
 
     await late.close();
   });

@@ -46,11 +46,13 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
 
   const started = Date.now();
   let written: Policy;
+  let unchanged = false;
   let result: Awaited<ReturnType<typeof launch>> | undefined;
   if (missing.length === 0) {
     // Every host already runs it (active, or draining and brought back): only the policy changes.
     const committed = await commitIfChanged(store, (head) => applyRole(head, service, version, role, new Date()));
     written = committed.policy;
+    unchanged = !committed.wrote;
     ctx.out.success(committed.wrote
       ? `${service.name}@${version} already runs on every host: made it ${role.kind === 'target' ? 'the target' : role.kind === 'canary' ? `the canary at ${role.weight}%` : 'active'} (generation ${written.generation})`
       : `${service.name}@${version} is already ${role.kind === 'target' ? 'the target' : 'deployed'}: nothing to do`);
@@ -97,6 +99,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
     hosts: result?.hosts ?? [],
     processes: result?.processes ?? [],
     elapsedMs: Date.now() - started,
+    unchanged,
     warnings,
   };
   let waitedMs: number | undefined;
