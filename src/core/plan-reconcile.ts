@@ -78,7 +78,10 @@ export interface ReconcilePlan {
   orphans: Array<{ host: string; id: string }>;
 }
 
-const DOWN = new Set(['errored', 'stopped']);
+/** PM2 states in which a process serves nothing: never routed to while another process of its version is live. */
+const DOWN = new Set(['errored', 'stopped', 'waiting restart', 'launching', 'stopping']);
+/** States that mean it is gone for good (a crash loop's backoff is not): a draining one is claimed lost. */
+const GONE = new Set(['errored', 'stopped']);
 
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const plan: ReconcilePlan = { claimStops: [], takeOvers: [], stops: [], retires: [], abandons: [], deletes: [], missing: [], orphans: [] };
@@ -105,7 +108,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
           break;
         case 'draining': {
           if (servesLogins(p.version)) break;
-          const decision = drainDecision(service, p, down, input);
+          const decision = drainDecision(service, p, pm2 === undefined || GONE.has(pm2.status), input);
           if (decision !== undefined) plan.claimStops.push(decision);
           if (down) plan.missing.push({ ...ref, version: p.version, pm2: pm2 === undefined ? 'missing' : pm2.status, takesLogins: false });
           break;

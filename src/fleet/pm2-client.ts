@@ -44,7 +44,7 @@ interface Pm2Api {
 }
 
 /** How long any one call to PM2's daemon may take before it is reported as not answering. */
-export const PM2_CALL_TIMEOUT_MS = 20_000;
+export const PM2_CALL_TIMEOUT_MS = 15_000;
 
 /**
  * One callback call of pm2's API as a promise, with a deadline: a daemon
@@ -120,6 +120,9 @@ export class Pm2Client {
   ) {}
 
   private call<T>(fn: (cb: Callback<T>) => void, what: string, timeoutMs?: number): Promise<T> {
+    if (this.broken) {
+      return Promise.reject(failedError('pm2_unavailable', `PM2 (PM2_HOME ${this.pm2Home}) stopped answering earlier in this command, so it was not asked to ${what}: check its daemon, then run the command again.`, { pm2Home: this.pm2Home }));
+    }
     return promised(fn, what, this.pm2Home, () => {
       this.broken = true;
     }, timeoutMs);

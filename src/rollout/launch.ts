@@ -132,6 +132,10 @@ export async function launch(input: LaunchInput): Promise<LaunchResult> {
   const cleanup = new Map<string, string>();
   await Promise.all(
     claimed.filter((c) => toDelete.includes(c.spec.id)).map(async (c) => {
+      if (c.prepared.fleet.broken === true) {
+        cleanup.set(c.prepared.job.host, `PM2 stopped answering, so ${c.spec.id} could not be removed; its entry says failed, and the router's reconcile loop deletes it once PM2 answers again`);
+        return;
+      }
       try {
         await c.prepared.fleet.remove(c.spec.id);
       } catch (error) {

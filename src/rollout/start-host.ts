@@ -121,7 +121,8 @@ export async function startClaimed(input: LaunchInput, fleet: Fleet, spec: Proce
     if (fleet.remote && Date.now() - lastCheck < REMOTE_CRASH_CHECK_MS) return undefined;
     lastCheck = Date.now();
     const listed = await fleet.list().catch(() => undefined);
-    if (listed === undefined) return undefined;
+    // A daemon that stopped answering cannot vouch for the process: give up rather than wait it out.
+    if (listed === undefined) return fleet.broken === true ? 'PM2 stopped answering while it was starting' : undefined;
     const seen = listed.find((f) => f.id === spec.id);
     if (seen === undefined) return 'it is gone from PM2';
     if (seen.status === 'errored' || seen.status === 'stopped') return `PM2 reports it ${seen.status}`;

@@ -60,6 +60,8 @@ export interface RolloutProjectOptions {
   killTimeout?: string;
   /** Size of the service's port range; default 10. */
   portCount?: number;
+  /** services.<name>.instances; default 1. */
+  instances?: number;
   /** A prefix for the temp folder. */
   prefix?: string;
 }
@@ -307,6 +309,7 @@ export async function makeRolloutProject(opts: RolloutProjectOptions = {}): Prom
     doc.setIn(['services', service, 'drain', 'grace'], opts.grace ?? 2);
     doc.setIn(['services', service, 'drain', 'timeout'], opts.drainTimeout ?? '10m');
     doc.setIn(['services', service, 'killTimeout'], opts.killTimeout ?? '2s');
+    if (opts.instances !== undefined) doc.setIn(['services', service, 'instances'], opts.instances);
     await writeFile(configPath, doc.toString());
     project.token = (await readFile(join(stateDir, 'token'), 'utf8')).trim();
     project.heartbeatMs = parseMs(heartbeatInterval);
