@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -22,25 +22,56 @@ export function isTempName(name: string): boolean {
   return TEMP_NAME.test(name);
 }
 
-export async function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
-  const temp = tempPathFor(path);
+/** Writes `data` to a fresh temp file beside `target` and fsyncs it; returns its path. */
+async function writeTemp(target: string, data: string, mode: number): Promise<string> {
+  const temp = tempPathFor(target);
   let handle: FileHandle | undefined;
   try {
     // 'wx': never follow or reuse a file someone else put at our temp name.
     handle = await open(temp, 'wx', mode);
     await handle.writeFile(data, 'utf8');
-    // Data must be on disk before the rename publishes it, or a crash could
-    // leave a renamed but empty file.
+    // Data must be on disk before a rename or link publishes it, or a crash
+    // could leave a published but empty file.
     await handle.sync();
     await handle.close();
-    handle = undefined;
+    return temp;
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
+  const temp = await writeTemp(path, data, mode);
+  try {
     await rename(temp, path);
   } catch (err) {
-    if (handle !== undefined) await handle.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
     throw err;
   }
   await fsyncDir(dirname(path));
+}
+
+/**
+ * Creates `path` holding `data` only if nothing is there: the file appears
+ * whole (written and fsynced under a temp name, then hard-linked into place)
+ * or not at all, and link(2) never overwrites, so of several creators
+ * exactly one gets 'created' and the others 'exists'. The new name is made
+ * durable before returning.
+ */
+export async function createFileExclusive(path: string, data: string, mode = 0o644): Promise<'created' | 'exists'> {
+  const temp = await writeTemp(path, data, mode);
+  try {
+    await link(temp, path);
+    await fsyncDir(dirname(path));
+    return 'created';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
+    throw err;
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
 }
 
 /** Makes a rename or create in `dir` durable. */
@@ -70,9 +101,9 @@ function pidAlive(pid: number): boolean {
 
 /**
  * Removes temp files a killed writer left in `dir`: those whose writer pid is
- * gone from this host, or that are older than `olderThanMs`. Call it only
- * while holding the store lock, when no live writer can own a temp file.
- * Returns how many were removed.
+ * gone from this host, or that are older than `olderThanMs` (a pid reused by
+ * another process, or a writer on another host). A live writer holds its
+ * temp file for milliseconds, far below that age. Returns how many were removed.
  */
 export async function removeStaleTempFiles(dir: string, olderThanMs: number): Promise<number> {
   let names: string[];
