@@ -32,7 +32,6 @@ export interface KillLoopOptions {
 export interface KillLoopStats {
   kills: number;
   unreadable: number;
-  lockLeftBehind: number;
   tempLeftBehind: Set<string>;
   concurrentReads: number;
   lastGeneration: number;
@@ -49,7 +48,7 @@ export async function killWriterLoop(opts: KillLoopOptions): Promise<KillLoopSta
   const [minMs, maxMs] = opts.runMs ?? [5, 60];
   const { stateDir } = opts;
   const historyDir = new PolicyStore(stateDir).historyDir;
-  const stats: KillLoopStats = { kills: 0, unreadable: 0, lockLeftBehind: 0, tempLeftBehind: new Set(), concurrentReads: 0, lastGeneration: 0, failures: [] };
+  const stats: KillLoopStats = { kills: 0, unreadable: 0, tempLeftBehind: new Set(), concurrentReads: 0, lastGeneration: 0, failures: [] };
   const fail = (text: string) => stats.failures.length < 50 && stats.failures.push(text);
   for (let kill = 0; kill < opts.kills; kill += 1) {
     const child = opts.children.spawn(process.execPath, [opts.writer, 'loop', stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -72,7 +71,6 @@ export async function killWriterLoop(opts: KillLoopOptions): Promise<KillLoopSta
     stats.kills += 1;
     if (exit.signal !== 'SIGKILL') fail(`kill ${kill}: writer exited by itself (${JSON.stringify(exit)}): ${stderr()}`);
 
-    if (await stat(join(stateDir, 'policy.lock')).then(() => true, () => false)) stats.lockLeftBehind += 1;
     for (const name of [...(await tempNames(stateDir)), ...(await tempNames(historyDir))]) stats.tempLeftBehind.add(name);
     try {
       const policy = await new PolicyStore(stateDir).read();

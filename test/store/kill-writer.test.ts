@@ -44,7 +44,7 @@ describe('policy store: writer killed with SIGKILL', () => {
     console.log(
       `kill-9: ${KILLS} kills, ${stats.unreadable} unreadable policy files; ` +
         `generation 0 → ${stats.lastGeneration}, ${stats.concurrentReads} reads during writes, ` +
-        `${stats.lockLeftBehind} kills left the lock behind (broken by the next writer), ${stats.tempLeftBehind.size} temp files left by kills, ` +
+        `${stats.tempLeftBehind.size} temp files left by kills, ` +
         `${history.length} revisions (${broken.length} broken), temp files remaining: ${tempsBefore} → ${tempsAfter} beside policy.json, ${historyTemps} in history; ` +
         `${killSeconds.toFixed(1)} s`,
     );
