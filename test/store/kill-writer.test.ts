@@ -17,12 +17,12 @@ import { countTempFiles as tempFiles, useWriterSuite } from '../helpers/writer-s
  * it larger: test/reliability/policy-writers.test.ts).
  */
 
-const KILLS = 200;
+const KILLS = 100;
 
 describe('policy store: writer killed with SIGKILL', () => {
   const suite = useWriterSuite('switchyard-kill-');
 
-  it(`survives ${KILLS} kill -9s of a busy writer with 0 unreadable policy files`, { timeout: 120_000 }, async () => {
+  it(`survives ${KILLS} kill -9s of a busy writer with 0 unreadable policy files`, { timeout: 240_000 }, async () => {
     const stateDir = join(suite.work(), 'state');
     const store = new PolicyStore(stateDir);
     await store.init();
