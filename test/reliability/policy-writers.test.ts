@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PolicyStore } from '../../src/store/policy-store.js';
 import { concurrentWriters, killWriterLoop, type KillLoopStats } from '../helpers/policy-writer-runs.js';
+import { racingWriters } from '../helpers/racing-writers.js';
 import { countTempFiles as tempFiles, useWriterSuite } from '../helpers/writer-suite.js';
 import { report } from './support/project.js';
 import { SIZE } from './support/size.js';
@@ -12,7 +13,10 @@ import { SIZE } from './support/size.js';
  * the loops test/store runs smaller):
  * - a policy writer killed with SIGKILL at random points never leaves an
  *   unreadable policy file (nor a broken revision in the history);
- * - concurrent writers retrying on conflict never lose an update.
+ * - concurrent writers retrying on conflict never lose an update;
+ * - racing writers, half of them SIGKILLed at random instants, each own
+ *   exactly one generation per success, leave a contiguous history that is
+ *   never rewritten, and the next write needs no repair.
  * The kills run in two loops at once, each on its own state folder, so the
  * two cores are both busy starting writers.
  */
@@ -91,5 +95,29 @@ describe('policy writers', () => {
     expect(run.newRevisions).toEqual(Array.from({ length: total }, (_, k) => run.initialGeneration + 1 + k));
     expect(run.brokenRevisions).toBe(0);
     expect(run.badSteps).toEqual([]);
+  });
+
+  it(`${SIZE.writers} racing writers × ${SIZE.updatesPerWriter} updates, half SIGKILLed at random: one generation per success, history contiguous and unchanged`, async () => {
+    const kills = Math.floor(SIZE.writers / 2);
+    const run = await racingWriters({
+      children: suite.children,
+      writer: suite.writer(),
+      stateDir: join(suite.work(), 'racing'),
+      writers: SIZE.writers,
+      updates: SIZE.updatesPerWriter,
+      kills,
+      killWithinMs: 3_000,
+      timeoutMs: 600_000,
+    });
+    report(
+      `policy-writers racing (${SIZE.name})`,
+      `${run.writers} writers, ${run.killed} killed mid-run, ${run.generations} generations committed, ${run.claimed} claimed by a printed win, ` +
+        `${run.conflicts} conflicts retried by the writers that finished; ${run.failures.length} broken promises; fresh write +${run.freshGeneration}; ${run.seconds.toFixed(1)} s`,
+    );
+    expect(run.failures).toEqual([]);
+    expect(run.generations - run.claimed).toBeLessThanOrEqual(run.killed);
+    expect(run.claimed).toBeGreaterThanOrEqual((SIZE.writers - kills) * SIZE.updatesPerWriter);
+    expect(run.freshGeneration).toBe(1);
+    expect(run.tempFilesAfter).toBe(0);
   });
 });
