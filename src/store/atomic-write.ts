@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { link, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -9,12 +10,24 @@ import { basename, dirname, join } from 'node:path';
  * fsync that makes the rename itself durable.
  */
 
-/** Temp names start with "." and end with ".tmp" so listings can skip them. */
-const TEMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-f]+\.tmp$/;
+/**
+ * Temp names start with "." and end with ".tmp" so listings can skip them:
+ * `.<target>.<pid>.<host tag><random>.tmp`. The host tag (8 hex digits of a
+ * hash of the host name) tells the sweeper whether the pid is one it can
+ * check, when several hosts share the folder.
+ */
+const TEMP_NAME = /^\.(.+)\.(\d+)\.([0-9a-f]+)\.tmp$/;
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+const TAGGED_LENGTH = 20;
 
 function tempPathFor(target: string): string {
   // Same folder as the target: rename(2) is only atomic within one file system.
-  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${HOST_TAG}${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Whether the temp file's writer pid can be checked here: tagged with this host, or untagged (older names). */
+function fromThisHost(tag: string): boolean {
+  return tag.length !== TAGGED_LENGTH || tag.startsWith(HOST_TAG);
 }
 
 /** True when `name` is a temp file left by writeFileAtomic. */
@@ -120,7 +133,7 @@ export async function removeStaleTempFiles(dir: string, olderThanMs: number): Pr
     try {
       const info = await stat(path);
       const old = Date.now() - info.mtimeMs > olderThanMs;
-      if (old || !pidAlive(Number(match[2]))) {
+      if (old || (fromThisHost(match[3]!) && !pidAlive(Number(match[2])))) {
         await unlink(path);
         removed += 1;
       }

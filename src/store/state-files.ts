@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, type FileHandle } from 'node:fs/promises';
-import { failedError, usageError, type SwitchyardError } from '../core/errors.js';
+import { failedError, isSwitchyardError, usageError, type SwitchyardError } from '../core/errors.js';
 
 /**
  * Reading and checking the files of the state folder (policy.json, the
@@ -66,8 +66,7 @@ export async function readStateFile(path: string, folder: string): Promise<strin
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     const clear = explainFsError(err, path, folder);
-    if (clear !== err) throw clear;
-    if (err instanceof Error && err.name === 'SwitchyardError') throw err;
+    if (clear !== err || isSwitchyardError(err)) throw clear;
     throw failedError('state_unreadable', `Cannot read ${path}: ${(err as Error).message}`, { path, cause: (err as NodeJS.ErrnoException).code });
   } finally {
     await handle?.close().catch(() => undefined);
