@@ -25,7 +25,11 @@ export interface KillLoopOptions {
   /** An initialised state folder. */
   stateDir: string;
   kills: number;
-  /** How long the writer runs (while this process reads) before it is killed: a random time in [min, max] ms. */
+  /**
+   * How long the writer runs (while this process reads) before it is killed:
+   * a random time in [min, max] ms from the moment its first write is seen,
+   * so every kill lands among writes however slow the machine is.
+   */
   runMs?: [number, number];
 }
 
@@ -55,11 +59,17 @@ export async function killWriterLoop(opts: KillLoopOptions): Promise<KillLoopSta
     const stderr = captureStderr(child);
     await lineReader(child, stderr).next(15_000); // "ready <pid>"
 
-    const until = performance.now() + minMs + Math.random() * (maxMs - minMs);
-    while (performance.now() < until) {
+    let until: number | undefined;
+    const giveUp = performance.now() + 15_000;
+    while (until === undefined || performance.now() < until) {
+      if (until === undefined && performance.now() > giveUp) {
+        fail(`kill ${kill}: the writer made no write within 15 s`);
+        break;
+      }
       try {
-        await new PolicyStore(stateDir).read();
+        const seen = await new PolicyStore(stateDir).read();
         stats.concurrentReads += 1;
+        if (until === undefined && seen.generation > stats.lastGeneration) until = performance.now() + minMs + Math.random() * (maxMs - minMs);
       } catch (err) {
         stats.unreadable += 1;
         fail(`while writing, kill ${kill}: ${(err as Error).message}`);

@@ -30,7 +30,7 @@ describe('policy writers', () => {
     const stores = Array.from({ length: LOOPS }, (_, i) => new PolicyStore(join(suite.work(), `kill-${i}`)));
     for (const store of stores) await store.init();
     const share = (i: number) => Math.floor(SIZE.writerKills / LOOPS) + (i < SIZE.writerKills % LOOPS ? 1 : 0);
-    // Kill anywhere from its first write to ~60 ms into a run of writes.
+    // Kill anywhere from its first write seen to ~60 ms into a run of writes.
     const loops: KillLoopStats[] = await Promise.all(
       stores.map((store, i) => killWriterLoop({ children: suite.children, writer: suite.writer(), stateDir: store.stateDir, kills: share(i), runMs: [0, 60] })),
     );
@@ -66,8 +66,8 @@ describe('policy writers', () => {
     expect(unreadable).toBe(0);
     expect(broken).toBe(0);
     expect(afterChecks).toEqual([]);
-    // Kills landed among writes: writers got work done between them.
-    expect(generations).toBeGreaterThan(SIZE.writerKills);
+    // Kills landed among writes: each writer was seen writing before it was killed.
+    expect(generations).toBeGreaterThanOrEqual(SIZE.writerKills);
   });
 
   const total = SIZE.writers * SIZE.updatesPerWriter;

@@ -51,8 +51,8 @@ describe('policy store: writer killed with SIGKILL', () => {
     expect(stats.failures).toEqual([]);
     expect(stats.unreadable).toBe(0);
     expect(broken).toEqual([]);
-    // Writers got real work done between kills, so kills landed among writes.
-    expect(stats.lastGeneration).toBeGreaterThan(KILLS);
+    // Every writer was seen writing before its kill, so kills landed among writes.
+    expect(stats.lastGeneration).toBeGreaterThanOrEqual(KILLS);
     expect(after.generation).toBe(stats.lastGeneration + 1);
     expect(tempsAfter).toBe(0);
     expect(historyTemps).toBe(0);
