@@ -105,7 +105,7 @@ export interface PropagationResult {
   processes: number;
   /** From calling PolicyStore.write until /healthz shows the new generation, ms. */
   endToEnd: { p50: number; p99: number; max: number };
-  /** PolicyStore.write alone (lock, history, fsync, rename), ms. */
+  /** PolicyStore.write alone (history commit, fsync, rename), ms. */
   write: { p50: number; p99: number };
   /** From write() returning (file renamed in place) until /healthz shows it, ms. */
   afterRename: { p50: number; p99: number };

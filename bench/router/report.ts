@@ -126,7 +126,7 @@ export function renderDetails(r: Results): string {
   for (const p of [r.propagation, r.propagationLarge]) {
     if (p === null) continue;
     out.push(
-      `**Policy propagation, ${fmtInt(p.processes)}-process policy**, ${p.writes} writes: PolicyStore.write called → /healthz shows the generation p50 ${fmt(p.endToEnd.p50)} ms, p99 ${fmt(p.endToEnd.p99)} ms, max ${fmt(p.endToEnd.max)} ms; of which the write itself (lock, history, fsync, rename) p50 ${fmt(p.write.p50)} ms, p99 ${fmt(p.write.p99)} ms; rename → served p50 ${fmt(p.afterRename.p50)} ms, p99 ${fmt(p.afterRename.p99)} ms.${p.missed > 0 ? ` ${p.missed} writes not seen in time.` : ''}${others(p.othersShare)}`,
+      `**Policy propagation, ${fmtInt(p.processes)}-process policy**, ${p.writes} writes: PolicyStore.write called → /healthz shows the generation p50 ${fmt(p.endToEnd.p50)} ms, p99 ${fmt(p.endToEnd.p99)} ms, max ${fmt(p.endToEnd.max)} ms; of which the write itself (history commit, fsync, rename) p50 ${fmt(p.write.p50)} ms, p99 ${fmt(p.write.p99)} ms; rename → served p50 ${fmt(p.afterRename.p50)} ms, p99 ${fmt(p.afterRename.p99)} ms.${p.missed > 0 ? ` ${p.missed} writes not seen in time.` : ''}${others(p.othersShare)}`,
       '',
     );
   }

@@ -1,13 +1,16 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { usageError } from '../core/errors.js';
 import type { Policy } from '../core/policy-schema.js';
-import { parsePolicyText } from '../store/policy-file.js';
+import { describeBehind, isBehind, pathsOfPolicyFile, readHead, type Head, type StatePaths } from '../store/head.js';
 
 export interface PolicyFileState {
   /** Generation being served, or null before any valid policy was loaded. */
   generation: number | null;
-  /** Whether the file on disk is currently broken (the last good one keeps serving). */
+  /**
+   * Whether the file on disk is currently broken (the last good one keeps
+   * serving), or lags behind the history (the history's head is served).
+   */
   fileBroken: boolean;
   error: string | null;
   loadedAt: string | null;
@@ -22,11 +25,21 @@ export interface PolicyWatcherOptions {
 }
 
 /**
+ * A policy.json that lags behind the history is reported only once it has
+ * stayed behind this long: a writer between its commit and its publish
+ * leaves it behind for a few milliseconds, which is no news.
+ */
+const BEHIND_GRACE_MS = 1_000;
+
+/**
  * Keeps the live policy in memory. fs.watch on the state folder fires for
  * temp files and may fire twice, so events are filtered by name and content
- * already loaded is skipped; a periodic check catches anything missed. A
- * valid new revision is swapped in whole; an invalid one is reported and the
- * last good policy keeps serving.
+ * already loaded is skipped; a periodic check catches anything missed. The
+ * head is found as the store finds it (store/head.ts): policy.json, rolled
+ * forward through the history when it lags behind, so a commit whose
+ * publish never happened is served, and a policy.json older than the
+ * history never is. A valid new revision is swapped in whole; an invalid
+ * one is reported and the last good policy keeps serving.
  */
 export class PolicyWatcher {
   private policy: Policy | undefined;
@@ -37,12 +50,17 @@ export class PolicyWatcher {
   private checking: Promise<void> | undefined;
   private again = false;
   private readonly fileName: string;
+  private readonly paths: StatePaths;
+  /** Since when policy.json has lagged behind which head, to report it once it lasts. */
+  private behind: { key: string; since: number } | undefined;
+  private recheck: NodeJS.Timeout | undefined;
 
   constructor(
     readonly path: string,
     private readonly options: PolicyWatcherOptions,
   ) {
     this.fileName = basename(path);
+    this.paths = pathsOfPolicyFile(path);
   }
 
   async start(): Promise<void> {
@@ -85,28 +103,41 @@ export class PolicyWatcher {
   }
 
   private async readOnce(): Promise<void> {
-    let text: string;
+    let head: Head;
     try {
-      text = await readFile(this.path, 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      this.lastText = undefined;
-      this.fail(code === 'ENOENT' ? `no policy file at ${this.path}: run \`switchyard init\`` : `cannot read ${this.path}: ${(error as Error).message}`);
-      return;
-    }
-    if (text === this.lastText) return;
-    this.lastText = text;
-    let next: Policy;
-    try {
-      next = parsePolicyText(this.path, text);
+      head = await readHead(this.paths, () => usageError('policy_missing', `no policy file at ${this.path}: run \`switchyard init\``));
     } catch (error) {
       this.fail((error as Error).message);
       return;
     }
-    const previous = this.policy;
-    this.policy = next;
-    this.state = { generation: next.generation, fileBroken: false, error: null, loadedAt: (this.options.now?.() ?? new Date()).toISOString() };
-    this.options.onLoad?.(next, previous);
+    if (head.text !== this.lastText) {
+      const previous = this.policy;
+      this.policy = head.policy;
+      this.lastText = head.text;
+      this.state = { generation: head.generation, fileBroken: false, error: null, loadedAt: (this.options.now?.() ?? new Date()).toISOString() };
+      this.options.onLoad?.(head.policy, previous);
+    }
+    if (isBehind(head)) {
+      this.noteBehind(head);
+      return;
+    }
+    this.behind = undefined;
+    // The same content back after a problem (a file deleted and restored, a publish that caught up) clears it.
+    if (this.state.fileBroken) this.state = { ...this.state, fileBroken: false, error: null };
+  }
+
+  /** Reports a policy.json left behind the history once it has stayed so for BEHIND_GRACE_MS, rechecking by itself. */
+  private noteBehind(head: Head): void {
+    const key = `${head.fileGeneration}:${head.generation}`;
+    const now = Date.now();
+    if (this.behind?.key !== key) {
+      this.behind = { key, since: now };
+      clearTimeout(this.recheck);
+      this.recheck = setTimeout(() => void this.check(), BEHIND_GRACE_MS + 50);
+      this.recheck.unref();
+      return;
+    }
+    if (now - this.behind.since >= BEHIND_GRACE_MS) this.fail(describeBehind(this.paths, head));
   }
 
   /** Reports a problem once, not on every periodic check that sees it again. */
@@ -119,5 +150,6 @@ export class PolicyWatcher {
   stop(): void {
     this.watcher?.close();
     if (this.timer !== undefined) clearInterval(this.timer);
+    clearTimeout(this.recheck);
   }
 }

@@ -2,12 +2,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { usageError } from '../core/errors.js';
 import type { Policy } from '../core/policy-schema.js';
-import { parsePolicyText, readPolicyFile } from './policy-file.js';
+import { parsePolicyText } from './policy-file.js';
+import { explainFsError, readStateFile } from './state-files.js';
 
 /**
  * The revision history: `history/<generation>.json`, one file per write,
  * for `policy history`, `policy diff` and `rollback`. Read-only here; the
- * store writes revisions under its lock.
+ * store creates each revision once, exclusively, and never rewrites it.
  */
 
 export interface HistoryEntry {
@@ -63,7 +64,7 @@ export async function listHistory(historyDir: string): Promise<HistoryEntry[]> {
     names = await readdir(historyDir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    throw explainFsError(err, historyDir, historyDir);
   }
   // Temp files (".<n>.json.<pid>.<hex>.tmp") and anything else do not match.
   const generations = names
@@ -79,18 +80,25 @@ export async function listHistory(historyDir: string): Promise<HistoryEntry[]> {
   return entries;
 }
 
-/** One revision, checked; a clear error when it is missing or broken. */
-export async function readRevision(historyDir: string, generation: number): Promise<Policy> {
-  checkGeneration(generation);
+/** Reads one revision as text with its generation checked against its name. */
+export async function readRevisionText(historyDir: string, generation: number): Promise<{ policy: Policy; text: string }> {
   const path = revisionPath(historyDir, generation);
-  const policy = await readPolicyFile(path, () =>
-    usageError('revision_missing', `No revision ${generation} at ${path}: \`switchyard policy history\` lists the revisions kept.`, { path, generation }),
-  );
+  const text = await readStateFile(path, historyDir);
+  if (text === undefined) {
+    throw usageError('revision_missing', `No revision ${generation} at ${path}: \`switchyard policy history\` lists the revisions kept.`, { path, generation });
+  }
+  const policy = parsePolicyText(path, text);
   if (policy.generation !== generation) {
     throw usageError('policy_invalid', `${path} holds generation ${policy.generation}, not ${generation}: the history folder was edited by hand.`, {
       path,
       problems: [{ path: 'generation', message: `expected ${generation}` }],
     });
   }
-  return policy;
+  return { policy, text };
+}
+
+/** One revision, checked; a clear error when it is missing or broken. */
+export async function readRevision(historyDir: string, generation: number): Promise<Policy> {
+  checkGeneration(generation);
+  return (await readRevisionText(historyDir, generation)).policy;
 }

@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import { failedError, usageError, type SwitchyardError } from '../core/errors.js';
+import { dirname } from 'node:path';
+import { usageError, type SwitchyardError } from '../core/errors.js';
 import { checkPolicy, type Policy, type PolicyProblem } from '../core/policy-schema.js';
+import { readStateFile } from './state-files.js';
 
 /**
  * Reading one policy file (policy.json or a history revision) into a checked
@@ -49,17 +50,12 @@ export function parsePolicyText(path: string, text: string): Policy {
 }
 
 /**
- * Reads and checks a policy file. `missing` builds the error for a file that
- * does not exist, since what to do about it differs (init vs. history).
+ * Reads and checks a policy file (never through a symlink, never anything
+ * but a regular file). `missing` builds the error for a file that does not
+ * exist, since what to do about it differs (init vs. history).
  */
 export async function readPolicyFile(path: string, missing: () => SwitchyardError): Promise<Policy> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw missing();
-    throw failedError('policy_unreadable', `Cannot read ${path}: ${(err as Error).message}`, { path, cause: code });
-  }
+  const text = await readStateFile(path, dirname(path));
+  if (text === undefined) throw missing();
   return parsePolicyText(path, text);
 }

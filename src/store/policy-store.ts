@@ -1,30 +1,33 @@
-import { access, mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { lstat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { conflictError, isSwitchyardError, usageError, type SwitchyardError } from '../core/errors.js';
 import { checkPolicy, emptyPolicy, type Policy } from '../core/policy-schema.js';
-import { removeStaleTempFiles, writeFileAtomic } from './atomic-write.js';
-import { checkGeneration, listHistory, readRevision, revisionPath, type HistoryEntry } from './history.js';
-import { withLock, type LockOptions } from './lock.js';
-import { describeProblems, readPolicyFile, serializePolicy } from './policy-file.js';
+import { removeStaleTempFiles } from './atomic-write.js';
+import { adoptIntoHistory, commitRevision, publish } from './commit.js';
+import { isBehind, readHead, statePaths, type Head, type StatePaths } from './head.js';
+import { checkGeneration, listHistory, readRevision, type HistoryEntry } from './history.js';
+import { describeProblems, serializePolicy } from './policy-file.js';
+import { ensureFolder, explainFsError } from './state-files.js';
 import type { CommitOptions, Store, UpdateOptions } from './store.js';
 
 /**
- * The policy file and its history in one state folder. Every write happens
- * under the folder's lock, is refused unless the caller saw the latest
- * generation (compare-and-swap), lands in history first and then replaces
- * policy.json atomically, so a writer killed at any instant leaves a
- * readable, valid policy.json behind.
+ * The policy file and its history in one state folder, with no lock. A
+ * write of generation g+1 by a writer that read head g is committed by
+ * creating `history/<g+1>.json` exclusively (link(2) never overwrites: the
+ * loser gets a conflict, exit 4); only then is policy.json replaced
+ * atomically. Readers find the head by probing the history past
+ * policy.json's generation (head.ts), so a writer killed between the two
+ * steps is rolled forward by the next reader, and a policy.json older than
+ * the history is never served. History files are written once and never
+ * rewritten.
  */
 
 export interface PolicyStoreOptions {
   /** Clock for updatedAt; tests pin it. */
   now?: () => Date;
-  /** Lock waiting and stale-age settings (defaults: 10 s, 30 s). */
-  lock?: LockOptions;
 }
 
-
-/** Temp files older than this are swept even if their pid looks alive (pid reuse). */
+/** Temp files older than this are swept even if their pid looks alive (pid reuse, other hosts). */
 const TEMP_MAX_AGE_MS = 60_000;
 /** History is swept of temp files this often (and on a store's first write), so a long history does not slow every write. */
 const HISTORY_SWEEP_EVERY = 64;
@@ -35,17 +38,17 @@ export class PolicyStore implements Store {
   readonly stateDir: string;
   readonly path: string;
   readonly historyDir: string;
+  private readonly paths: StatePaths;
   private readonly now: () => Date;
-  private readonly lockOptions: LockOptions | undefined;
   private sweptHistory = false;
 
   constructor(stateDir: string, opts: PolicyStoreOptions = {}) {
     // Absolute, so error messages name the file wherever the command ran.
     this.stateDir = resolve(stateDir);
-    this.path = join(this.stateDir, 'policy.json');
-    this.historyDir = join(this.stateDir, 'history');
+    this.paths = statePaths(this.stateDir);
+    this.path = this.paths.policyPath;
+    this.historyDir = this.paths.historyDir;
     this.now = opts.now ?? (() => new Date());
-    this.lockOptions = opts.lock;
   }
 
   get location(): string {
@@ -56,11 +59,15 @@ export class PolicyStore implements Store {
     // Nothing is held open between calls.
   }
 
+  /** Whether anything is at policy.json (a file of the wrong type is reported by read, not hidden here). */
   async exists(): Promise<boolean> {
-    return access(this.path).then(
-      () => true,
-      () => false,
-    );
+    try {
+      await lstat(this.path);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw explainFsError(err, this.path, this.stateDir);
+    }
   }
 
   private missing(): SwitchyardError {
@@ -69,37 +76,38 @@ export class PolicyStore implements Store {
     });
   }
 
-  async read(): Promise<Policy> {
-    return readPolicyFile(this.path, () => this.missing());
+  private head(): Promise<Head> {
+    return readHead(this.paths, () => this.missing());
   }
 
-  /** Creates the state folder and an empty policy (generation 0) unless a policy is already there. */
-  async init(): Promise<{ created: boolean }> {
-    await mkdir(this.historyDir, { recursive: true });
-    if (await this.exists()) return { created: false };
-    return withLock(
-      this.stateDir,
-      async () => {
-        // Another init may have won the race while we waited for the lock.
-        if (await this.exists()) return { created: false };
-        const text = serializePolicy(emptyPolicy(this.now()));
-        await writeFileAtomic(revisionPath(this.historyDir, 0), text);
-        await writeFileAtomic(this.path, text);
-        return { created: true };
-      },
-      this.lockOptions,
-    );
+  /** The head: policy.json, rolled forward past it through the history when it lags behind. */
+  async read(): Promise<Policy> {
+    return (await this.head()).policy;
   }
 
   /**
-   * Writes `next` as generation expectedGeneration + 1, if the file is still
+   * Creates the state folder and an empty policy (generation 0) unless a
+   * policy is already there. Generation 0 is committed exclusively like any
+   * other, so of two inits one creates it; an init killed before publishing
+   * is finished by the next one (or served from the history meanwhile).
+   */
+  async init(): Promise<{ created: boolean }> {
+    await ensureFolder(this.historyDir);
+    if (await this.exists()) return { created: false };
+    const outcome = await commitRevision(this.paths, 0, serializePolicy(emptyPolicy(this.now())));
+    const head = await this.head();
+    if (isBehind(head)) await this.publishQuietly(head.generation, head.text);
+    return { created: outcome === 'committed' };
+  }
+
+  /**
+   * Writes `next` as generation expectedGeneration + 1, if the head is still
    * at expectedGeneration; otherwise throws a conflict (exit 4). Returns what
    * was written (checked, defaults filled in).
    */
   async write(next: Policy, expectedGeneration: number, _opts?: CommitOptions): Promise<Policy> {
     checkGeneration(expectedGeneration);
     const generation = expectedGeneration + 1;
-    // Checked before taking the lock, so an invalid policy never holds others up.
     const check = checkPolicy({ ...next, generation, updatedAt: this.now().toISOString() });
     if (!check.ok) {
       throw usageError('policy_invalid', `Refusing to write an invalid policy to ${this.path}: ${describeProblems(check.problems)}.`, {
@@ -109,38 +117,45 @@ export class PolicyStore implements Store {
     }
     const written = check.policy;
     const text = serializePolicy(written);
-    if (!(await this.exists())) throw this.missing();
 
-    await withLock(
-      this.stateDir,
-      async () => {
-        const current = await this.read();
-        if (current.generation !== expectedGeneration) {
-          throw conflictError(
-            'policy_conflict',
-            `The policy changed under you (expected generation ${expectedGeneration}, found ${current.generation}): run the command again.`,
-            { expected: expectedGeneration, found: current.generation },
-          );
-        }
-        await mkdir(this.historyDir, { recursive: true });
-        // History first: a writer killed between the two leaves an unpublished
-        // revision that the next write of that generation simply replaces,
-        // never a published policy missing from history.
-        await writeFileAtomic(revisionPath(this.historyDir, generation), text);
-        await writeFileAtomic(this.path, text);
-        await this.sweep(generation);
-      },
-      this.lockOptions,
-    );
+    const head = await this.head();
+    if (head.generation !== expectedGeneration) {
+      // Someone committed since the caller read; if their publish has not landed, finish it for them.
+      if (isBehind(head)) await this.publishQuietly(head.generation, head.text);
+      throw this.conflict(expectedGeneration, head.generation);
+    }
+    await adoptIntoHistory(this.paths, head);
+    // The commit: exactly one writer creates this revision.
+    if ((await commitRevision(this.paths, generation, text)) === 'taken') throw this.conflict(expectedGeneration, generation);
+    await this.publishQuietly(generation, text);
+    await this.sweep(generation);
     return written;
   }
 
+  private conflict(expected: number, found: number): SwitchyardError {
+    return conflictError('policy_conflict', `The policy changed under you (expected generation ${expected}, found ${found}): run the command again.`, {
+      expected,
+      found,
+    });
+  }
+
   /**
-   * Clears temp files of killed writers; runs under the lock, where no live
-   * writer owns one. The small state folder every time; the history folder
-   * (one file per revision) on this store's first write, which is when a
-   * restarted writer cleans up after its killed predecessor, and then every
-   * HISTORY_SWEEP_EVERY generations.
+   * Publishes a committed revision as policy.json. The commit already
+   * happened and every reader rolls forward to it, so a failed publish
+   * (the disk filled up after the commit, say) must not make the caller
+   * believe the write failed and apply it again: the next write or init
+   * publishes again, and the router reports a policy.json left behind.
+   */
+  private async publishQuietly(generation: number, text: string): Promise<void> {
+    await publish(this.paths, generation, text).catch(() => undefined);
+  }
+
+  /**
+   * Clears temp files of killed writers (a live writer's are kept: see
+   * removeStaleTempFiles). The small state folder every time; the history
+   * folder (one file per revision) on this store's first write, which is
+   * when a restarted writer cleans up after its killed predecessor, and then
+   * every HISTORY_SWEEP_EVERY generations.
    */
   private async sweep(generation: number): Promise<void> {
     await removeStaleTempFiles(this.stateDir, TEMP_MAX_AGE_MS);

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, readFile, stat } from 'node:fs/promises';
+import { chmod, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { failedError, usageError } from '../core/errors.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { failedError, isSwitchyardError, usageError } from '../core/errors.js';
+import { createFileExclusive } from './atomic-write.js';
+import { explainFsError, readStateFile } from './state-files.js';
 
 const TOKEN_FILE = 'token';
 const TOKEN_BYTES = 32;
@@ -14,7 +15,9 @@ export function tokenPath(stateDir: string): string {
 
 /**
  * Reads the shared secret for heartbeats and status, making it on first use.
- * The file is kept at mode 0600: a token readable by others is tightened.
+ * The file is created whole, at mode 0600, and only if no token exists
+ * (written to a 0600 temp file, then hard-linked into place): of two first
+ * uses at once, one creates the token and the other reads it.
  */
 export async function ensureToken(stateDir: string): Promise<{ token: string; created: boolean; path: string }> {
   const path = tokenPath(stateDir);
@@ -24,21 +27,31 @@ export async function ensureToken(stateDir: string): Promise<{ token: string; cr
     throw usageError('state_missing', `There is no state folder at ${stateDir}: run \`switchyard init\` to make it (with the policy and the token).`);
   }
   const token = randomBytes(TOKEN_BYTES).toString('hex');
-  await writeFileAtomic(path, `${token}\n`, 0o600);
-  await chmod(path, 0o600);
-  return { token, created: true, path };
+  let outcome: 'created' | 'exists';
+  try {
+    outcome = await createFileExclusive(path, `${token}\n`, 0o600);
+  } catch (err) {
+    const clear = explainFsError(err, path, stateDir);
+    if (isSwitchyardError(clear)) throw clear;
+    throw failedError('token_unwritable', `Cannot create the token at ${path}: ${(err as Error).message}.`, { path });
+  }
+  if (outcome === 'created') return { token, created: true, path };
+  const winner = await readToken(stateDir);
+  if (winner === undefined) throw failedError('token_unreadable', `The token at ${path} vanished while it was being made: run the command again.`, { path });
+  return { token: winner, created: false, path };
 }
 
 /** The token, or undefined when none has been made yet. */
 export async function readToken(stateDir: string): Promise<string | undefined> {
   const path = tokenPath(stateDir);
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readStateFile(path, stateDir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw failedError('token_unreadable', `Cannot read the token at ${path}: ${(error as Error).message}.`);
+    if (isSwitchyardError(error) && error.code !== 'state_unreadable') throw error;
+    throw failedError('token_unreadable', `${(error as Error).message} (the token).`, { path });
   }
+  if (text === undefined) return undefined;
   const token = text.trim();
   if (!/^[0-9a-f]{32,}$/.test(token)) {
     throw failedError('token_invalid', `The token at ${path} is not a hex secret of at least 16 bytes: delete it and run \`switchyard init\` to make a new one.`);

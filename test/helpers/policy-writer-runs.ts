@@ -25,14 +25,17 @@ export interface KillLoopOptions {
   /** An initialised state folder. */
   stateDir: string;
   kills: number;
-  /** How long the writer runs (while this process reads) before it is killed: a random time in [min, max] ms. */
+  /**
+   * How long the writer runs (while this process reads) before it is killed:
+   * a random time in [min, max] ms from the moment its first write is seen,
+   * so every kill lands among writes however slow the machine is.
+   */
   runMs?: [number, number];
 }
 
 export interface KillLoopStats {
   kills: number;
   unreadable: number;
-  lockLeftBehind: number;
   tempLeftBehind: Set<string>;
   concurrentReads: number;
   lastGeneration: number;
@@ -49,18 +52,24 @@ export async function killWriterLoop(opts: KillLoopOptions): Promise<KillLoopSta
   const [minMs, maxMs] = opts.runMs ?? [5, 60];
   const { stateDir } = opts;
   const historyDir = new PolicyStore(stateDir).historyDir;
-  const stats: KillLoopStats = { kills: 0, unreadable: 0, lockLeftBehind: 0, tempLeftBehind: new Set(), concurrentReads: 0, lastGeneration: 0, failures: [] };
+  const stats: KillLoopStats = { kills: 0, unreadable: 0, tempLeftBehind: new Set(), concurrentReads: 0, lastGeneration: 0, failures: [] };
   const fail = (text: string) => stats.failures.length < 50 && stats.failures.push(text);
   for (let kill = 0; kill < opts.kills; kill += 1) {
     const child = opts.children.spawn(process.execPath, [opts.writer, 'loop', stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     const stderr = captureStderr(child);
     await lineReader(child, stderr).next(15_000); // "ready <pid>"
 
-    const until = performance.now() + minMs + Math.random() * (maxMs - minMs);
-    while (performance.now() < until) {
+    let until: number | undefined;
+    const giveUp = performance.now() + 15_000;
+    while (until === undefined || performance.now() < until) {
+      if (until === undefined && performance.now() > giveUp) {
+        fail(`kill ${kill}: the writer made no write within 15 s`);
+        break;
+      }
       try {
-        await new PolicyStore(stateDir).read();
+        const seen = await new PolicyStore(stateDir).read();
         stats.concurrentReads += 1;
+        if (until === undefined && seen.generation > stats.lastGeneration) until = performance.now() + minMs + Math.random() * (maxMs - minMs);
       } catch (err) {
         stats.unreadable += 1;
         fail(`while writing, kill ${kill}: ${(err as Error).message}`);
@@ -72,7 +81,6 @@ export async function killWriterLoop(opts: KillLoopOptions): Promise<KillLoopSta
     stats.kills += 1;
     if (exit.signal !== 'SIGKILL') fail(`kill ${kill}: writer exited by itself (${JSON.stringify(exit)}): ${stderr()}`);
 
-    if (await stat(join(stateDir, 'policy.lock')).then(() => true, () => false)) stats.lockLeftBehind += 1;
     for (const name of [...(await tempNames(stateDir)), ...(await tempNames(historyDir))]) stats.tempLeftBehind.add(name);
     try {
       const policy = await new PolicyStore(stateDir).read();

@@ -97,7 +97,7 @@ export interface RolloutProject {
   /** Runs the CLI in the project folder (exit code in the result; no throw on failure). */
   cli(args: string[], opts?: { timeoutMs?: number; env?: Record<string, string | undefined> }): Promise<CliResult>;
   /** Runs the CLI with --json and parses stdout. */
-  cliJson<T = any>(args: string[], opts?: { timeoutMs?: number }): Promise<CliJson<T>>;
+  cliJson<T = any>(args: string[], opts?: { timeoutMs?: number; env?: Record<string, string | undefined> }): Promise<CliJson<T>>;
   /** policy.json as it is on disk now. */
   policy(): Promise<any>;
   /** GET /v1/status with the token (the router's own view); undefined when it does not answer. */

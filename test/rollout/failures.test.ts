@@ -1,3 +1,5 @@
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PolicyStore } from '../../src/store/policy-store.js';
@@ -13,6 +15,7 @@ import { Terminal } from '../helpers/rollout-terminals.js';
  * commands that must refuse or warn. Build first (`npm run build`).
  */
 
+const HOLD_COMMITS = join(import.meta.dirname, '../fixtures/hold-commits.mjs');
 const projects: RolloutProject[] = [];
 const terminals: Terminal[] = [];
 
@@ -171,9 +174,13 @@ describe('commands that refuse, warn or conflict (one project, 1.0.0 deployed)',
       });
       const start = (await p.policy()).generation as number;
 
-      // Both commands start at once; each reads the head and commits once (no retry): when both read
-      // generation `start`, exactly one commit can win it.
-      const runs = await Promise.all([p.cliJson(['promote', '1.1.0']), p.cliJson(['promote', '1.2.0'])]);
+      // Hold each command at its commit (test/fixtures/hold-commits.mjs) so both read generation `start` before either commits.
+      const gate = join(p.dir, `commit-gate-${attempt}`);
+      const env = { NODE_OPTIONS: `--import=${HOLD_COMMITS}`, HOLD_COMMITS_GATE: gate };
+      const pending = Promise.all([p.cliJson(['promote', '1.1.0'], { env }), p.cliJson(['promote', '1.2.0'], { env })]);
+      for (let waited = 0; waited < 3000 && (await readdir(p.dir)).filter((name) => name.startsWith(`commit-gate-${attempt}.`)).length < 2; waited += 20) await sleep(20);
+      await writeFile(gate, '');
+      const runs = await pending;
       const codes = runs.map((r) => r.exitCode);
       attempts.push(codes.join('/'));
       for (const r of runs) expect([0, 4], r.stderr).toContain(r.exitCode);

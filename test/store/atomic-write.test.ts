@@ -2,10 +2,14 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTempName, removeStaleTempFiles, writeFileAtomic } from '../../src/store/atomic-write.js';
+import { createFileExclusive, isTempName, removeStaleTempFiles, writeFileAtomic } from '../../src/store/atomic-write.js';
 
 let work: string;
+/** The host tag the store puts in its temp names (atomic-write.ts). */
+const hostTag = () => createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 let n = 0;
 /** A fresh folder per test, inside one temp folder removed at the end. */
 async function folder(): Promise<string> {
@@ -74,12 +78,30 @@ describe('writeFileAtomic', () => {
   });
 });
 
+describe('createFileExclusive', () => {
+  it('of many creators at once exactly one creates the file, whole; the rest find it; nothing is ever overwritten', async () => {
+    const dir = await folder();
+    const target = join(dir, '7.json');
+    const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => createFileExclusive(target, `writer ${i}\n`.repeat(1000))));
+    expect(outcomes.filter((o) => o === 'created')).toHaveLength(1);
+    const winner = outcomes.indexOf('created');
+    expect(await readFile(target, 'utf8')).toBe(`writer ${winner}\n`.repeat(1000));
+    expect(await createFileExclusive(target, 'late\n')).toBe('exists');
+    expect(await readFile(target, 'utf8')).toBe(`writer ${winner}\n`.repeat(1000));
+    expect(await readdir(dir)).toEqual(['7.json']);
+  });
+});
+
 describe('removeStaleTempFiles', () => {
   it('removes temp files of dead writers and old ones, and keeps the rest', async () => {
     const dir = await folder();
     const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const otherHost = 'ffffffff'.startsWith(hostTag()) ? '00000000' : 'ffffffff';
     const names = {
       dead: `.policy.json.${dead}.abc123.tmp`,
+      deadHere: `.policy.json.${dead}.${hostTag()}0123456789ab.tmp`,
+      // The same pid on another host sharing the folder may be alive: only its age can tell.
+      elsewhere: `.policy.json.${dead}.${otherHost}0123456789ab.tmp`,
       live: `.policy.json.${process.pid}.def456.tmp`,
       old: `.policy.json.${process.pid}.0a0b0c.tmp`,
       other: 'notes.tmp',
@@ -89,8 +111,8 @@ describe('removeStaleTempFiles', () => {
     const longAgo = new Date(Date.now() - 120_000);
     await utimes(join(dir, names.old), longAgo, longAgo);
 
-    expect(await removeStaleTempFiles(dir, 60_000)).toBe(2);
-    expect((await readdir(dir)).sort()).toEqual([names.live, names.other, names.policy].sort());
+    expect(await removeStaleTempFiles(dir, 60_000)).toBe(3);
+    expect((await readdir(dir)).sort()).toEqual([names.live, names.elsewhere, names.other, names.policy].sort());
   });
 
   it('recognises only its own temp names', () => {
