@@ -54,12 +54,14 @@ export class DrainController {
     const policy = this.deps.current();
     if (policy === undefined) return;
     const nowMs = (this.deps.now ?? Date.now)();
+    // Heartbeat ages are on the router's monotonic clock; deadlines and records stay on the wall clock.
+    const tallyMs = this.deps.now?.() ?? performance.now();
     const draining = this.drainStarts(policy);
     const decisions = planDrain(
       policy,
       (id) => {
-        const view = this.deps.tallies.processView(id, nowMs);
-        const streak = this.deps.tallies.zeroStreak(id, nowMs);
+        const view = this.deps.tallies.processView(id, tallyMs);
+        const streak = this.deps.tallies.zeroStreak(id, tallyMs);
         return { zeroStreak: this.streakSinceDrain(id, draining.get(id), streak), stale: view.stale, terminals: view.terminals };
       },
       this.deps.graceFor,
