@@ -6,8 +6,8 @@ import { deriveKey, signAsCli, signRequest } from '../../src/sdk/signing.js';
  */
 
 /** Headers for a heartbeat body signed by `signer` (default: the process the body names). */
-export function heartbeatHeaders(secret: string, body: string, signer?: string): Record<string, string> {
-  const keyId = signer ?? (JSON.parse(body) as { process: string }).process;
+export function heartbeatHeaders(secret: string, body: string | Buffer, signer?: string): Record<string, string> {
+  const keyId = signer ?? (JSON.parse(body.toString()) as { process: string }).process;
   return { 'content-type': 'application/json', ...signRequest(deriveKey(secret, keyId), keyId, 'POST', '/v1/heartbeat', body) };
 }
 

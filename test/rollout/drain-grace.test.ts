@@ -41,6 +41,7 @@ async function setup() {
   let current: Policy = structuredClone(ACTIVE) as Policy;
   let now = 0;
   const tallies = new TallyBook({ intervalMs: INTERVAL, staleAfter: 3 });
+  tallies.setKnown(['lobby@1.0.0#0', 'lobby@1.1.0#0'], now);
   const metrics = new RouterMetrics({ policy: () => current, tally: (s) => tallies.tally(s, now) });
   const removed: string[] = [];
   const listed: FleetProcess[] = [{ id: 'lobby@1.0.0#0', pid: 1, status: 'online', cpu: 0, memory: 0, uptimeMs: 1, restarts: 0 }];
