@@ -88,6 +88,12 @@ const isCliKey = (keyId: string): boolean => keyId === CLI_KEY_ID;
 
 /** Checks a signed request without a body (GET); answers 401 and returns false when it fails. */
 function signedGet(req: IncomingMessage, res: ServerResponse, state: RouterState, what: string): boolean {
+  // The signature covers an empty body: a GET that carries one is not the request that was signed.
+  if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
+    req.resume();
+    sendError(res, 400, 'invalid_body', `${what}: a GET carries no body.`);
+    return false;
+  }
   const headers = signatureHeaders(req);
   const result = 'ok' in headers ? headers : verifierOf(state).verify(headers, EMPTY_SHA256, isCliKey);
   if (result.ok) return true;
