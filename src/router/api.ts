@@ -86,6 +86,8 @@ function verifierOf(state: RouterState): RequestVerifier {
 const isProcessKey = (keyId: string): boolean => parseProcessId(keyId) !== null;
 const isCliKey = (keyId: string): boolean => keyId === CLI_KEY_ID;
 
+const EMPTY_SHA256 = bodySha256('');
+
 /** Checks a signed request without a body (GET); answers 401 and returns false when it fails. */
 function signedGet(req: IncomingMessage, res: ServerResponse, state: RouterState, what: string): boolean {
   // The signature covers an empty body: a GET that carries one is not the request that was signed.
@@ -100,8 +102,6 @@ function signedGet(req: IncomingMessage, res: ServerResponse, state: RouterState
   sendError(res, 401, 'unauthorized', `${what}: ${result.message}`, { reason: result.error });
   return false;
 }
-
-const EMPTY_SHA256 = bodySha256('');
 
 const AUTH_OUTCOME: Record<AuthError, string> = { unsigned: 'rejected', wrong_key: 'rejected', bad_signature: 'rejected', expired: 'expired', replayed: 'replayed' };
 
