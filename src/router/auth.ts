@@ -95,6 +95,18 @@ export class RequestVerifier {
   }
 
   private readonly wallNow: () => number;
+  /** Derived keys by key id: deriving is an HMAC per request otherwise. Cleared when full (any id may be asked for). */
+  private readonly keys = new Map<string, string>();
+
+  private keyOf(keyId: string): string {
+    let key = this.keys.get(keyId);
+    if (key === undefined) {
+      if (this.keys.size >= 10_000) this.keys.clear();
+      key = deriveKey(this.secret, keyId);
+      this.keys.set(keyId, key);
+    }
+    return key;
+  }
 
   verify(h: SignatureHeaders, bodySha256: string, allowed: (keyId: string) => boolean): AuthResult {
     if (!allowed(h.keyId)) return { ok: false, error: 'wrong_key', message: `Key id "${h.keyId.slice(0, 80)}" may not make this request.` };
@@ -103,7 +115,7 @@ export class RequestVerifier {
     if (Math.abs(nowS - ts) > SIGNATURE_WINDOW_S) {
       return { ok: false, error: 'expired', message: `The request's timestamp is ${ts - nowS} s from the router's clock; at most ${SIGNATURE_WINDOW_S} s either way is accepted (check the clocks).` };
     }
-    const expected = Buffer.from(signature(deriveKey(this.secret, h.keyId), { ...h, bodySha256 }), 'hex');
+    const expected = Buffer.from(signature(this.keyOf(h.keyId), { ...h, bodySha256 }), 'hex');
     if (!timingSafeEqual(expected, Buffer.from(h.signature, 'hex'))) {
       return { ok: false, error: 'bad_signature', message: `The signature does not match: ${HOW}, with the key switchyard gave this key id.` };
     }
