@@ -168,7 +168,7 @@ const HB_SERVICE = 'lobby';
 
 /** A book that counts every process the heartbeat texts name, as the router's does once the policy names them. */
 function namedBook(processes: number): TallyBook {
-  const book = namedBook(processes);
+  const book = new TallyBook({ intervalMs: 5_000, staleAfter: 3 });
   book.setKnown(Array.from({ length: processes }, (_, index) => `${HB_SERVICE}@2.${index % 10}.0#${index}`), Date.now());
   return book;
 }
