@@ -59,6 +59,14 @@ function heartbeatInterval(option: number | undefined, fromEnv: string | undefin
   return ms;
 }
 
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    throw new Error(`switchyard heartbeat: SWITCHYARD_ROUTER_URL must be a URL like http://127.0.0.1:7400, got ${JSON.stringify(url)}.`);
+  }
+}
+
 export function countTerminals(snapshot: TerminalsSnapshot): Record<string, number> {
   if (snapshot instanceof Map) return Object.fromEntries(snapshot);
   if (typeof (snapshot as Iterable<string>)[Symbol.iterator] === 'function') {
@@ -85,7 +93,7 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   const intervalMs = heartbeatInterval(options.intervalMs, env.SWITCHYARD_HEARTBEAT_MS);
   const heartbeatUrl = `${routerUrl}/v1/heartbeat`;
   // Signed as the router will see the request line: the URL's path, any prefix included.
-  const heartbeatPath = new URL(heartbeatUrl).pathname;
+  const heartbeatPath = pathOf(heartbeatUrl);
 
   let seq = 0;
   let sent = 0;

@@ -198,6 +198,10 @@ describe('settings', () => {
     },
   );
 
+  it('a router URL that is not a URL is a clear error naming it', () => {
+    expect(() => startHeartbeat({ terminals: () => ({}), env: { ...ALL, SWITCHYARD_ROUTER_URL: '127.0.0.1 7400' } })).toThrow(/SWITCHYARD_ROUTER_URL must be a URL/);
+  });
+
   it('an option given in code wins over the environment', () => {
     const env: Record<string, string> = { ...ALL };
     delete env.SWITCHYARD_TOKEN;
