@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
+import { signAsCli } from '../src/sdk/signing.js';
 import { BIN as SWITCHYARD_BIN } from '../test/helpers/cli.js';
 import { makeRolloutProject, PM2_BIN, ROOT, type RolloutProject } from '../test/helpers/rollout-project.js';
 import { resolveVersion } from '../test/helpers/rollout-terminals.js';
@@ -143,10 +144,10 @@ async function timed(run: () => Promise<{ exitCode?: number }>): Promise<number>
   return ms;
 }
 
-/** GET /v1/status with the token, on a fresh connection (as the CLI does); resolves with the body's length. */
+/** GET /v1/status signed with the CLI's key, on a fresh connection (as the CLI does); resolves with the body's length. */
 function getStatus(url: string, token: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const request = get(`${url}/v1/status`, { headers: { authorization: `Bearer ${token}` }, agent: false }, (response) => {
+    const request = get(`${url}/v1/status`, { headers: signAsCli(token, 'GET', '/v1/status'), agent: false }, (response) => {
       let n = 0;
       response.on('data', (chunk: Buffer) => (n += chunk.length));
       response.on('end', () => (response.statusCode === 200 ? resolve(n) : reject(new Error(`GET /v1/status answered ${response.statusCode}`))));

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client, Pool } from 'undici';
 import type { Policy, PolicyInput } from '../../dist/core/policy-schema.js';
+import { deriveKey, signAsCli, signRequest } from '../../dist/sdk/signing.js';
 import { PolicyStore } from '../../dist/store/policy-store.js';
 import { ensureToken } from '../../dist/store/token.js';
 import { compareTally, expectedTally, prng } from './inprocess.js';
@@ -212,7 +213,9 @@ export async function benchHeartbeatHttp(handle: RouterHandle, clients: number, 
   let refused = '';
   try {
     const before = await acceptedCounter(pool);
-    const headers = { authorization: `Bearer ${handle.token}`, 'content-type': 'application/json' };
+    // Each process signs with its own key, as the SDK does (docs/signing.md).
+    const keys = new Map<string, string>();
+    const keyOf = (id: string) => keys.get(id) ?? keys.set(id, deriveKey(handle.token, id)).get(id)!;
     const t0 = performance.now();
     const deadline = t0 + durationS * 1000;
     await Promise.all(
@@ -226,6 +229,7 @@ export async function benchHeartbeatHttp(handle: RouterHandle, clients: number, 
           for (const v of terminalVersions) terminals[v] = Math.floor(rand() * 200);
           const body = JSON.stringify({ service: HB_SERVICE, version: '1.0.0', process: id, seq, terminals });
           const s = performance.now();
+          const headers = { 'content-type': 'application/json', ...signRequest(keyOf(id), id, 'POST', '/v1/heartbeat', body) };
           const res = await pool.request({ path: '/v1/heartbeat', method: 'POST', headers, body });
           const text = await res.body.text();
           latencies.push(performance.now() - s);
@@ -241,7 +245,7 @@ export async function benchHeartbeatHttp(handle: RouterHandle, clients: number, 
     );
     const seconds = (performance.now() - t0) / 1000;
     const after = await acceptedCounter(pool);
-    const res = await pool.request({ path: '/v1/status', method: 'GET', headers: { authorization: `Bearer ${handle.token}` } });
+    const res = await pool.request({ path: '/v1/status', method: 'GET', headers: signAsCli(handle.token, 'GET', '/v1/status') });
     const status = (await res.body.json()) as { services?: Record<string, { tally?: Array<{ version: string; terminals: number; share: number }> }> };
     const tally = status.services?.[HB_SERVICE]?.tally ?? [];
     const tallyProblem = compareTally(tally, expectedTally(last));

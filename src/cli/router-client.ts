@@ -1,4 +1,5 @@
 import { get } from 'node:http';
+import { signAsCli } from '../sdk/signing.js';
 
 export { routerUrl } from '../config/router-url.js';
 
@@ -51,8 +52,13 @@ export async function waitForHealthy(baseUrl: string, timeoutMs: number): Promis
   return last;
 }
 
-/** GET /v1/status with the token; undefined when the router does not answer. */
-export async function fetchStatus(baseUrl: string, token: string, timeoutMs = 2000): Promise<unknown | undefined> {
-  const answer = await getJson(`${baseUrl}/v1/status`, { authorization: `Bearer ${token}` }, timeoutMs);
+/**
+ * GET /v1/status, signed with the CLI's key derived from the router's secret
+ * (the token file); the secret itself is never sent. Undefined when the
+ * router does not answer.
+ */
+export async function fetchStatus(baseUrl: string, secret: string, timeoutMs = 2000): Promise<unknown | undefined> {
+  const url = new URL(`${baseUrl}/v1/status`);
+  const answer = await getJson(url.href, signAsCli(secret, 'GET', url.pathname), timeoutMs);
   return answer?.status === 200 ? answer.body : undefined;
 }

@@ -1,5 +1,7 @@
 import type { Heartbeat } from './heartbeat.js';
-import { compareVersionsDesc } from './version.js';
+import { sortTally, type TallyEntry } from './tally-vector.js';
+
+export type { TallyEntry } from './tally-vector.js';
 
 /**
  * Terminal tallies from heartbeats (the patent's vector of counts per
@@ -18,7 +20,20 @@ import { compareVersionsDesc } from './version.js';
  * counts), and any seq is accepted once the last heartbeat is older than the
  * stale window (an SDK that lost its first post, or one that does not start
  * at 0). The zero streak carries on across a quick restart but starts over
- * after a stale gap: silence is never counted as zero.
+ * after a stale gap: silence is never counted as zero. A seq further ahead
+ * of the last accepted one than the time since allows is refused
+ * (`seq_jump`), never adopted: adopting it would lock the process's own
+ * later heartbeats out as out of order.
+ *
+ * Known and pending: only processes the policy names (in a live state, see
+ * `setKnown`) are counted. A heartbeat from any other id is held as pending,
+ * never counted: it may be a process whose policy entry is not loaded yet,
+ * and it counts from the moment the policy names it. Pending records are
+ * bounded in number (oldest evicted) and age (dropped after the stale window).
+ *
+ * The zero streak counts heartbeat intervals with zero terminals, not
+ * heartbeats: it grows at most once per 0.8 interval, so a process that beats
+ * more often (an SDK's extra beat on stop) cannot reach a drain grace sooner.
  */
 
 export interface TallyOptions {
@@ -26,7 +41,16 @@ export interface TallyOptions {
   intervalMs: number;
   /** Intervals without a heartbeat after which a process is stale. */
   staleAfter: number;
+  /** Most records kept for ids the policy does not name; default 1000. */
+  maxPending?: number;
 }
+
+export type IngestOutcome = 'accepted' | 'pending' | 'out_of_order' | 'seq_jump';
+
+/** Seqs a process may skip beyond two per elapsed interval (failed posts, manual beats). */
+const SEQ_SLACK = 64;
+/** A zero interval is counted at most once per this share of the heartbeat interval. */
+const ZERO_STEP = 0.8;
 
 export interface ProcessView {
   /** Milliseconds since the last accepted heartbeat; null when never seen. */
@@ -37,12 +61,6 @@ export interface ProcessView {
   byVersion: Record<string, number>;
 }
 
-export interface TallyEntry {
-  version: string;
-  terminals: number;
-  share: number;
-}
-
 interface ProcessRecord {
   service: string;
   lastSeq: number;
@@ -50,8 +68,12 @@ interface ProcessRecord {
   counts: Map<string, number>;
   total: number;
   zeroStreak: number;
+  /** When the zero streak last grew. */
+  zeroStepMs: number;
   /** Whether `counts` are currently included in the service totals. */
   counted: boolean;
+  /** Not named by the policy: held, never counted. */
+  pending: boolean;
 }
 
 interface ServiceTotals {
@@ -63,28 +85,77 @@ interface ServiceTotals {
 
 export class TallyBook {
   private readonly windowMs: number;
+  private readonly intervalMs: number;
+  private readonly maxPending: number;
   private readonly records = new Map<string, ProcessRecord>();
   private readonly services = new Map<string, ServiceTotals>();
+  /** Pending ids, least recently heard from first. */
+  private readonly pending = new Set<string>();
+  private known = new Set<string>();
 
   constructor(options: TallyOptions) {
     this.windowMs = options.staleAfter * options.intervalMs;
+    this.intervalMs = options.intervalMs;
+    this.maxPending = options.maxPending ?? 1000;
   }
 
-  ingest(hb: Heartbeat, nowMs: number): 'accepted' | 'out_of_order' {
+  /**
+   * The ids the policy names in a live state; call on every policy load.
+   * Records of ids no longer named stop counting; pending ones now named
+   * start counting (while fresh).
+   */
+  setKnown(ids: Iterable<string>, nowMs: number): void {
+    this.known = new Set(ids);
+    for (const [id, rec] of this.records) {
+      const known = this.known.has(id);
+      if (known && rec.pending) {
+        rec.pending = false;
+        this.pending.delete(id);
+        const totals = this.totalsOf(rec.service);
+        totals.processes.add(id);
+        if (!this.isStale(rec, nowMs)) this.count(rec, totals);
+      } else if (!known && !rec.pending) {
+        this.detach(id, rec);
+        rec.pending = true;
+        this.pending.add(id);
+      }
+    }
+    this.prunePending(nowMs);
+  }
+
+  ingest(hb: Heartbeat, nowMs: number): IngestOutcome {
+    this.prunePending(nowMs);
     let rec = this.records.get(hb.process);
     const wasStale = rec === undefined || this.isStale(rec, nowMs);
-    if (rec !== undefined && hb.seq <= rec.lastSeq && hb.seq !== 0 && !wasStale) return 'out_of_order';
+    if (rec !== undefined && hb.seq !== 0) {
+      if (hb.seq <= rec.lastSeq && !wasStale) return 'out_of_order';
+      const allowed = SEQ_SLACK + 2 * Math.ceil(Math.max(0, nowMs - rec.lastSeenMs) / this.intervalMs);
+      if (hb.seq > rec.lastSeq + allowed) return 'seq_jump';
+    }
 
     if (rec === undefined) {
-      rec = { service: hb.service, lastSeq: 0, lastSeenMs: nowMs, counts: new Map(), total: 0, zeroStreak: 0, counted: false };
+      rec = { service: hb.service, lastSeq: 0, lastSeenMs: nowMs, counts: new Map(), total: 0, zeroStreak: 0, zeroStepMs: nowMs, counted: false, pending: !this.known.has(hb.process) };
       this.records.set(hb.process, rec);
+    } else if (!rec.pending && rec.service !== hb.service) {
+      this.detach(hb.process, rec);
     } else {
       this.uncount(rec);
-      if (rec.service !== hb.service) this.services.get(rec.service)?.processes.delete(hb.process);
+    }
+    this.record(rec, hb, nowMs, wasStale);
+    if (rec.pending) {
+      // Re-inserted so the set stays ordered by last heard from.
+      this.pending.delete(hb.process);
+      this.pending.add(hb.process);
+      if (this.pending.size > this.maxPending) this.drop(this.pending.values().next().value as string);
+      return 'pending';
     }
     const totals = this.totalsOf(hb.service);
     totals.processes.add(hb.process);
+    this.count(rec, totals);
+    return 'accepted';
+  }
 
+  private record(rec: ProcessRecord, hb: Heartbeat, nowMs: number, wasStale: boolean): void {
     const counts = new Map<string, number>();
     let total = 0;
     for (const [version, n] of Object.entries(hb.terminals)) {
@@ -92,14 +163,19 @@ export class TallyBook {
       counts.set(version, n);
       total += n;
     }
+    if (total > 0) rec.zeroStreak = 0;
+    else if (wasStale || rec.zeroStreak === 0) {
+      rec.zeroStreak = 1;
+      rec.zeroStepMs = nowMs;
+    } else if (nowMs - rec.zeroStepMs >= ZERO_STEP * this.intervalMs) {
+      rec.zeroStreak += 1;
+      rec.zeroStepMs = nowMs;
+    }
     rec.service = hb.service;
     rec.lastSeq = hb.seq;
     rec.lastSeenMs = nowMs;
     rec.counts = counts;
     rec.total = total;
-    rec.zeroStreak = total === 0 ? (wasStale ? 1 : rec.zeroStreak + 1) : 0;
-    this.count(rec, totals);
-    return 'accepted';
   }
 
   processView(processId: string, nowMs: number): ProcessView {
@@ -134,7 +210,7 @@ export class TallyBook {
   }
 
   /**
-   * Consecutive fresh heartbeats that reported zero terminals. With `nowMs`,
+   * Consecutive heartbeat intervals whose fresh heartbeats reported zero terminals. With `nowMs`,
    * a process that has gone stale reports 0: the drain controller must never
    * take silence for an empty process.
    */
@@ -146,19 +222,42 @@ export class TallyBook {
   }
 
   forget(processId: string): void {
+    this.drop(processId);
+  }
+
+  /** Records held for ids the policy does not name (bounded). */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Process ids heard from for a service (fresh or stale), for status and clean-up. */
+  processIds(service: string): string[] {
+    return [...(this.services.get(service)?.processes ?? [])];
+  }
+
+  private drop(processId: string): void {
     const rec = this.records.get(processId);
     if (rec === undefined) return;
-    this.uncount(rec);
     this.records.delete(processId);
+    this.pending.delete(processId);
+    this.detach(processId, rec);
+  }
+
+  /** Takes a record out of its service's totals. */
+  private detach(processId: string, rec: ProcessRecord): void {
+    this.uncount(rec);
     const totals = this.services.get(rec.service);
     if (totals === undefined) return;
     totals.processes.delete(processId);
     if (totals.processes.size === 0) this.services.delete(rec.service);
   }
 
-  /** Process ids heard from for a service (fresh or stale), for status and clean-up. */
-  processIds(service: string): string[] {
-    return [...(this.services.get(service)?.processes ?? [])];
+  private prunePending(nowMs: number): void {
+    for (const id of this.pending) {
+      const rec = this.records.get(id);
+      if (rec !== undefined && !this.isStale(rec, nowMs)) break;
+      this.drop(id);
+    }
   }
 
   private isStale(rec: ProcessRecord, nowMs: number): boolean {
@@ -194,15 +293,4 @@ export class TallyBook {
     }
     totals.sorted = null;
   }
-}
-
-function sortTally(counts: ReadonlyMap<string, number>): TallyEntry[] {
-  let total = 0;
-  for (const n of counts.values()) total += n;
-  const entries = [...counts].map(([version, terminals]) => ({
-    version,
-    terminals,
-    share: total === 0 ? 0 : Math.round((terminals / total) * 10_000) / 10_000,
-  }));
-  return entries.sort((a, b) => b.terminals - a.terminals || compareVersionsDesc(a.version, b.version) || (a.version < b.version ? -1 : 1));
 }

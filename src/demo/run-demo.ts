@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { StatusBody } from '../router/status.js';
+import { signAsCli } from '../sdk/signing.js';
 import { PolicyStore } from '../store/policy-store.js';
 import { readToken } from '../store/token.js';
 import { killPm2Daemon, switchyard } from './cli-child.js';
@@ -40,7 +41,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function status(project: DemoProject, token: string | undefined): Promise<StatusBody | undefined> {
   if (token === undefined) return undefined;
   try {
-    const response = await fetch(`${project.routerUrl}/v1/status`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(1000) });
+    const response = await fetch(`${project.routerUrl}/v1/status`, { headers: signAsCli(token, 'GET', '/v1/status'), signal: AbortSignal.timeout(1000) });
     return response.ok ? ((await response.json()) as StatusBody) : undefined;
   } catch {
     return undefined;

@@ -1,9 +1,12 @@
 import type { Config, ServiceConfig } from '../config/schema.js';
+import { deriveKey } from '../sdk/signing.js';
 
 /**
  * The whole environment a service process starts with: the caller's
  * environment, the service's own `env`, then the variables switchyard gives
- * every process (DESIGN.md), which nothing may override.
+ * every process (DESIGN.md), which nothing may override. `token` is the
+ * router's secret: the process is given only its own key, derived from it
+ * and the process id, so it can sign for itself and for nobody else.
  */
 export function processEnv(opts: {
   base: NodeJS.ProcessEnv;
@@ -27,7 +30,7 @@ export function processEnv(opts: {
   env.SWITCHYARD_VERSION = opts.version;
   env.SWITCHYARD_PROCESS = opts.id;
   env.SWITCHYARD_ROUTER_URL = opts.routerUrl;
-  env.SWITCHYARD_TOKEN = opts.token;
+  env.SWITCHYARD_TOKEN = deriveKey(opts.token, opts.id);
   env.SWITCHYARD_HEARTBEAT_MS = String(opts.config.router.heartbeatIntervalMs);
   return env;
 }

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseHeartbeat } from '../core/heartbeat.js';
+import { parseProcessId } from '../core/names.js';
 import { resolveLogin, resolveRequest, type RouteFailure } from '../core/resolve.js';
-import { isLoopback, tokenMatches } from './auth.js';
-import { BodyError, bearerToken, readJsonBody, sendError, sendJson } from './http-util.js';
+import { CLI_KEY_ID, bodySha256 } from '../sdk/signing.js';
+import { RequestVerifier, isLoopback, signatureHeaders, type AuthError } from './auth.js';
+import { BodyError, readJsonBody, sendError, sendJson } from './http-util.js';
 import type { RouterState } from './router-state.js';
 
 function sendFailure(res: ServerResponse, failure: RouteFailure): void {
@@ -68,38 +71,83 @@ export function resolve(url: URL, res: ServerResponse, state: RouterState): void
   sendJson(res, 200, { service: result.service, version: result.version, address: result.address, port: result.port, process: result.processId });
 }
 
-export async function heartbeat(req: IncomingMessage, res: ServerResponse, state: RouterState): Promise<void> {
-  if (!tokenMatches(bearerToken(req), state.options.token)) {
-    state.metrics.heartbeats.inc({ outcome: 'rejected' });
-    req.resume();
-    return sendError(res, 401, 'unauthorized', 'A heartbeat needs the header Authorization: Bearer <token>, with the token from the state folder.');
+/** One verifier per router: it holds the signatures seen inside the window. */
+const verifiers = new WeakMap<RouterState, RequestVerifier>();
+
+function verifierOf(state: RouterState): RequestVerifier {
+  let verifier = verifiers.get(state);
+  if (verifier === undefined) {
+    verifier = new RequestVerifier(state.options.token);
+    verifiers.set(state, verifier);
   }
+  return verifier;
+}
+
+const isProcessKey = (keyId: string): boolean => parseProcessId(keyId) !== null;
+const isCliKey = (keyId: string): boolean => keyId === CLI_KEY_ID;
+
+const EMPTY_SHA256 = bodySha256('');
+
+/** Checks a signed request without a body (GET); answers 401 and returns false when it fails. */
+function signedGet(req: IncomingMessage, res: ServerResponse, state: RouterState, what: string): boolean {
+  // The signature covers an empty body: a GET that carries one is not the request that was signed.
+  if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
+    req.resume();
+    sendError(res, 400, 'invalid_body', `${what}: a GET carries no body.`);
+    return false;
+  }
+  const headers = signatureHeaders(req);
+  const result = 'ok' in headers ? headers : verifierOf(state).verify(headers, EMPTY_SHA256, isCliKey);
+  if (result.ok) return true;
+  sendError(res, 401, 'unauthorized', `${what}: ${result.message}`, { reason: result.error });
+  return false;
+}
+
+const AUTH_OUTCOME: Record<AuthError, string> = { unsigned: 'rejected', wrong_key: 'rejected', bad_signature: 'rejected', expired: 'expired', replayed: 'replayed' };
+
+export async function heartbeat(req: IncomingMessage, res: ServerResponse, state: RouterState): Promise<void> {
+  const refuse = (outcome: string, error: AuthError | 'wrong_process', message: string): void => {
+    state.metrics.heartbeats.inc({ outcome });
+    sendError(res, 401, 'unauthorized', `Heartbeat refused: ${message}`, { reason: error });
+  };
+  const headers = signatureHeaders(req);
+  if ('ok' in headers) {
+    req.resume();
+    return refuse('rejected', headers.error, headers.message);
+  }
+  // The body is hashed as it arrives, so the signature covers the very bytes that are parsed.
+  const hash = createHash('sha256');
+  req.on('data', (chunk: Buffer) => hash.update(chunk));
   const data = await body(req, res, state);
   if (data === undefined) {
     state.metrics.heartbeats.inc({ outcome: 'invalid' });
     return;
   }
+  const auth = verifierOf(state).verify(headers, hash.digest('hex'), isProcessKey);
+  if (!auth.ok) return refuse(AUTH_OUTCOME[auth.error], auth.error, auth.message);
   const parsed = parseHeartbeat(data);
   if (!parsed.ok) {
     state.metrics.heartbeats.inc({ outcome: 'invalid' });
     return sendError(res, 400, 'invalid_body', parsed.message);
   }
+  if (parsed.heartbeat.process !== auth.keyId) {
+    return refuse('wrong_process', 'wrong_process', `it is signed with the key of ${auth.keyId} but speaks for ${parsed.heartbeat.process}; a process may only report for itself.`);
+  }
   const outcome = state.tallies.ingest(parsed.heartbeat, state.now());
   state.metrics.heartbeats.inc({ outcome });
+  if (outcome === 'seq_jump') {
+    return sendError(res, 409, 'seq_jump', `Heartbeat seq ${parsed.heartbeat.seq} is implausibly far ahead of the last one accepted for ${auth.keyId}; count up by one a beat (or restart from 0).`);
+  }
   res.writeHead(204).end();
 }
 
 export async function status(req: IncomingMessage, res: ServerResponse, state: RouterState): Promise<void> {
-  if (!tokenMatches(bearerToken(req), state.options.token)) {
-    return sendError(res, 401, 'unauthorized', 'Status needs the header Authorization: Bearer <token>, with the token from the state folder.');
-  }
+  if (!signedGet(req, res, state, 'Status needs a request signed with the CLI\'s key')) return;
   sendJson(res, 200, await state.status());
 }
 
 export async function metrics(req: IncomingMessage, res: ServerResponse, state: RouterState): Promise<void> {
-  if (!isLoopback(req.socket.remoteAddress) && !tokenMatches(bearerToken(req), state.options.token)) {
-    return sendError(res, 401, 'unauthorized', 'Metrics are open on loopback only; from elsewhere send Authorization: Bearer <token>.');
-  }
+  if (!isLoopback(req.socket.remoteAddress) && !signedGet(req, res, state, 'Metrics are open on loopback only; from elsewhere sign the request with the CLI\'s key')) return;
   const text = await state.metrics.text();
   res.writeHead(200, { 'content-type': state.metrics.contentType });
   res.end(text);

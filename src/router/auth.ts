@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { SIGNATURE_HEADERS, SIGNATURE_WINDOW_S, deriveKey, signature, type SignedParts } from '../sdk/signing.js';
 
 /**
- * Compares a presented bearer token with the shared secret in constant time.
+ * Compares a presented token with the shared secret in constant time.
  * Both sides are hashed first so their lengths never leak through timing.
  */
 export function tokenMatches(presented: string | undefined, secret: string): boolean {
@@ -11,8 +13,120 @@ export function tokenMatches(presented: string | undefined, secret: string): boo
   return timingSafeEqual(a, b);
 }
 
-/** Loopback peers may read /metrics without a token (DESIGN.md). */
+/** Loopback peers may read /metrics unsigned (DESIGN.md). */
 export function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+export type AuthError = 'unsigned' | 'wrong_key' | 'expired' | 'bad_signature' | 'replayed';
+export type AuthResult = { ok: true; keyId: string } | { ok: false; error: AuthError; message: string };
+
+/** The signature headers of a request, before its body is read; a failure when they are missing or malformed. */
+export type SignatureHeaders = Omit<SignedParts, 'bodySha256'> & { signature: string };
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+const HOW = `sign it as docs/signing.md says (headers ${Object.values(SIGNATURE_HEADERS).join(', ')}); bearer tokens are not accepted`;
+
+export function signatureHeaders(req: IncomingMessage): SignatureHeaders | { ok: false; error: AuthError; message: string } {
+  const keyId = header(req, SIGNATURE_HEADERS.keyId);
+  const timestamp = header(req, SIGNATURE_HEADERS.timestamp);
+  const nonce = header(req, SIGNATURE_HEADERS.nonce);
+  const sig = header(req, SIGNATURE_HEADERS.signature);
+  if (keyId === undefined || timestamp === undefined || nonce === undefined || sig === undefined) {
+    return { ok: false, error: 'unsigned', message: `The request is not signed: ${HOW}.` };
+  }
+  if (keyId.length > 400 || !/^[0-9]{1,12}$/.test(timestamp) || !/^[0-9a-f]{16,128}$/.test(nonce) || !/^[0-9a-f]{64}$/.test(sig)) {
+    return { ok: false, error: 'unsigned', message: `The signature headers are malformed (timestamp in whole seconds, nonce and signature in lower-case hex): ${HOW}.` };
+  }
+  return { method: req.method ?? 'GET', path: req.url ?? '/', timestamp, keyId, nonce, signature: sig };
+}
+
+/**
+ * Signatures seen inside the time window, so none is accepted twice. Bounded:
+ * past `max`, the oldest is forgotten and the floor rises past its
+ * timestamp, so a forgotten signature is refused by the floor instead.
+ */
+class ReplayGuard {
+  private readonly seen = new Map<string, number>();
+  private floor = 0;
+
+  constructor(private readonly max: number) {}
+
+  admit(sig: string, timestampS: number, nowS: number): boolean {
+    for (const [old, ts] of this.seen) {
+      // Insertion order is close to timestamp order: stop at the first one still inside the window.
+      if (ts >= nowS - SIGNATURE_WINDOW_S) break;
+      this.seen.delete(old);
+    }
+    if (timestampS < this.floor || this.seen.has(sig)) return false;
+    if (this.seen.size >= this.max) {
+      const [oldest, ts] = this.seen.entries().next().value as [string, number];
+      this.seen.delete(oldest);
+      this.floor = Math.max(this.floor, ts + 1);
+    }
+    this.seen.set(sig, timestampS);
+    return true;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+}
+
+/**
+ * Verifies signed requests against keys derived from the router's secret:
+ * the key id must be one the endpoint allows, the timestamp inside the
+ * window, the HMAC right (compared in constant time), and the signature new.
+ */
+export class RequestVerifier {
+  private readonly replays: ReplayGuard;
+
+  constructor(
+    private readonly secret: string,
+    options: { maxRemembered?: number; wallNow?: () => number } = {},
+  ) {
+    this.replays = new ReplayGuard(options.maxRemembered ?? 100_000);
+    this.wallNow = options.wallNow ?? Date.now;
+  }
+
+  private readonly wallNow: () => number;
+  /** Derived keys by key id: deriving is an HMAC per request otherwise. Cleared when full (any id may be asked for). */
+  private readonly keys = new Map<string, string>();
+
+  private keyOf(keyId: string): string {
+    let key = this.keys.get(keyId);
+    if (key === undefined) {
+      if (this.keys.size >= 10_000) this.keys.clear();
+      key = deriveKey(this.secret, keyId);
+      this.keys.set(keyId, key);
+    }
+    return key;
+  }
+
+  verify(h: SignatureHeaders, bodySha256: string, allowed: (keyId: string) => boolean): AuthResult {
+    if (!allowed(h.keyId)) return { ok: false, error: 'wrong_key', message: `Key id "${h.keyId.slice(0, 80)}" may not make this request.` };
+    const nowS = Math.floor(this.wallNow() / 1000);
+    const ts = Number(h.timestamp);
+    if (Math.abs(nowS - ts) > SIGNATURE_WINDOW_S) {
+      return { ok: false, error: 'expired', message: `The request's timestamp is ${ts - nowS} s from the router's clock; at most ${SIGNATURE_WINDOW_S} s either way is accepted (check the clocks).` };
+    }
+    const expected = Buffer.from(signature(this.keyOf(h.keyId), { ...h, bodySha256 }), 'hex');
+    if (!timingSafeEqual(expected, Buffer.from(h.signature, 'hex'))) {
+      return { ok: false, error: 'bad_signature', message: `The signature does not match: ${HOW}, with the key switchyard gave this key id.` };
+    }
+    if (!this.replays.admit(h.signature, ts, nowS)) {
+      return { ok: false, error: 'replayed', message: 'This signature was already used: sign every request afresh (new timestamp and nonce).' };
+    }
+    return { ok: true, keyId: h.keyId };
+  }
+
+  /** Signatures held against replay (for tests of the bound). */
+  get remembered(): number {
+    return this.replays.size;
+  }
 }

@@ -1,3 +1,4 @@
+import type { Policy } from '../core/policy-schema.js';
 import type { Loads, RoundRobin } from '../core/resolve.js';
 import type { TallyBook } from '../core/tally.js';
 import type { RouterMetrics } from './metrics.js';
@@ -33,4 +34,19 @@ export interface RouterState {
   cursor: RoundRobin;
   now(): number;
   status(): Promise<StatusBody>;
+}
+
+/** The router's clock for heartbeat ages: monotonic, so a wall-clock step never makes a process fresh or stale. */
+export const monotonicMs = (): number => performance.now();
+
+/**
+ * Tells the tallies which processes the policy names in a live state (call
+ * on every policy load): heartbeats from any other id are held, never counted.
+ */
+export function trackPolicy(tallies: TallyBook, policy: Policy): void {
+  const ids: string[] = [];
+  for (const service of Object.values(policy.services)) {
+    for (const p of service.processes) if (p.state !== 'retired' && p.state !== 'failed') ids.push(p.id);
+  }
+  tallies.setKnown(ids, monotonicMs());
 }

@@ -10,7 +10,7 @@ import { RouterMetrics } from './metrics.js';
 import { PolicyWatcher } from './policy-watcher.js';
 import { HttpProxy } from './proxy-http.js';
 import { proxyUpgrade, rejectUpgrade } from './proxy-ws.js';
-import type { RouterOptions, RouterState } from './router-state.js';
+import { monotonicMs, trackPolicy, type RouterOptions, type RouterState } from './router-state.js';
 import { buildStatus, type StatusBody } from './status.js';
 
 export type { RouterOptions } from './router-state.js';
@@ -48,13 +48,16 @@ export class Router {
     const tallies = new TallyBook({ intervalMs: options.heartbeatIntervalMs, staleAfter: options.staleAfter });
     const watcher = new PolicyWatcher(join(options.stateDir, 'policy.json'), {
       pollMs: options.policyPollMs ?? 1000,
-      onLoad: (policy, previous) => this.log(`policy generation ${policy.generation} loaded${previous ? ` (was ${previous.generation})` : ''}`),
+      onLoad: (policy, previous) => {
+        trackPolicy(tallies, policy);
+        this.log(`policy generation ${policy.generation} loaded${previous ? ` (was ${previous.generation})` : ''}`);
+      },
       onError: (message) => {
         this.state.metrics.policyLoadErrors.inc();
         this.log(`policy not loaded, ${this.state.watcher.current() ? `still serving generation ${this.state.watcher.current()!.generation}` : 'nothing to serve yet'}: ${message}`);
       },
     });
-    const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, Date.now()) });
+    const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, monotonicMs()) });
     this.state = {
       options,
       watcher,
@@ -62,9 +65,9 @@ export class Router {
       metrics,
       loads: { terminals: (id) => tallies.terminals(id) },
       cursor: { next: 0 },
-      now: () => Date.now(),
+      now: monotonicMs,
       status: async () => {
-        const body = buildStatus(watcher.current(), watcher.fileState(), tallies, Date.now());
+        const body = buildStatus(watcher.current(), watcher.fileState(), tallies, monotonicMs());
         return this.statusExtras ? this.statusExtras(body) : body;
       },
     };

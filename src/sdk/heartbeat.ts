@@ -4,7 +4,11 @@
  * It never throws into the app, never keeps the process alive on its own,
  * and backs off while the router times out or fails (not while it is
  * restarting: a refused or dropped connection is retried at the interval).
+ * Every heartbeat is signed with the process's own key (docs/signing.md);
+ * the key itself is never sent.
  */
+
+import { signRequest } from './signing.js';
 
 /** Terminals held: a map or record of version → count, or an iterable of versions (one per terminal). */
 export type TerminalsSnapshot = Map<string, number> | Record<string, number> | Iterable<string>;
@@ -14,6 +18,7 @@ export interface HeartbeatOptions {
   terminals: () => TerminalsSnapshot;
   /** Defaults come from the environment switchyard gives a process. */
   routerUrl?: string;
+  /** This process's own signing key (SWITCHYARD_TOKEN); it never leaves the process. */
   token?: string;
   service?: string;
   version?: string;
@@ -54,6 +59,14 @@ function heartbeatInterval(option: number | undefined, fromEnv: string | undefin
   return ms;
 }
 
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    throw new Error(`switchyard heartbeat: SWITCHYARD_ROUTER_URL must be a URL like http://127.0.0.1:7400, got ${JSON.stringify(url)}.`);
+  }
+}
+
 export function countTerminals(snapshot: TerminalsSnapshot): Record<string, number> {
   if (snapshot instanceof Map) return Object.fromEntries(snapshot);
   if (typeof (snapshot as Iterable<string>)[Symbol.iterator] === 'function') {
@@ -78,6 +91,9 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   const version = required(options.version ?? env.SWITCHYARD_VERSION, 'SWITCHYARD_VERSION');
   const processId = required(options.process ?? env.SWITCHYARD_PROCESS, 'SWITCHYARD_PROCESS');
   const intervalMs = heartbeatInterval(options.intervalMs, env.SWITCHYARD_HEARTBEAT_MS);
+  const heartbeatUrl = `${routerUrl}/v1/heartbeat`;
+  // Signed as the router will see the request line: the URL's path, any prefix included.
+  const heartbeatPath = pathOf(heartbeatUrl);
 
   let seq = 0;
   let sent = 0;
@@ -96,9 +112,9 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
     }
     const body = JSON.stringify({ service, version, process: processId, seq: seq++, terminals });
     try {
-      const response = await fetch(`${routerUrl}/v1/heartbeat`, {
+      const response = await fetch(heartbeatUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        headers: { 'content-type': 'application/json', ...signRequest(token, processId, 'POST', heartbeatPath, body) },
         body,
         signal: AbortSignal.timeout(Math.max(1000, Math.min(intervalMs, 5000))),
       });

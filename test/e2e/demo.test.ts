@@ -1,3 +1,4 @@
+import { cliHeaders } from '../helpers/signed.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -228,7 +229,7 @@ describe('switchyard demo (non-interactive, --json)', () => {
         expect(run.daemonPid !== undefined && pidAlive(run.daemonPid)).toBe(true);
         const config = JSON.parse(readFileSync(join(dir, 'switchyard.config.json'), 'utf8')) as { router: { listen: string } };
         const token = readFileSync(join(dir, '.switchyard', 'token'), 'utf8').trim();
-        const answer = await fetch(`http://${config.router.listen}/v1/status`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+        const answer = await fetch(`http://${config.router.listen}/v1/status`, { headers: cliHeaders(token), signal: AbortSignal.timeout(5000) });
         expect(answer.status).toBe(200);
         const status = (await answer.json()) as { services: Record<string, { target: string; processes: Array<{ version: string; state: string }> }> };
         expect(status.services.demo!.target).toBe('1.1.0');

@@ -1,3 +1,5 @@
+import { signRequest } from '../../src/sdk/signing.js';
+import { heartbeatHeaders } from './signed.js';
 import fc from 'fast-check';
 import { isValidVersion } from '../../src/core/version.js';
 
@@ -114,9 +116,9 @@ const wrongAuthorization = fc.oneof(
   headerSafe.map((t) => `Bearer ${t}`),
 );
 
-/** Heartbeats without a valid token (401), and with the token but a body that is not a valid heartbeat. */
+/** Heartbeats without a valid signature (401: a bearer token is none), and signed but with a body that is not a valid heartbeat. */
 export const heartbeatSpec = (token: () => string): fc.Arbitrary<Spec> => fc.oneof(
-  // No or a wrong token: 401 whatever the body (a valid heartbeat included).
+  // Unsigned (whatever Authorization says): 401 whatever the body (a valid heartbeat included).
   fc.tuple(wrongAuthorization, fc.oneof(fc.nat().map((seq) => JSON.stringify(goodHeartbeat(seq))), notJson, jsonNotObject)).map(([auth, body]): Spec => ({
     kind: 'http',
     label: 'heartbeat-no-token',
@@ -126,13 +128,18 @@ export const heartbeatSpec = (token: () => string): fc.Arbitrary<Spec> => fc.one
     body,
     expect: 401,
   })),
-  // The token, and a body that is not a valid heartbeat.
+  // Signed with the router's own secret as if it were a process key: 401.
+  fc.nat().map((seq): Spec => {
+    const body = JSON.stringify(goodHeartbeat(seq));
+    return { kind: 'http', label: 'heartbeat-bad-signature', method: 'POST', path: '/v1/heartbeat', headers: { 'content-type': 'application/json', ...signRequest(token(), 'lobby@1.5.0#0', 'POST', '/v1/heartbeat', body) }, body, expect: 401 };
+  }),
+  // Signed, and a body that is not a valid heartbeat.
   fc.oneof(
     fc.tuple(fc.nat(), fc.array(heartbeatMutation, { minLength: 1, maxLength: 3 })).map(([seq, mutations]) => JSON.stringify(mutations.reduce((h, m) => m(h), goodHeartbeat(seq + 1) as Record<string, unknown>))),
     notJson,
     jsonNotObject,
     deepNesting,
-  ).map((body): Spec => ({ kind: 'http', label: 'heartbeat-token', method: 'POST', path: '/v1/heartbeat', headers: { 'content-type': 'application/json', authorization: `Bearer ${token()}` }, body })),
+  ).map((body): Spec => ({ kind: 'http', label: 'heartbeat-signed', method: 'POST', path: '/v1/heartbeat', headers: heartbeatHeaders(token(), body, 'lobby@1.5.0#0'), body })),
 );
 
 const cookieName = fc.stringMatching(/^[a-z]{1,8}$/);
@@ -171,13 +178,16 @@ export const proxiedSpec: fc.Arbitrary<Spec> = fc
 /** Bodies over maxBodyBytes on the JSON endpoints: 413, by content-length or while streaming. */
 export const hugeSpec = (maxBody: number, token: () => string): fc.Arbitrary<Spec> => fc
   .record({ path: fc.constantFrom('/v1/login', '/v1/heartbeat'), size: fc.integer({ min: maxBody + 1, max: 600_000 }), chunked: fc.boolean() })
-  .map(({ path, size, chunked }) => ({
-    kind: 'http' as const,
-    label: `huge-${chunked ? 'chunked' : 'sized'}`,
-    method: 'POST',
-    path,
-    headers: { 'content-type': 'application/json', ...(path === '/v1/heartbeat' ? { authorization: `Bearer ${token()}` } : {}) },
-    body: Buffer.from(`{"service":"lobby","version":"1.5.0","pad":"${'x'.repeat(size)}"}`),
-    chunked,
-    expect: 413,
-  }));
+  .map(({ path, size, chunked }) => {
+    const body = Buffer.from(`{"service":"lobby","version":"1.5.0","pad":"${'x'.repeat(size)}"}`);
+    return {
+      kind: 'http' as const,
+      label: `huge-${chunked ? 'chunked' : 'sized'}`,
+      method: 'POST',
+      path,
+      headers: path === '/v1/heartbeat' ? heartbeatHeaders(token(), body, 'lobby@1.5.0#0') : { 'content-type': 'application/json' },
+      body,
+      chunked,
+      expect: 413,
+    };
+  });

@@ -1,3 +1,4 @@
+import { cliHeaders } from './signed.js';
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -100,7 +101,7 @@ export interface RolloutProject {
   cliJson<T = any>(args: string[], opts?: { timeoutMs?: number; env?: Record<string, string | undefined> }): Promise<CliJson<T>>;
   /** policy.json as it is on disk now. */
   policy(): Promise<any>;
-  /** GET /v1/status with the token (the router's own view); undefined when it does not answer. */
+  /** GET /v1/status signed with the CLI's key (the router's own view); undefined when it does not answer. */
   routerStatus(): Promise<any | undefined>;
   /** GET /metrics (open on loopback). */
   metrics(): Promise<string>;
@@ -231,7 +232,7 @@ export async function makeRolloutProject(opts: RolloutProjectOptions = {}): Prom
     },
     async routerStatus() {
       try {
-        const response = await fetch(`${routerUrl}/v1/status`, { headers: { authorization: `Bearer ${project.token}` }, signal: AbortSignal.timeout(2000) });
+        const response = await fetch(`${routerUrl}/v1/status`, { headers: cliHeaders(project.token), signal: AbortSignal.timeout(2000) });
         if (!response.ok) return undefined;
         return await response.json();
       } catch {

@@ -11,13 +11,14 @@ import { freePort } from '../helpers/free-port.js';
 import { makePm2Home, type Pm2Home } from '../helpers/pm2-home.js';
 import { assertNothingLeft, waitFor, type RolloutProject, makeRolloutProject } from '../helpers/rollout-project.js';
 import { buildPolicy, startRouter, stopAllRouters } from '../helpers/router-process.js';
+import { cliHeaders, heartbeatHeaders } from '../helpers/signed.js';
 import { editConfig, ok, report } from './support/project.js';
 import { HOSTILE_SERVICE, HOSTILE_VERSION, hostileInputs, pm2Pid, remoteProject, seenBy, writeRelease } from './support/hostile.js';
 import { canUnshareNet, externalIPv4, listenersOf, sshArgvProblems, unquoteWords, writeSshShim } from './support/security.js';
 
 /**
- * Security checks: heartbeat and status refuse a missing or wrong token
- * (401); the router listens on loopback unless configured otherwise; the
+ * Security checks: heartbeat and status refuse an unsigned or wrongly
+ * signed request (401); the router listens on loopback unless configured otherwise; the
  * token file is 0600; no user-supplied string reaches a shell: local
  * processes start through PM2's API, and over ssh every remote word is
  * quoted by src/fleet/ssh.ts (checked through a recording `ssh` shim that
@@ -52,7 +53,7 @@ afterAll(async () => {
 });
 
 describe('security', () => {
-  it('heartbeat and status answer 401 to a missing or wrong token', async () => {
+  it('heartbeat and status answer 401 to a missing or wrong credential, the secret as a bearer token included', async () => {
     const router = await startRouter({ policy: POLICY });
     const t = router.token;
     const wrong = [undefined, '', 'Bearer', 'Bearer ', `Bearer ${t.slice(0, -1)}${t.endsWith('0') ? '1' : '0'}`, `Bearer ${t.slice(0, -1)}`, `Bearer ${t}x`,
@@ -70,10 +71,11 @@ describe('security', () => {
         expect(json).toMatchObject({ error: expect.any(String), message: expect.any(String) });
       }
     }
-    // The right token works, so the 401s were about the token.
-    expect((await call('/v1/heartbeat', `Bearer ${t}`, heartbeat)).status).toBe(204);
-    expect((await call('/v1/status', `Bearer ${t}`)).status).toBe(200);
-    report('security tokens', `${answers.length} requests with no or a wrong token (${wrong.length} kinds × heartbeat, status, status with ?token=): all 401 with a JSON error; the right token: 204 and 200`);
+    // The secret itself as a bearer token is refused too; signed requests work, so the 401s were about the credentials.
+    expect((await call('/v1/heartbeat', `Bearer ${t}`, heartbeat)).status).toBe(401);
+    expect((await fetch(`${router.url}/v1/heartbeat`, { method: 'POST', headers: heartbeatHeaders(t, heartbeat), body: heartbeat })).status).toBe(204);
+    expect((await fetch(`${router.url}/v1/status`, { headers: cliHeaders(t) })).status).toBe(200);
+    report('security tokens', `${answers.length} requests with no or a wrong credential (${wrong.length} kinds × heartbeat, status, status with ?token=): all 401 with a JSON error; the secret as a bearer token: 401; signed: 204 and 200`);
   });
 
   it('the router listens on loopback unless configured; the token file is 0600', async () => {

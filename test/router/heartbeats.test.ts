@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeHttp, http, postJson } from '../helpers/http.js';
 import { guardUserPm2Home } from '../helpers/pm2-home.js';
 import type { StatusBody } from '../../src/router/status.js';
+import { deriveKey, signRequest } from '../../src/sdk/signing.js';
+import { cliHeaders, heartbeatHeaders } from '../helpers/signed.js';
 import { buildPolicy, startRouter, stopAllRouters, type RouterProcess } from '../helpers/router-process.js';
 
 /**
@@ -18,17 +20,20 @@ type Status = StatusBody;
 
 const seqs = new Map<string, number>();
 
-function heartbeat(process: string, terminals: Record<string, number>, opts: { seq?: number; token?: string | null } = {}) {
+/** A heartbeat signed with the process's own key; `secret: null` sends it unsigned, another secret signs with a wrong key. */
+function heartbeat(process: string, terminals: Record<string, number>, opts: { seq?: number; secret?: string | null } = {}) {
   const [service, rest] = process.split('@') as [string, string];
   const version = rest.split('#')[0]!;
   const seq = opts.seq ?? (seqs.get(process) ?? 0) + 1;
   if (opts.seq === undefined) seqs.set(process, seq);
-  const token = opts.token === undefined ? router.token : opts.token;
-  return postJson(`${router.url}/v1/heartbeat`, { service, version, process, seq, terminals }, token === null ? {} : { authorization: `Bearer ${token}` });
+  const body = JSON.stringify({ service, version, process, seq, terminals });
+  const secret = opts.secret === undefined ? router.token : opts.secret;
+  const headers = secret === null ? { 'content-type': 'application/json' } : heartbeatHeaders(secret, body);
+  return http(`${router.url}/v1/heartbeat`, { method: 'POST', headers, body });
 }
 
 async function status(): Promise<Status> {
-  const answer = await http(`${router.url}/v1/status`, { headers: { authorization: `Bearer ${router.token}` } });
+  const answer = await http(`${router.url}/v1/status`, { headers: cliHeaders(router.token) });
   expect(answer.status).toBe(200);
   return answer.json<Status>();
 }
@@ -72,16 +77,16 @@ afterAll(async () => {
 });
 
 describe('heartbeats', () => {
-  it('refuses a heartbeat without a valid token with 401, and does not count it', async () => {
+  it('refuses a heartbeat without a valid signature with 401, and does not count it', async () => {
     const rejectedBefore = await metric(/^switchyard_heartbeats_total\{outcome="rejected"\}/);
-    for (const token of [null, 'wrong', `${router.token}x`, '']) {
-      const answer = await heartbeat('lobby@1.4.0#0', { '1.4.0': 999 }, { token, seq: 1 });
+    for (const secret of [null, 'wrong', `${router.token}0`, '']) {
+      const answer = await heartbeat('lobby@1.4.0#0', { '1.4.0': 999 }, { secret, seq: 1 });
       expect(answer.status).toBe(401);
       expect(answer.json()).toMatchObject({ error: 'unauthorized' });
     }
-    // A malformed Authorization header is no token either.
-    const basic = await postJson(`${router.url}/v1/heartbeat`, { service: 'lobby', version: '1.4.0', process: 'lobby@1.4.0#0', seq: 1, terminals: { '1.4.0': 999 } }, { authorization: `Basic ${router.token}` });
-    expect(basic.status).toBe(401);
+    // The secret itself as a bearer token is no longer accepted.
+    const bearer = await postJson(`${router.url}/v1/heartbeat`, { service: 'lobby', version: '1.4.0', process: 'lobby@1.4.0#0', seq: 1, terminals: { '1.4.0': 999 } }, { authorization: `Bearer ${router.token}` });
+    expect(bearer.status).toBe(401);
 
     const s = await status();
     expect(proc(s, 'lobby@1.4.0#0')).toMatchObject({ terminals: 0, heartbeat: { ageMs: null, stale: true } });
@@ -89,11 +94,14 @@ describe('heartbeats', () => {
     expect(await metric(/^switchyard_heartbeats_total\{outcome="rejected"\}/)).toBe(rejectedBefore + 5);
   });
 
-  it('status needs the token', async () => {
+  it('status needs a request signed with the CLI key', async () => {
     expect((await http(`${router.url}/v1/status`)).status).toBe(401);
-    const wrong = await http(`${router.url}/v1/status`, { headers: { authorization: 'Bearer 00ff' } });
-    expect(wrong.status).toBe(401);
-    expect(wrong.json()).toMatchObject({ error: 'unauthorized', message: expect.stringContaining('token') });
+    const bearer = await http(`${router.url}/v1/status`, { headers: { authorization: `Bearer ${router.token}` } });
+    expect(bearer.status).toBe(401);
+    expect(bearer.json()).toMatchObject({ error: 'unauthorized', reason: 'unsigned', message: expect.stringContaining('docs/signing.md') });
+    // A process's key may heartbeat, not read status.
+    const asProcess = await http(`${router.url}/v1/status`, { headers: signRequest(deriveKey(router.token, 'lobby@1.5.0#0'), 'lobby@1.5.0#0', 'GET', '/v1/status') });
+    expect(asProcess.json()).toMatchObject({ error: 'unauthorized', reason: 'wrong_key' });
   });
 
   it('counts terminals from valid heartbeats into the status tally, ordered by count with shares', async () => {
@@ -200,7 +208,7 @@ describe('metrics', () => {
     expect(answer.text).toMatch(/^switchyard_heartbeats_total\{outcome="accepted"\} \d+$/m);
     expect(answer.text).toMatch(/^switchyard_routing_decisions_total\{kind="login",outcome="connect"\} \d+$/m);
     expect(answer.text).toMatch(/^switchyard_routing_decisions_total\{kind="resolve",outcome="version_not_served"\} \d+$/m);
-    // With a token it answers as well.
-    expect((await http(`${router.url}/metrics`, { headers: { authorization: `Bearer ${router.token}` } })).status).toBe(200);
+    // Signed with the CLI key it answers as well.
+    expect((await http(`${router.url}/metrics`, { headers: cliHeaders(router.token, '/metrics') })).status).toBe(200);
   });
 });

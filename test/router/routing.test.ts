@@ -1,3 +1,4 @@
+import { heartbeatHeaders } from '../helpers/signed.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,8 +146,10 @@ describe('login', () => {
     expect(first.filter((p) => p === b150.port)).toHaveLength(5);
     expect(first.filter((p) => p === b150b.port)).toHaveLength(5);
 
-    const beat = (process: string, terminals: number) =>
-      postJson(`${proxy.url}/v1/heartbeat`, { service: 'lobby', version: '1.5.0', process, seq: 1, terminals: { '1.5.0': terminals } }, { authorization: `Bearer ${proxy.token}` });
+    const beat = (process: string, terminals: number) => {
+      const body = JSON.stringify({ service: 'lobby', version: '1.5.0', process, seq: 1, terminals: { '1.5.0': terminals } });
+      return http(`${proxy.url}/v1/heartbeat`, { method: 'POST', headers: heartbeatHeaders(proxy.token, body), body });
+    };
     expect((await beat('lobby@1.5.0#0', 120)).status).toBe(204);
     expect((await beat('lobby@1.5.0#1', 4)).status).toBe(204);
     expect(new Set(await ports(6))).toEqual(new Set([b150b.port]));

@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHeartbeat, type Heartbeat, type HeartbeatOptions } from '../../src/sdk/heartbeat.js';
+import { deriveKey } from '../../src/sdk/signing.js';
+import { cliHeaders } from '../helpers/signed.js';
 import { captureStderr, isRunning, waitExit } from '../helpers/child-processes.js';
 import { guardUserPm2Home } from '../helpers/pm2-home.js';
 import { buildPolicy, childEnv, spawnRouter, startRouter, stopAllRouters, type RouterProcess } from '../helpers/router-process.js';
@@ -44,7 +46,7 @@ let scratch: string;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function status(on: RouterProcess = router): Promise<Status> {
-  const response = await fetch(`${on.url}/v1/status`, { headers: { authorization: `Bearer ${on.token}` }, signal: AbortSignal.timeout(2000) });
+  const response = await fetch(`${on.url}/v1/status`, { headers: cliHeaders(on.token), signal: AbortSignal.timeout(2000) });
   expect(response.status).toBe(200);
   return (await response.json()) as Status;
 }
@@ -68,7 +70,8 @@ async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 5000, ever
 function processEnv(index: number, on: RouterProcess = router): Record<string, string> {
   return {
     SWITCHYARD_ROUTER_URL: on.url,
-    SWITCHYARD_TOKEN: on.token,
+    // The process's own key, derived from the router's secret as switchyard derives it.
+    SWITCHYARD_TOKEN: deriveKey(on.token, `lobby@1.5.0#${index}`),
     SWITCHYARD_SERVICE: 'lobby',
     SWITCHYARD_VERSION: '1.5.0',
     SWITCHYARD_PROCESS: `lobby@1.5.0#${index}`,
@@ -170,9 +173,10 @@ describe('heartbeats reach a real router', () => {
     expect(hb.failed).toBe(0);
   });
 
-  it('reports a refused heartbeat (bad token) to onError without throwing', async () => {
+  it('reports a refused heartbeat (bad key) to onError without throwing', async () => {
     const errors: Error[] = [];
-    const hb = start(0, { terminals: () => ({}), env: { ...processEnv(0), SWITCHYARD_TOKEN: 'not-the-token' }, onError: (e) => errors.push(e) });
+    // The router's secret itself is not a process key either.
+    const hb = start(0, { terminals: () => ({}), env: { ...processEnv(0), SWITCHYARD_TOKEN: router.token }, onError: (e) => errors.push(e) });
     await eventually(() => expect(errors.length).toBeGreaterThanOrEqual(1));
     expect(errors[0]!.message).toMatch(/401/);
     expect(hb.sent).toBe(0);
@@ -193,6 +197,10 @@ describe('settings', () => {
       expect(() => startHeartbeat({ terminals: () => ({}), env: { ...ALL, [name]: '' } })).toThrow(name);
     },
   );
+
+  it('a router URL that is not a URL is a clear error naming it', () => {
+    expect(() => startHeartbeat({ terminals: () => ({}), env: { ...ALL, SWITCHYARD_ROUTER_URL: '127.0.0.1 7400' } })).toThrow(/SWITCHYARD_ROUTER_URL must be a URL/);
+  });
 
   it('an option given in code wins over the environment', () => {
     const env: Record<string, string> = { ...ALL };

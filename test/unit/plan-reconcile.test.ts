@@ -105,7 +105,8 @@ describe('planReconcile', () => {
     ['lost: draining and errored', withPm2(lobby([draining()]), { [OLD]: 'errored' }), [`claimStop ${OLD} lost 0`, `missing ${OLD} errored`]],
     ['lost: draining and stopped', withPm2(lobby([draining()]), { [OLD]: 'stopped' }), [`claimStop ${OLD} lost 0`, `missing ${OLD} stopped`]],
     ['lost keeps the terminals it last reported', { ...withPm2(lobby([draining()]), { [OLD]: '' }), facts: { [OLD]: { terminals: 4, stale: true } } }, [`claimStop ${OLD} lost 4`, `missing ${OLD} missing`]],
-    ['launching is not lost', withPm2(lobby([draining()]), { [OLD]: 'launching' }), []],
+    ['launching is not lost, but down for routing', withPm2(lobby([draining()]), { [OLD]: 'launching' }), [`missing ${OLD} launching`]],
+    ['a crash loop (waiting restart) is not lost, but down for routing', withPm2(lobby([draining()]), { [OLD]: 'waiting restart' }), [`missing ${OLD} waiting restart`]],
     // A host PM2 cannot be asked about.
     ['unknown host: nothing claimed', { policy: lobby([draining({ drainDeadline: PAST }), claim('stopping', SELF), claim('stopping', DEAD, 'lobby@1.9.0#1'), claim('failed', undefined, 'lobby@1.2.0#0')]), pm2: { local: null }, facts: { [OLD]: { zeroStreak: 9 } } }, []],
     ['unknown host: an active process is not called missing', { policy: lobby([proc('lobby@1.6.0#0', 'active', 7503)]), pm2: { local: null } }, []],

@@ -4,7 +4,13 @@ import { parseHeartbeat } from '../../src/core/heartbeat.js';
 import { TallyBook } from '../../src/core/tally.js';
 
 // Interval 1000 ms, stale after 3 intervals: stale once a heartbeat is more than 3000 ms old.
-const book = () => new TallyBook({ intervalMs: 1000, staleAfter: 3 });
+// The policy names these processes (and lobby@1.5.0#0 … #999 for the throughput case).
+const NAMED = ['lobby@1.5.0#1', 'lobby@1.4.0#0', 'chat@2.0.0#0', ...Array.from({ length: 1000 }, (_, i) => `lobby@1.5.0#${i}`)];
+const book = () => {
+  const t = new TallyBook({ intervalMs: 1000, staleAfter: 3 });
+  t.setKnown(NAMED, 0);
+  return t;
+};
 const hb = (process: string, seq: number, terminals: Record<string, number>): Heartbeat => {
   const [service, rest] = process.split('@') as [string, string];
   return { service, version: rest.split('#')[0]!, process, seq, terminals };
