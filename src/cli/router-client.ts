@@ -2,12 +2,13 @@ import { get } from 'node:http';
 
 export { routerUrl } from '../config/router-url.js';
 
+/** /healthz: `ok` and `generation` for anyone; the rest only with the token. */
 export interface Health {
   ok: boolean;
   generation: number | null;
-  fileBroken: boolean;
-  error: string | null;
-  mode: string;
+  fileBroken?: boolean;
+  error?: string | null;
+  mode?: string;
 }
 
 /**
@@ -34,9 +35,10 @@ function getJson(url: string, headers: Record<string, string>, timeoutMs: number
   });
 }
 
-/** GET /healthz; undefined when nothing answers. */
-export async function fetchHealth(baseUrl: string, timeoutMs = 1000): Promise<Health | undefined> {
-  return (await getJson(`${baseUrl}/healthz`, {}, timeoutMs))?.body as Health | undefined;
+/** GET /healthz (with the token, the details too); undefined when nothing answers. */
+export async function fetchHealth(baseUrl: string, timeoutMs = 1000, token?: string): Promise<Health | undefined> {
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  return (await getJson(`${baseUrl}/healthz`, headers, timeoutMs))?.body as Health | undefined;
 }
 
 /** Polls /healthz until it answers 200 or the time is up. */

@@ -104,9 +104,3 @@ export async function metrics(req: IncomingMessage, res: ServerResponse, state: 
   res.writeHead(200, { 'content-type': state.metrics.contentType });
   res.end(text);
 }
-
-export function healthz(res: ServerResponse, state: RouterState): void {
-  const file = state.watcher.fileState();
-  const ok = state.watcher.current() !== undefined;
-  sendJson(res, ok ? 200 : 503, { ok, generation: file.generation, fileBroken: file.fileBroken, error: file.error, mode: state.options.mode });
-}

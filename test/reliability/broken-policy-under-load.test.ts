@@ -49,8 +49,9 @@ const BROKEN: Array<{ kind: string; make: (good: string) => string }> = [
   { kind: 'truncated', make: (good) => good.slice(0, Math.floor(good.length / 2)) },
 ];
 
+/** /healthz with the token: the file state is only shown to callers with credentials. */
 async function health(url: string): Promise<any> {
-  const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
+  const response = await fetch(`${url}/healthz`, { headers: { authorization: `Bearer ${project!.token}` }, signal: AbortSignal.timeout(2000) });
   return { status: response.status, ...((await response.json()) as object) };
 }
 
