@@ -78,7 +78,8 @@ describe('a router that cannot listen fails fast', () => {
       console.log(`router run on a busy port (${ipc ? 'with' : 'without'} an IPC channel): exit ${exit.code} after ${tookMs} ms (node start-up included)`);
       expect(exit.code, stderr).toBe(1);
       expect(stderr).toContain(`Cannot listen on 127.0.0.1:${busyPort}: the address is in use by pid ${process.pid}`);
-      expect(tookMs).toBeLessThan(5000);
+      // About a second on an idle machine; node's start-up dominates, so a loaded one gets room.
+      expect(tookMs).toBeLessThan(8000);
     }
   });
 
@@ -104,7 +105,20 @@ describe('a router that cannot listen fails fast', () => {
     expect(result.stderr).toMatch(/The router exited while starting/);
     expect(result.stderr).toContain('it was removed from PM2');
     expect(result.stderr).toContain('Cannot listen on 192.0.2.1');
-    expect(tookMs).toBeLessThan(8000);
+    expect(tookMs).toBeLessThan(15_000);
+    expect(await pm2Names()).toEqual([]);
+  });
+
+  it('router start on a busy port while a PM2 daemon runs in its home: non-zero at once, nothing left in PM2', async () => {
+    expect(pm2.daemonPid(), 'the previous case left a daemon running').toBeGreaterThan(0);
+    const p = await project();
+    const started = Date.now();
+    const result = await runCli(['router', 'start', '--config', p.configPath], { cwd: p.dir, env: cliEnv(pm2.home), timeoutMs: 30_000 });
+    const tookMs = Date.now() - started;
+    console.log(`router start on a busy port, PM2 daemon up: exit ${result.exitCode} after ${tookMs} ms`);
+    expect(result.exitCode, result.stderr).toBe(1);
+    expect(result.stderr).toContain(`the address is in use by pid ${process.pid}`);
+    expect(tookMs).toBeLessThan(5000);
     expect(await pm2Names()).toEqual([]);
   });
 });

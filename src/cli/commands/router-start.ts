@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { failedError } from '../../core/errors.js';
-import { Pm2Client, type Pm2Process } from '../../fleet/pm2-client.js';
+import { Pm2Client, pm2DaemonRunning, type Pm2Process } from '../../fleet/pm2-client.js';
 import { addressInUse, listenFailure } from '../../router/port-holder.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
@@ -57,6 +57,10 @@ export const run: CommandModule['run'] = async (ctx) => {
   await mkdir(logDir, { recursive: true });
   const logFile = join(logDir, 'router.log');
 
+  const { host, port } = config.router.listen;
+  const busy = () => addressInUse(host, port);
+  // Something else on the address and no PM2 here that could be running our router: say so now, starting nothing.
+  if ((await busy()) && !pm2DaemonRunning(config.pm2Home)) throw failedError('router_listen_failed', await listenFailure(host, port, undefined));
   const pm2 = await Pm2Client.connect(config.pm2Home);
   try {
     const existing = await pm2.describe(ROUTER_PM2_NAME);
@@ -69,9 +73,7 @@ export const run: CommandModule['run'] = async (ctx) => {
       }
     }
     if (existing !== undefined) await pm2.delete(ROUTER_PM2_NAME);
-    const { host, port } = config.router.listen;
-    // Something else on the address: say so now, and start nothing.
-    if (await addressInUse(host, port)) throw failedError('router_listen_failed', await listenFailure(host, port, undefined));
+    if (await busy()) throw failedError('router_listen_failed', await listenFailure(host, port, undefined));
     ctx.out.info(`starting ${ROUTER_PM2_NAME} under PM2 (PM2_HOME ${config.pm2Home})…`);
     await pm2.start({
       name: ROUTER_PM2_NAME,
