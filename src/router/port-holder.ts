@@ -1,4 +1,5 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 
 /**
@@ -44,15 +45,20 @@ async function commandOf(pid: string): Promise<string> {
   }
 }
 
-/** The process listening on `port`, or undefined when it cannot be told. Gives up after `budgetMs`. */
-export async function findPortHolder(port: number, budgetMs = 500): Promise<PortHolder | undefined> {
+/**
+ * The process listening on `port`, or undefined when it cannot be told.
+ * Synchronous on purpose: this runs only on the way out of a failed start,
+ * and thousands of small reads are far quicker without a round trip through
+ * the thread pool each (a loaded machine would otherwise hit the budget).
+ */
+export async function findPortHolder(port: number, budgetMs = 1000): Promise<PortHolder | undefined> {
   const deadline = Date.now() + budgetMs;
   const inodes = await listeningInodes(port);
   if (inodes.size === 0) return undefined;
   const wanted = new Set([...inodes].map((inode) => `socket:[${inode}]`));
   let pids: string[];
   try {
-    pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid);
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid);
   } catch {
     return undefined;
   }
@@ -60,12 +66,17 @@ export async function findPortHolder(port: number, budgetMs = 500): Promise<Port
     if (Date.now() > deadline) return undefined;
     let fds: string[];
     try {
-      fds = await readdir(`/proc/${pid}/fd`);
+      fds = readdirSync(`/proc/${pid}/fd`);
     } catch {
       continue;
     }
     for (const fd of fds) {
-      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+      let target = '';
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        // Closed meanwhile.
+      }
       if (wanted.has(target)) return { pid: Number(pid), command: await commandOf(pid) };
     }
   }
