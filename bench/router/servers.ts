@@ -38,7 +38,7 @@ function proxyUndici(): Server {
   const proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: CONNECTIONS_PER_UPSTREAM, listenHost: `${HOST}:${port}` });
   const upstream = { address: HOST, port: upstreamPort };
   return createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
-    void proxy.forward(req, res, upstream);
+    void proxy.forward(req, res, upstream, req.url ?? '/');
   });
 }
 

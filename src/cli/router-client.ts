@@ -3,12 +3,13 @@ import { signAsCli } from '../sdk/signing.js';
 
 export { routerUrl } from '../config/router-url.js';
 
+/** /healthz: `ok` and `generation` for anyone; the rest only with the token. */
 export interface Health {
   ok: boolean;
   generation: number | null;
-  fileBroken: boolean;
-  error: string | null;
-  mode: string;
+  fileBroken?: boolean;
+  error?: string | null;
+  mode?: string;
 }
 
 /**
@@ -35,9 +36,11 @@ function getJson(url: string, headers: Record<string, string>, timeoutMs: number
   });
 }
 
-/** GET /healthz; undefined when nothing answers. */
-export async function fetchHealth(baseUrl: string, timeoutMs = 1000): Promise<Health | undefined> {
-  return (await getJson(`${baseUrl}/healthz`, {}, timeoutMs))?.body as Health | undefined;
+/** GET /healthz (signed with the CLI's key from the router's secret: the details too); undefined when nothing answers. */
+export async function fetchHealth(baseUrl: string, timeoutMs = 1000, secret?: string): Promise<Health | undefined> {
+  const url = new URL(`${baseUrl}/healthz`);
+  const headers: Record<string, string> = secret === undefined ? {} : signAsCli(secret, 'GET', url.pathname);
+  return (await getJson(url.href, headers, timeoutMs))?.body as Health | undefined;
 }
 
 /** Polls /healthz until it answers 200 or the time is up. */

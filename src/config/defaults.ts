@@ -18,6 +18,11 @@ export const CONFIG_DEFAULTS = {
     versionHeader: 'x-switchyard-version',
     serviceHeader: 'x-switchyard-service',
     maxBodyBytes: 64 * 1024,
+    headersTimeout: '10s',
+    requestTimeout: '60s',
+    keepAliveTimeout: '5s',
+    maxConnections: 10_000,
+    maxConnectionsPerClient: 1000,
   },
   /** The state folder, relative to the folder of the config file. */
   state: '.switchyard',

@@ -140,14 +140,42 @@ export const SSH_TARGET = /^(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,63}@)?[A-Za-z0-9_][A
 /** ssh -o options, "Key=Value". The value may not hold spaces or shell characters. */
 export const SSH_OPTION = /^([A-Za-z][A-Za-z0-9]{0,63})=[A-Za-z0-9_.\/~+@%,:=-]{1,1024}$/;
 
-/** Options that make ssh run a local command: keep those in ~/.ssh/config, where they are visible as such. */
-export const SSH_OPTIONS_DENIED = ['proxycommand', 'localcommand', 'permitlocalcommand', 'knownhostscommand'];
+/**
+ * The ssh -o options a config may set: those that choose the identity, the
+ * port, how host keys are checked, and timeouts and keep-alives. Anything
+ * else (ProxyCommand, LocalCommand, PKCS11Provider, SecurityKeyProvider,
+ * ProxyJump, ForwardAgent, ...) can run code or reach other machines, so it
+ * belongs in ~/.ssh/config, where it is visible as what it is. The reasons
+ * for each entry are in docs/security.md.
+ */
+export const SSH_OPTIONS_ALLOWED = [
+  'IdentityFile', 'IdentitiesOnly', 'CertificateFile',
+  'Port',
+  'StrictHostKeyChecking', 'UserKnownHostsFile', 'GlobalKnownHostsFile', 'HostKeyAlias', 'HostKeyAlgorithms', 'CheckHostIP',
+  'ConnectTimeout', 'ConnectionAttempts', 'ServerAliveInterval', 'ServerAliveCountMax', 'TCPKeepAlive',
+] as const;
+
+const ALLOWED_LOWER = new Set(SSH_OPTIONS_ALLOWED.map((name) => name.toLowerCase()));
+
+/** The key of a "Key=Value" option when ssh would not accept it from a config (ssh's keys are case-insensitive). */
+export function sshOptionRefused(option: string): string | undefined {
+  const key = option.slice(0, option.indexOf('='));
+  return ALLOWED_LOWER.has(key.toLowerCase()) ? undefined : key;
+}
+
+const SSH_OPTION_FORM = 'an ssh option as "Key=Value", like StrictHostKeyChecking=accept-new';
 
 export const sshOption = z
-  .string({ error: 'an ssh option as "Key=Value", like StrictHostKeyChecking=accept-new' })
-  .regex(SSH_OPTION, { error: 'an ssh option as "Key=Value", like StrictHostKeyChecking=accept-new (no spaces or shell characters)' })
-  .refine((s) => !SSH_OPTIONS_DENIED.includes(s.slice(0, s.indexOf('=')).toLowerCase()), {
-    error: 'an ssh option that does not run a command (put ProxyCommand and LocalCommand in ~/.ssh/config instead)',
+  .string({ error: SSH_OPTION_FORM })
+  .regex(SSH_OPTION, { error: `${SSH_OPTION_FORM} (no spaces or shell characters)` })
+  .superRefine((option, ctx) => {
+    const key = sshOptionRefused(option);
+    if (key === undefined) return;
+    ctx.addIssue({
+      code: 'custom',
+      message: `one of the ssh options that choose identity, port, host keys, timeouts and keep-alives (${SSH_OPTIONS_ALLOWED.join(', ')}); `
+        + `${key} is not one of them: put it in ~/.ssh/config under a Host entry for this host, where it is visible as such`,
+    });
   });
 
 /** Environment variable names a process may be given. */

@@ -34,6 +34,16 @@ export interface RouterConfig {
   versionHeader: string;
   serviceHeader: string;
   maxBodyBytes: number;
+  /** A client must send its whole request head within this; then its socket is destroyed. */
+  headersTimeoutMs: number;
+  /** A client must send its whole request, body included, within this; then its socket is destroyed. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Open client connections in all; beyond it new ones are closed at once. */
+  maxConnections: number;
+  /** Open client connections from one address; beyond it that address's new ones are closed at once. */
+  maxConnectionsPerClient: number;
   /**
    * The URL processes send heartbeats to, on every host. Unset: derived from
    * `listen`, which only works for processes on this machine.
@@ -99,6 +109,11 @@ export const routerShape = {
   versionHeader: headerName.prefault(D.router.versionHeader),
   serviceHeader: headerName.prefault(D.router.serviceHeader),
   maxBodyBytes: wholeNumber(1, 2 ** 31 - 1).default(D.router.maxBodyBytes),
+  headersTimeout: durationMs.prefault(D.router.headersTimeout),
+  requestTimeout: durationMs.prefault(D.router.requestTimeout),
+  keepAliveTimeout: durationMs.prefault(D.router.keepAliveTimeout),
+  maxConnections: wholeNumber(1, 1_000_000).default(D.router.maxConnections),
+  maxConnectionsPerClient: wholeNumber(1, 1_000_000).default(D.router.maxConnectionsPerClient),
   url: z
     .string({ error: 'an http URL processes on every host can reach, like http://router.internal:7400' })
     .regex(/^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?\/?$/, 'an http URL processes on every host can reach, like http://router.internal:7400')

@@ -88,6 +88,12 @@ const isCliKey = (keyId: string): boolean => keyId === CLI_KEY_ID;
 
 const EMPTY_SHA256 = bodySha256('');
 
+/** Whether a GET without a body is signed with the CLI's key (for answers that add details, never refuse). */
+export function signedByCli(req: IncomingMessage, state: RouterState): boolean {
+  const headers = signatureHeaders(req);
+  return !('ok' in headers) && verifierOf(state).verify(headers, EMPTY_SHA256, isCliKey).ok;
+}
+
 /** Checks a signed request without a body (GET); answers 401 and returns false when it fails. */
 function signedGet(req: IncomingMessage, res: ServerResponse, state: RouterState, what: string): boolean {
   // The signature covers an empty body: a GET that carries one is not the request that was signed.
@@ -151,10 +157,4 @@ export async function metrics(req: IncomingMessage, res: ServerResponse, state: 
   const text = await state.metrics.text();
   res.writeHead(200, { 'content-type': state.metrics.contentType });
   res.end(text);
-}
-
-export function healthz(res: ServerResponse, state: RouterState): void {
-  const file = state.watcher.fileState();
-  const ok = state.watcher.current() !== undefined;
-  sendJson(res, ok ? 200 : 503, { ok, generation: file.generation, fileBroken: file.fileBroken, error: file.error, mode: state.options.mode });
 }

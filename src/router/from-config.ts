@@ -15,6 +15,13 @@ export function routerOptionsFromConfig(config: Config, token: string, log?: (li
     serviceHeader: r.serviceHeader,
     maxBodyBytes: r.maxBodyBytes,
     token,
+    limits: {
+      headersTimeoutMs: r.headersTimeoutMs,
+      requestTimeoutMs: r.requestTimeoutMs,
+      keepAliveTimeoutMs: r.keepAliveTimeoutMs,
+      maxConnections: r.maxConnections,
+      maxConnectionsPerClient: r.maxConnectionsPerClient,
+    },
     ...(log ? { log } : {}),
   };
 }

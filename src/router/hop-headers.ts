@@ -12,20 +12,33 @@ function connectionTokens(headers: IncomingHttpHeaders): Set<string> | undefined
   return new Set(String(value).toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== ''));
 }
 
-/** The request headers to send upstream, with x-forwarded-* set. */
+/**
+ * Headers about the client that only the router can vouch for: whatever the
+ * client sent under these names is dropped, and the router's own values are
+ * set (docs/security.md). The router speaks plain HTTP, so the protocol is http.
+ */
+export function isClientForwardingHeader(name: string): boolean {
+  return name === 'forwarded' || name.startsWith('x-forwarded-');
+}
+
+export function forwardedHeaders(req: IncomingMessage, listenHost: string): Record<'x-forwarded-for' | 'x-forwarded-proto' | 'x-forwarded-host', string> {
+  const host = req.headers.host;
+  return {
+    'x-forwarded-for': req.socket.remoteAddress ?? '',
+    'x-forwarded-proto': 'http',
+    'x-forwarded-host': host === undefined || host === '' ? listenHost : host,
+  };
+}
+
+/** The request headers to send upstream, with the router's x-forwarded-* set. */
 export function upstreamRequestHeaders(req: IncomingMessage, listenHost: string): Record<string, string | string[]> {
   const named = connectionTokens(req.headers);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name) || isClientForwardingHeader(name)) continue;
     out[name] = value;
   }
-  const client = req.socket.remoteAddress ?? '';
-  const prior = req.headers['x-forwarded-for'];
-  out['x-forwarded-for'] = prior ? `${String(prior)}, ${client}` : client;
-  out['x-forwarded-proto'] = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
-  out['x-forwarded-host'] = (req.headers['x-forwarded-host'] as string | undefined) ?? req.headers.host ?? listenHost;
-  return out;
+  return { ...out, ...forwardedHeaders(req, listenHost) };
 }
 
 /** The response headers to send back to the terminal. */

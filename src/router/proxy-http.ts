@@ -38,7 +38,8 @@ export class HttpProxy {
     });
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream): Promise<void> {
+  /** Forwards `req` to `upstream` under `target`, the normalised request target. */
+  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, target: string): Promise<void> {
     const method = req.method ?? 'GET';
     const hasBody = method !== 'GET' && method !== 'HEAD' && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
     const origin = `http://${upstream.address.includes(':') ? `[${upstream.address}]` : upstream.address}:${upstream.port}`;
@@ -46,7 +47,7 @@ export class HttpProxy {
       .stream(
         {
           origin,
-          path: req.url ?? '/',
+          path: target,
           method: method as 'GET',
           headers: upstreamRequestHeaders(req, this.options.listenHost),
           body: hasBody ? req : null,

@@ -1,34 +1,39 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { endAndDestroy } from './connection-guard.js';
+import { forwardedHeaders, isClientForwardingHeader } from './hop-headers.js';
 import type { Upstream } from './proxy-http.js';
 
-/** Writes a small JSON error as a raw HTTP response on a socket that asked to upgrade. */
+/** Writes a small JSON error as a raw HTTP response on a socket that asked to upgrade, then closes it for good. */
 export function rejectUpgrade(socket: Duplex, status: number, error: string, message: string): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ error, message });
   const reason = STATUS_CODES[status] ?? 'Error';
-  socket.end(
+  endAndDestroy(
+    socket,
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
-function requestHead(req: IncomingMessage): string {
-  const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
+/** The request head replayed to the process: the normalised target, the client's headers but its forwarding ones, and the router's. */
+function requestHead(req: IncomingMessage, target: string, listenHost: string): string {
+  const lines = [`${req.method ?? 'GET'} ${target} HTTP/1.1`];
   const raw = req.rawHeaders;
-  let forwardedFor: string | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
-    const value = raw[i + 1]!;
-    if (name.toLowerCase() === 'x-forwarded-for') {
-      forwardedFor = value;
-      continue;
-    }
-    lines.push(`${name}: ${value}`);
+    if (isClientForwardingHeader(name.toLowerCase())) continue;
+    lines.push(`${name}: ${raw[i + 1]!}`);
   }
-  const client = req.socket.remoteAddress ?? '';
-  lines.push(`X-Forwarded-For: ${forwardedFor ? `${forwardedFor}, ${client}` : client}`);
+  for (const [name, value] of Object.entries(forwardedHeaders(req, listenHost))) lines.push(`${name}: ${value}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+export interface UpgradeTarget {
+  /** The normalised request target. */
+  target: string;
+  listenHost: string;
+  connectTimeoutMs: number;
 }
 
 /**
@@ -37,19 +42,19 @@ function requestHead(req: IncomingMessage): string {
  * answer reaches the terminal unchanged. A session lives as long as both
  * sockets do: the router never cuts it on its own.
  */
-export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, connectTimeoutMs: number, onClose?: () => void): void {
+export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, how: UpgradeTarget, onClose?: () => void): void {
   const upstreamSocket: Socket = connect({ host: upstream.address, port: upstream.port });
   let connected = false;
   const timer = setTimeout(() => {
     if (!connected) upstreamSocket.destroy(new Error('connect timeout'));
-  }, connectTimeoutMs);
+  }, how.connectTimeoutMs);
   timer.unref();
 
   upstreamSocket.once('connect', () => {
     connected = true;
     clearTimeout(timer);
     upstreamSocket.setNoDelay(true);
-    upstreamSocket.write(requestHead(req));
+    upstreamSocket.write(requestHead(req, how.target, how.listenHost));
     if (head.length > 0) upstreamSocket.write(head);
     upstreamSocket.pipe(socket);
     socket.pipe(upstreamSocket);
@@ -74,12 +79,13 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     upstreamSocket.destroy();
     finish();
   });
+  // One side gone ends the session: the other is ended and then destroyed, never left half-open.
   upstreamSocket.on('close', () => {
-    socket.end();
+    endAndDestroy(socket);
     finish();
   });
   socket.on('close', () => {
-    upstreamSocket.end();
+    endAndDestroy(upstreamSocket);
     finish();
   });
 }

@@ -1,4 +1,5 @@
 import type { Policy } from '../core/policy-schema.js';
+import type { ConnectionLimits } from './connection-guard.js';
 import type { Loads, RoundRobin } from '../core/resolve.js';
 import type { TallyBook } from '../core/tally.js';
 import type { RouterMetrics } from './metrics.js';
@@ -17,6 +18,8 @@ export interface RouterOptions {
   serviceHeader: string;
   maxBodyBytes: number;
   token: string;
+  /** Client connection bounds; each has the config's default when left out. */
+  limits?: Partial<ConnectionLimits>;
   /** How often the policy file is re-read in case a watch event was missed. */
   policyPollMs?: number;
   /** How long `stop()` lets in-flight requests and sessions finish. */

@@ -5,12 +5,15 @@ import type { Duplex } from 'node:stream';
 import { resolveRequest } from '../core/resolve.js';
 import { TallyBook } from '../core/tally.js';
 import * as api from './api.js';
+import { ConnectionGuard, DEFAULT_LIMITS, type ConnectionLimits } from './connection-guard.js';
+import { healthz } from './health.js';
 import { parseUrl, requestService, requestVersion, sendError } from './http-util.js';
 import { RouterMetrics } from './metrics.js';
 import { PolicyWatcher } from './policy-watcher.js';
 import { HttpProxy } from './proxy-http.js';
 import { proxyUpgrade, rejectUpgrade } from './proxy-ws.js';
 import { monotonicMs, trackPolicy, type RouterOptions, type RouterState } from './router-state.js';
+import { isRouterPath, isUiPath, normaliseTarget, ROUTER_PATHS, type NormalTarget } from './request-path.js';
 import { buildStatus, type StatusBody } from './status.js';
 
 export type { RouterOptions } from './router-state.js';
@@ -20,12 +23,27 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const NOT_ORIGIN_FORM = 'The request target must be a path starting with "/" (like /games/1?x=2).';
 
 /**
- * Only origin-form targets ("/path?query") are forwarded: an asterisk-form
- * ("OPTIONS *") or absolute-form ("GET http://host/path") target is refused
- * by the upstream client and would otherwise end as a 502.
+ * The normal form of a request target, or why it is refused. Only
+ * origin-form targets ("/path?query") are accepted: an asterisk-form
+ * ("OPTIONS *") or absolute-form ("GET http://host/path") target would be
+ * refused by the upstream client and otherwise end as a 502.
  */
-function isOriginForm(target: string | undefined): boolean {
-  return target !== undefined && target.startsWith('/');
+function targetOf(req: IncomingMessage): NormalTarget {
+  const target = req.url;
+  if (target === undefined || !target.startsWith('/')) return { ok: false, message: NOT_ORIGIN_FORM };
+  return normaliseTarget(target);
+}
+
+/** What a socket is told when it is dropped for being too slow or malformed, as node:http itself would answer. */
+function clientErrorAnswer(code: string | undefined): { status: number; error: string; message: string } {
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, error: 'headers_too_large', message: `Request headers are over ${MAX_HEADER_BYTES} bytes.` };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, error: 'request_timeout', message: 'The request did not arrive in time (router.headersTimeout, router.requestTimeout).' };
+  return { status: 400, error: 'bad_request', message: 'The request could not be parsed as HTTP/1.1.' };
+}
+
+/** How often node:http looks for connections past their header or request timeout (its default is 30 s). */
+function checkingIntervalMs(limits: ConnectionLimits): number {
+  return Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)));
 }
 
 /**
@@ -40,8 +58,11 @@ export class Router {
   private readonly proxy: HttpProxy;
   private readonly sockets = new Set<Socket | Duplex>();
   private readonly log: (line: string) => void;
+  private readonly guard: ConnectionGuard;
   /** Adds PM2's view to status when the router can ask PM2 (the rollout issue). */
   statusExtras: ((body: StatusBody) => Promise<StatusBody>) | undefined;
+  /** Serves /ui and everything under /ui/ when the web view is part of the router. */
+  uiHandler: ((req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>) | undefined;
 
   constructor(readonly options: RouterOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
@@ -50,11 +71,11 @@ export class Router {
       pollMs: options.policyPollMs ?? 1000,
       onLoad: (policy, previous) => {
         trackPolicy(tallies, policy);
-        this.log(`policy generation ${policy.generation} loaded${previous ? ` (was ${previous.generation})` : ''}`);
+        this.safeLog(`policy generation ${policy.generation} loaded${previous ? ` (was ${previous.generation})` : ''}`);
       },
       onError: (message) => {
         this.state.metrics.policyLoadErrors.inc();
-        this.log(`policy not loaded, ${this.state.watcher.current() ? `still serving generation ${this.state.watcher.current()!.generation}` : 'nothing to serve yet'}: ${message}`);
+        this.safeLog(`policy not loaded, ${this.state.watcher.current() ? `still serving generation ${this.state.watcher.current()!.generation}` : 'nothing to serve yet'}: ${message}`);
       },
     });
     const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, monotonicMs()) });
@@ -71,8 +92,18 @@ export class Router {
         return this.statusExtras ? this.statusExtras(body) : body;
       },
     };
+    const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...options.limits };
+    // node:http refuses a header timeout above the request timeout.
+    limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+    this.guard = new ConnectionGuard(limits, this.log, metrics.registry);
     this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: 64, listenHost: `${options.host}:${options.port}` });
-    this.server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    this.server = createServer({
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: checkingIntervalMs(limits),
+    }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         this.log(`internal error on ${req.method} ${req.url}: ${(error as Error).stack ?? String(error)}`);
         sendError(res, 500, 'internal', 'The router failed on this request; it keeps serving others.');
@@ -84,15 +115,32 @@ export class Router {
       socket.on('error', () => socket.destroy());
       rejectUpgrade(socket, 405, 'method_not_allowed', 'CONNECT is not supported: the router is not a forward proxy.');
     });
+    // Malformed, oversized or too slow: answer if no response has started, and destroy the socket either way.
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-      if (!socket.writable) return socket.destroy();
-      const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-      rejectUpgrade(socket, tooLarge ? 431 : 400, tooLarge ? 'headers_too_large' : 'bad_request', tooLarge ? `Request headers are over ${MAX_HEADER_BYTES} bytes.` : 'The request could not be parsed as HTTP/1.1.');
+      const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+      if (!socket.writable || inFlight?.headersSent === true) return socket.destroy();
+      const answer = clientErrorAnswer(error.code);
+      rejectUpgrade(socket, answer.status, answer.error, answer.message);
     });
     this.server.on('connection', (socket: Socket) => {
+      if (!this.guard.admit(socket)) return;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
+  }
+
+  /** Client connections open now (the connection caps count these). */
+  get openConnections(): number {
+    return this.guard.openConnections;
+  }
+
+  /** A log line from a callback that must not throw into the loop that called it. */
+  private safeLog(line: string): void {
+    try {
+      this.log(line);
+    } catch {
+      // Logging failed (a closed stderr); the router keeps serving.
+    }
   }
 
   /** Loads the policy and starts listening; resolves with the bound address. */
@@ -112,21 +160,27 @@ export class Router {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = req.url ?? '/';
     const method = req.method ?? 'GET';
-    if (path.startsWith('/v1/') || path === '/metrics' || path === '/healthz' || path.startsWith('/metrics?') || path.startsWith('/healthz?')) {
-      return this.handleApi(req, res, method);
+    const target = targetOf(req);
+    if (!target.ok) {
+      req.resume();
+      return sendError(res, 400, 'invalid_path', target.message);
     }
+    if (isRouterPath(target.pathname)) return this.handleApi(req, res, method, target.target);
     if (this.options.mode !== 'proxy') {
       req.resume();
       return sendError(res, 404, 'not_found', `No such path on the router: terminals log in with POST /v1/login and connect to the process they are given (the router is in redirect mode).`);
     }
-    return this.forward(req, res);
+    return this.forward(req, res, target.target);
   }
 
-  private async handleApi(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
-    const url = parseUrl(req);
-    if (url === undefined) return sendError(res, 400, 'bad_request', 'The request path could not be parsed.');
+  private async handleApi(req: IncomingMessage, res: ServerResponse, method: string, target: string): Promise<void> {
+    const url = new URL(target, 'http://router.invalid');
+    if (isUiPath(url.pathname)) {
+      if (this.uiHandler !== undefined) return this.uiHandler(req, res, url);
+      req.resume();
+      return sendError(res, 404, 'not_found', 'The web view is not part of this router.');
+    }
     const route = `${method} ${url.pathname}`;
     switch (route) {
       case 'POST /v1/login': return api.login(req, res, this.state);
@@ -134,11 +188,10 @@ export class Router {
       case 'POST /v1/heartbeat': return api.heartbeat(req, res, this.state);
       case 'GET /v1/status': return api.status(req, res, this.state);
       case 'GET /metrics': return api.metrics(req, res, this.state);
-      case 'GET /healthz': return api.healthz(res, this.state);
+      case 'GET /healthz': return healthz(req, res, this.state);
     }
     req.resume();
-    const known = ['/v1/login', '/v1/resolve', '/v1/heartbeat', '/v1/status', '/metrics', '/healthz'];
-    if (known.includes(url.pathname)) return sendError(res, 405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}.`);
+    if (ROUTER_PATHS.includes(url.pathname)) return sendError(res, 405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}.`);
     sendError(res, 404, 'not_found', `No such path on the router: ${url.pathname}.`);
   }
 
@@ -157,27 +210,24 @@ export class Router {
     return result;
   }
 
-  private async forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!isOriginForm(req.url)) {
-      req.resume();
-      return sendError(res, 400, 'bad_request', NOT_ORIGIN_FORM);
-    }
+  private async forward(req: IncomingMessage, res: ServerResponse, target: string): Promise<void> {
     const result = this.route(req, 'proxy');
     if (!result.ok) {
       req.resume();
       return sendError(res, result.status, result.error, result.message, 'versions' in result && result.versions ? { versions: result.versions } : undefined);
     }
-    await this.proxy.forward(req, res, result);
+    await this.proxy.forward(req, res, result, target);
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    const target = targetOf(req);
+    if (!target.ok) return rejectUpgrade(socket, 400, 'invalid_path', target.message);
+    if (isRouterPath(target.pathname)) return rejectUpgrade(socket, 404, 'not_found', `${target.pathname} is the router's own and takes no upgrade.`);
     if (this.options.mode !== 'proxy') return rejectUpgrade(socket, 404, 'not_found', 'The router is in redirect mode: connect to the process that login gave you.');
-    if (!isOriginForm(req.url)) return rejectUpgrade(socket, 400, 'bad_request', NOT_ORIGIN_FORM);
     const result = this.route(req, 'websocket');
     if (!result.ok) return rejectUpgrade(socket, result.status, result.error, result.message);
-    this.sockets.add(socket);
-    proxyUpgrade(req, socket, head, result, 5_000, () => this.sockets.delete(socket));
+    proxyUpgrade(req, socket, head, result, { target: target.target, listenHost: `${this.options.host}:${this.options.port}`, connectTimeoutMs: 5_000 });
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { cliHeaders } from './signed.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -234,9 +235,11 @@ process.once('exit', () => {
   for (const router of running) if (router.alive()) router.child.kill('SIGKILL');
 });
 
-export async function fetchHealth(url: string, timeoutMs = 1000): Promise<Health | undefined> {
+/** GET /healthz; signed with the CLI's key from the token, the answer has the details (file state, error, mode). */
+export async function fetchHealth(url: string, timeoutMs = 1000, token?: string): Promise<Health | undefined> {
   try {
-    const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
+    const headers: Record<string, string> = token === undefined ? {} : cliHeaders(token, '/healthz');
+    const response = await fetch(`${url}/healthz`, { headers, signal: AbortSignal.timeout(timeoutMs) });
     return (await response.json()) as Health;
   } catch {
     return undefined;
@@ -278,13 +281,13 @@ export async function spawnRouter(project: RouterProject, opts: StartRouterOptio
     pid: child.pid ?? -1,
     stderr,
     alive: () => isRunning(child),
-    health: (timeoutMs) => fetchHealth(project.url, timeoutMs),
+    health: (timeoutMs) => fetchHealth(project.url, timeoutMs, project.token),
     async waitForHealth(accept, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       let last: Health | undefined;
       while (Date.now() < deadline) {
         if (!isRunning(child)) throw new Error(`the router exited (code ${child.exitCode}, signal ${child.signalCode}); its log:\n${stderr()}`);
-        last = await fetchHealth(project.url, 1000);
+        last = await fetchHealth(project.url, 1000, project.token);
         if (last !== undefined && accept(last)) return last;
         await sleep(5);
       }
@@ -319,7 +322,7 @@ export async function spawnRouter(project: RouterProject, opts: StartRouterOptio
       running.delete(router);
       throw new Error(`the router exited before answering /healthz (code ${child.exitCode}); its log:\n${stderr()}`);
     }
-    const health = await fetchHealth(project.url, 1000);
+    const health = await fetchHealth(project.url, 1000, project.token);
     if (health !== undefined && (!expectHealthy || health.ok)) return router;
     if (Date.now() > deadline) {
       running.delete(router);

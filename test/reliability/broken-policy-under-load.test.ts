@@ -1,3 +1,4 @@
+import { cliHeaders } from '../helpers/signed.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -49,8 +50,9 @@ const BROKEN: Array<{ kind: string; make: (good: string) => string }> = [
   { kind: 'truncated', make: (good) => good.slice(0, Math.floor(good.length / 2)) },
 ];
 
+/** /healthz with the token: the file state is only shown to callers with credentials. */
 async function health(url: string): Promise<any> {
-  const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
+  const response = await fetch(`${url}/healthz`, { headers: cliHeaders(project!.token, '/healthz'), signal: AbortSignal.timeout(2000) });
   return { status: response.status, ...((await response.json()) as object) };
 }
 

@@ -53,7 +53,7 @@ describe('router under PM2', () => {
     expect(routerPid).toBeGreaterThan(0);
     expect(pidAlive(routerPid)).toBe(true);
     expect(pm2.daemonPid()).toBeGreaterThan(0);
-    expect(await fetchHealth(project.url)).toMatchObject({ ok: true, generation: 4, mode: 'redirect' });
+    expect(await fetchHealth(project.url, 1000, project.token)).toMatchObject({ ok: true, generation: 4, mode: 'redirect' });
   });
 
   it('router status: answering, its generation, PM2 online', async () => {

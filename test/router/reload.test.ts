@@ -110,8 +110,8 @@ describe('policy reload', () => {
           // A truncated file, as a hand edit gone wrong would leave it.
           await router.writePolicyText('{"schema": 1, "generation": 999, "services": {"lobby": {"target": ');
           broken++;
-          const health = await router.waitForHealth((h) => h.fileBroken);
-          sawBroken = health.fileBroken && health.ok && health.generation === generation && typeof health.error === 'string';
+          const health = await router.waitForHealth((h) => h.fileBroken === true);
+          sawBroken = health.fileBroken === true && health.ok && health.generation === generation && typeof health.error === 'string';
           continue;
         }
         generation++;
@@ -149,7 +149,7 @@ describe('policy reload', () => {
     const { readFile, unlink } = await import('node:fs/promises');
     const text = await readFile(router.policyPath, 'utf8');
     await unlink(router.policyPath);
-    const missing = await router.waitForHealth((h) => h.fileBroken);
+    const missing = await router.waitForHealth((h) => h.fileBroken === true);
     expect(missing).toMatchObject({ ok: true, generation, fileBroken: true });
     expect(missing.error).toContain('no policy file');
     expect((await http(`${router.url}/x`, { headers: { 'x-switchyard-version': '1.0.0' } })).status).toBe(200);

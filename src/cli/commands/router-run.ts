@@ -1,6 +1,7 @@
 import { failedError } from '../../core/errors.js';
 import { Router } from '../../router/router.js';
 import { routerOptionsFromConfig } from '../../router/from-config.js';
+import { listenFailure } from '../../router/port-holder.js';
 import { attachFleet } from '../../router/with-fleet.js';
 import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
@@ -23,23 +24,33 @@ function nextStopSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/**
+ * Lets go of PM2's IPC channel (it would keep a failed router alive), and
+ * ends the process after a grace if anything else still holds the event
+ * loop, with the exit code main has set by then.
+ */
+function exitSoon(graceMs: number, fallbackCode: number): void {
+  if (process.channel !== undefined) process.disconnect?.();
+  setTimeout(() => process.exit(process.exitCode ?? fallbackCode), graceMs).unref();
+}
+
 export const run: CommandModule['run'] = async (ctx) => {
   const { loaded } = await openProject(ctx);
   const { token } = await ensureToken(loaded.config.stateDir);
+  // A background loop's failure is logged and the router keeps serving; it never ends the process.
+  process.on('unhandledRejection', (reason) => {
+    timestamped(`a background task failed (the router keeps serving): ${(reason as Error)?.stack ?? String(reason)}`);
+  });
   const router = new Router(routerOptionsFromConfig(loaded.config, token, timestamped));
   let bound: { host: string; port: number };
   try {
     bound = await router.start();
   } catch (error) {
+    const { host, port } = loaded.config.router.listen;
+    const message = await listenFailure(host, port, error as NodeJS.ErrnoException);
     await router.stop().catch(() => undefined);
-    const code = (error as NodeJS.ErrnoException).code;
-    const where = `${loaded.config.router.listen.host}:${loaded.config.router.listen.port}`;
-    throw failedError(
-      'router_listen_failed',
-      code === 'EADDRINUSE'
-        ? `Cannot listen on ${where}: the address is in use (is a router already running? try \`switchyard router status\`), or change router.listen.`
-        : `Cannot listen on ${where}: ${(error as Error).message}.`,
-    );
+    exitSoon(1000, 1);
+    throw failedError('router_listen_failed', message);
   }
   const fleet = attachFleet(router, loaded.config, timestamped);
   ctx.out.result({ ok: true, listening: bound, mode: loaded.config.router.mode, pid: process.pid });
@@ -48,8 +59,6 @@ export const run: CommandModule['run'] = async (ctx) => {
   await fleet.stop();
   await router.stop();
   timestamped('router stopped');
-  // Under PM2 the IPC channel to its daemon keeps the process alive: let go of
-  // it, and if anything else still holds the event loop, end after a grace.
-  if (process.channel !== undefined) process.disconnect?.();
-  setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
+  // Under PM2 the IPC channel to its daemon keeps the process alive.
+  exitSoon(2000, 0);
 };

@@ -2,14 +2,42 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { failedError } from '../../core/errors.js';
-import { Pm2Client } from '../../fleet/pm2-client.js';
+import { Pm2Client, pm2DaemonRunning, type Pm2Process } from '../../fleet/pm2-client.js';
+import { addressInUse, listenFailure } from '../../router/port-holder.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
-import { routerUrl, waitForHealthy } from '../router-client.js';
+import { fetchHealth, routerUrl, waitForHealthy, type Health } from '../router-client.js';
 
 export const ROUTER_PM2_NAME = 'switchyard-router';
 const BIN = fileURLToPath(new URL('../../../bin/switchyard.js', import.meta.url));
 const START_TIMEOUT_MS = 15_000;
+/** How often a starting router is looked at, in PM2 and on /healthz. */
+const POLL_MS = 150;
+
+type StartOutcome =
+  | { kind: 'healthy'; health: Health; described: Pm2Process | undefined }
+  | { kind: 'failed'; reason: string };
+
+/**
+ * Watches a router PM2 has just started: healthy once /healthz answers ok
+ * while PM2 still runs the process it started; failed as soon as PM2 shows
+ * it exited (a restart, errored or stopped), or at the start timeout.
+ */
+async function watchStart(pm2: Pm2Client, url: string): Promise<StartOutcome> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const [described, health] = await Promise.all([pm2.describe(ROUTER_PM2_NAME), fetchHealth(url, 500)]);
+    if (described === undefined) return { kind: 'failed', reason: 'The router vanished from PM2 while starting' };
+    if (described.restarts > 0 || described.status === 'errored' || described.status === 'stopped') {
+      return { kind: 'failed', reason: `The router exited while starting (PM2 status ${described.status}, ${described.restarts} restart${described.restarts === 1 ? '' : 's'})` };
+    }
+    if (health?.ok === true && described.status === 'online') return { kind: 'healthy', health, described };
+    if (Date.now() > deadline) {
+      return { kind: 'failed', reason: `The router did not answer ${url}/healthz within ${START_TIMEOUT_MS / 1000}s (PM2 status: ${described.status}${health === undefined ? '' : '; it answers, but has no valid policy'})` };
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
 
 async function tail(path: string, lines: number): Promise<string> {
   try {
@@ -29,6 +57,10 @@ export const run: CommandModule['run'] = async (ctx) => {
   await mkdir(logDir, { recursive: true });
   const logFile = join(logDir, 'router.log');
 
+  const { host, port } = config.router.listen;
+  const busy = () => addressInUse(host, port);
+  // Something else on the address and no PM2 here that could be running our router: say so now, starting nothing.
+  if ((await busy()) && !pm2DaemonRunning(config.pm2Home)) throw failedError('router_listen_failed', await listenFailure(host, port, undefined));
   const pm2 = await Pm2Client.connect(config.pm2Home);
   try {
     const existing = await pm2.describe(ROUTER_PM2_NAME);
@@ -41,6 +73,7 @@ export const run: CommandModule['run'] = async (ctx) => {
       }
     }
     if (existing !== undefined) await pm2.delete(ROUTER_PM2_NAME);
+    if (await busy()) throw failedError('router_listen_failed', await listenFailure(host, port, undefined));
     ctx.out.info(`starting ${ROUTER_PM2_NAME} under PM2 (PM2_HOME ${config.pm2Home})…`);
     await pm2.start({
       name: ROUTER_PM2_NAME,
@@ -52,14 +85,13 @@ export const run: CommandModule['run'] = async (ctx) => {
       outFile: logFile,
       errorFile: logFile,
     });
-    const health = await waitForHealthy(url, START_TIMEOUT_MS);
-    const described = await pm2.describe(ROUTER_PM2_NAME);
-    if (health?.ok !== true) {
-      throw failedError(
-        'router_not_healthy',
-        `The router did not answer ${url}/healthz within ${START_TIMEOUT_MS / 1000}s (PM2 status: ${described?.status ?? 'missing'}${health?.error ? `; ${health.error}` : ''}). Last lines of ${logFile}:\n${await tail(logFile, 20)}`,
-      );
+    const outcome = await watchStart(pm2, url);
+    if (outcome.kind !== 'healthy') {
+      // A router that failed is not left for PM2 to restart over and over.
+      await pm2.delete(ROUTER_PM2_NAME).catch(() => undefined);
+      throw failedError('router_not_healthy', `${outcome.reason}; it was removed from PM2. Last lines of ${logFile}:\n${await tail(logFile, 20)}`);
     }
+    const { health, described } = outcome;
     ctx.out.success(`router running on ${url} (pid ${described?.pid}), serving generation ${health.generation}; log: ${logFile}`);
     ctx.out.result({ ok: true, alreadyRunning: false, pid: described?.pid, url, generation: health.generation, log: logFile });
   } finally {
