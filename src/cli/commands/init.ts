@@ -79,11 +79,11 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   }
 
   ctx.out.success(`wrote ${configFile}`);
-  if (sample !== undefined) ctx.out.success(`wrote the sample service to ${sample} (it needs \`npm install switchyard ws\` in this project)`);
+  if (sample !== undefined) ctx.out.success(`wrote the sample service to ${sample} (it needs \`npm install switchyard-cli ws\` in this project)`);
   ctx.out.success(`${policy.created ? 'created' : 'kept'} the policy at ${store.path}`);
   ctx.out.success(`${token.created ? 'created' : 'kept'} the token at ${token.path} (mode 0600)`);
   ctx.out.info(sample !== undefined
-    ? 'next: `npm install switchyard ws`, then `switchyard router start` and `switchyard deploy 1.0.0`.'
+    ? 'next: `npm install switchyard-cli ws`, then `switchyard router start` and `switchyard deploy 1.0.0`.'
     : `next: put version 1.0.0 of ${service} where the script says, then run \`switchyard router start\` and \`switchyard deploy 1.0.0\`.`);
   ctx.out.result({
     ok: true,
