@@ -3,6 +3,7 @@ import { cp, mkdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Fleet, FleetProcess, ProbeResult, ProcessSpec } from './fleet.js';
 import { Pm2Client, pm2DaemonRunning } from './pm2-client.js';
+import { followFile } from './log-follow.js';
 import { canBind } from './ports.js';
 
 async function tailOf(path: string | undefined, lines: number): Promise<string> {
@@ -94,6 +95,10 @@ export class LocalFleet implements Fleet {
 
   async logTail(id: string, lines: number): Promise<string> {
     return tailOf(this.logFile(id), lines);
+  }
+
+  followLog(id: string, lines: number, onLine: (line: string) => void, signal: AbortSignal): Promise<void> {
+    return followFile(this.logFile(id), lines, onLine, signal);
   }
 
   async close(): Promise<void> {
