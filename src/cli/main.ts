@@ -2,16 +2,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { isSwitchyardError } from '../core/errors.js';
 import { createContext, type Context, type GlobalOptions } from './context.js';
 import { Output } from './output.js';
-import { COMMANDS, type CommandSpec } from './commands.js';
+import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec } from './commands.js';
 import { readPackageVersion } from './package-info.js';
 
 function addGlobalOptions(command: Command): Command {
-  return command
-    .option('--config <file>', 'config file to use instead of searching for one')
-    .option('--json', 'print one machine-readable JSON result on stdout, nothing else')
-    .option('-y, --yes', 'never prompt; take defaults where a question would be asked')
-    .option('--service <name>', 'the service to act on (needed only with several services)')
-    .option('--verbose', 'print more detail on stderr');
+  for (const option of GLOBAL_OPTIONS) command.option(option.flags, option.description);
+  return command;
 }
 
 function register(program: Command, spec: CommandSpec, onRun: (spec: CommandSpec, command: Command, args: string[]) => Promise<void>): void {

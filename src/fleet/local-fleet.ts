@@ -6,7 +6,8 @@ import { Pm2Client, pm2DaemonRunning } from './pm2-client.js';
 import { followFile } from './log-follow.js';
 import { canBind } from './ports.js';
 
-async function tailOf(path: string | undefined, lines: number): Promise<string> {
+/** The last lines of a local log file ('' when there is none). */
+export async function tailOf(path: string | undefined, lines: number): Promise<string> {
   if (path === undefined) return '';
   try {
     const text = await readFile(path, 'utf8');
@@ -14,6 +15,11 @@ async function tailOf(path: string | undefined, lines: number): Promise<string> 
   } catch {
     return '';
   }
+}
+
+/** Where PM2 writes a local process's output (kept after the daemon stops, so logs can still be read). */
+export function localLogFile(logDir: string, id: string): string {
+  return join(logDir, `${id.replace(/[^A-Za-z0-9_.@-]/g, '_')}.log`);
 }
 
 /** This machine's processes, through PM2's API under the config's PM2_HOME. */
@@ -39,7 +45,7 @@ export class LocalFleet implements Fleet {
   }
 
   logFile(id: string): string {
-    return join(this.logDir, `${id.replace(/[^A-Za-z0-9_.@-]/g, '_')}.log`);
+    return localLogFile(this.logDir, id);
   }
 
   resolvePath(path: string, configDir: string): string {

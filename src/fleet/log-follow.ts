@@ -46,8 +46,9 @@ export async function followFile(path: string, lines: number, onLine: (line: str
   const splitter = lineSplitter(onLine);
   while (!signal.aborted) {
     await new Promise<void>((done) => {
-      const timer = setTimeout(done, POLL_MS);
-      signal.addEventListener('abort', () => (clearTimeout(timer), done()), { once: true });
+      const onAbort = () => (clearTimeout(timer), done());
+      const timer = setTimeout(() => (signal.removeEventListener('abort', onAbort), done()), POLL_MS);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
     const now = await size();
     if (now === undefined) continue;
