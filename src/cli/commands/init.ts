@@ -121,9 +121,11 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   }
 
   ctx.out.success(`wrote ${configFile}`);
-  if (sample !== undefined) ctx.out.success(`wrote the sample service to ${sample} (it needs \`npm install switchyard-cli ws\` in this project)`);
+  if (sample !== undefined) ctx.out.success(`wrote the sample service to ${sample} (it imports switchyard-cli and ws)`);
+  // The sample imports switchyard-cli and ws: say to install them only when this project lacks them.
+  const installed = ['switchyard-cli', 'ws'].every((name) => existsSync(join(dirname(configFile), 'node_modules', name, 'package.json')));
   ctx.out.info(sample !== undefined
-    ? 'next: `npm install switchyard-cli ws`, then `switchyard router start` and `switchyard deploy 1.0.0`.'
+    ? `next: ${installed ? '' : '`npm install switchyard-cli ws`, then '}\`switchyard router start\` and \`switchyard deploy 1.0.0\`.`
     : `next: put version 1.0.0 of ${service} where the script says, then run \`switchyard router start\` and \`switchyard deploy 1.0.0\`.`);
   ctx.out.result({
     ok: true,
