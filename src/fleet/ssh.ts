@@ -133,7 +133,10 @@ export async function runSsh(host: SshHost, words: readonly string[], call: SshC
  * timeout: the caller's signal is the end.
  */
 export async function streamSsh(host: SshHost, words: readonly string[], onLine: (line: string) => void, signal: AbortSignal): Promise<void> {
-  const child = execa('ssh', sshArgs(host, words), { reject: false, cancelSignal: signal, killSignal: 'SIGTERM', forceKillAfterDelay: 2000, stdin: 'pipe', buffer: { stdout: false, stderr: true } });
+  // cleanup: false: execa's exit hook (signal-exit) counts its own callbacks as listeners and, with
+  // two of these running, re-raises a SIGINT the caller handles. The caller's signal ends ssh instead;
+  // and were this process killed outright, ssh's stdin closes and the remote side ends (LOG_FOLLOW).
+  const child = execa('ssh', sshArgs(host, words), { reject: false, cleanup: false, cancelSignal: signal, killSignal: 'SIGTERM', forceKillAfterDelay: 2000, stdin: 'pipe', buffer: { stdout: false, stderr: true } });
   child.stdin?.on('error', () => {});
   const splitter = lineSplitter(onLine);
   child.stdout?.setEncoding('utf8').on('data', (text: string) => splitter.push(text));
