@@ -80,6 +80,24 @@ describe('down', () => {
     expect(project.daemonPid()).toBeDefined();
   });
 
+  it('asks on a terminal (a pty made by script(1)), and a "no" stops nothing', async () => {
+    const child = execa('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} down`, '/dev/null'], {
+      cwd: project.dir, env: { ...project.env, CI: undefined }, extendEnv: true, reject: false, stdin: 'pipe', timeout: 60_000,
+    });
+    try {
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await waitFor('the question', () => (out.includes('(y/N)') ? true : undefined), { timeoutMs: 30_000, last: () => out });
+      child.stdin!.write('n\r');
+      const result = await child;
+      expect(result.exitCode, out).toBe(0);
+      expect(out).toContain('nothing was stopped');
+      expect(project.daemonPid()).toBeDefined();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('--yes stops the router, the processes and the PM2 daemon, ends on its own, and keeps the policy and history', async () => {
     const daemon = project.daemonPid()!;
     const before = await project.policy();
