@@ -2,7 +2,8 @@
  * Shell completion scripts built from the command table, so a new command or
  * flag is completed without touching this file. Versions are not baked in:
  * the scripts ask `switchyard completion --versions` when a version is due,
- * so they follow the policy as it changes.
+ * so they follow the policy as it changes (for a version argument, and for
+ * the value of --to).
  */
 
 export interface CompletionCommand {
@@ -59,13 +60,17 @@ _switchyard() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
     if ((skip)); then skip=0; continue; fi
-    if [[ $value_flags == *" $w "* ]]; then skip=1; continue; fi
+    if [[ $value_flags == *" $w "* || $w == --to ]]; then skip=1; continue; fi
     [[ $w == -* ]] && continue
     if [[ -z $key ]]; then key=$w
     elif [[ $groups == *" $key "* ]]; then key="$key $w"
     else key="$key ARG"; break
     fi
   done
+  if [[ $prev == --to ]]; then
+    COMPREPLY=($(compgen -W "$(switchyard completion --versions 2>/dev/null)" -- "$cur"))
+    return 0
+  fi
   if [[ $value_flags == *" $prev "* ]]; then
     case "$prev" in --config|--from|--sync|--dir) COMPREPLY=($(compgen -f -- "$cur")) ;; esac
     return 0
@@ -113,7 +118,7 @@ function fish(commands: CompletionCommand[], globals: string[]): string {
     const last = c.name.split(' ').at(-1)!;
     for (const flag of c.flags) {
       const option = flag.startsWith('--') ? `-l ${flag.slice(2)}` : `-s ${flag.slice(1)}`;
-      const value = c.valueFlags.includes(flag) ? ' -r' : '';
+      const value = flag === '--to' ? ` -r -a ${quoteSingle('(switchyard completion --versions 2>/dev/null)')}` : c.valueFlags.includes(flag) ? ' -r' : '';
       lines.push(`complete -c switchyard -n ${quoteSingle(`__fish_seen_subcommand_from ${last}`)} ${option}${value}`);
     }
   }

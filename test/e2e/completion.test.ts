@@ -69,6 +69,8 @@ describe('completion bash', () => {
     expect(await complete('switchyard promote ')).toEqual(['1.10.0', '1.2.0', '1.1.0']);
     expect(await complete('switchyard drain 1.1')).toEqual(['1.10.0', '1.1.0']);
     expect(await complete('switchyard --service lobby logs ')).toEqual(['1.10.0', '1.2.0', '1.1.0']);
+    // rollback --to takes a version, wherever the command table gives a --to.
+    expect(await complete('switchyard rollback --to 1.2')).toEqual(['1.2.0']);
     // The value of a flag is not a command: after --timeout nothing is offered.
     expect(await complete('switchyard drain --timeout ')).toEqual([]);
   });
