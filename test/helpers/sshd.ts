@@ -62,6 +62,11 @@ export const SSH_SKIP: string | undefined = (() => {
   return reason;
 })();
 
+/** How `deploy --sync` copies to the test hosts here: rsync when this machine (and so each host) has it, else tar. */
+export function expectedSync(): 'rsync' | 'tar' {
+  return onPath('rsync') ? 'rsync' : 'tar';
+}
+
 /** Why rsync-specific cases cannot run here, printed when asked, or undefined. */
 export function rsyncSkip(): string | undefined {
   if (onPath('rsync')) return undefined;
