@@ -22,7 +22,7 @@ const DEFAULT_LINES = 50;
 function parseLines(value: unknown): number {
   if (value === undefined) return DEFAULT_LINES;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 100_000) throw usageError('invalid_lines', `--lines ${JSON.stringify(value)}: expected a whole number from 0 to 100000.`);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw usageError('invalid_lines', `--lines ${JSON.stringify(value)}: expected a whole number from 1 to 100000.`);
   return n;
 }
 
