@@ -16,6 +16,15 @@ export interface CommandSpec {
   load: () => Promise<CommandModule>;
 }
 
+/** The flags every command takes (main.ts adds them to each; completion lists them). */
+export const GLOBAL_OPTIONS: Array<{ flags: string; description: string }> = [
+  { flags: '--config <file>', description: 'config file to use instead of searching for one' },
+  { flags: '--json', description: 'print one machine-readable JSON result on stdout, nothing else' },
+  { flags: '-y, --yes', description: 'never prompt; take defaults where a question would be asked' },
+  { flags: '--service <name>', description: 'the service to act on (needed only with several services)' },
+  { flags: '--verbose', description: 'print more detail on stderr' },
+];
+
 /** The command table: every command switchyard has, in the order help lists them. */
 export const COMMANDS: CommandSpec[] = [
   {
@@ -27,6 +36,7 @@ export const COMMANDS: CommandSpec[] = [
       { flags: '--ports <range>', description: 'port range for the service processes, like 7500-7599' },
       { flags: '--listen <host:port>', description: 'where the router listens' },
       { flags: '--template <name>', description: 'also write a sample service: service (HTTP + WebSocket, with heartbeats)' },
+      { flags: '--from <file>', description: 'turn the apps of a PM2 ecosystem file (.js, .cjs, .json, .yaml) into services' },
     ],
     load: () => import('./commands/init.js'),
   },
@@ -84,6 +94,28 @@ export const COMMANDS: CommandSpec[] = [
       { flags: '--prune', description: 'delete orphans: PM2 processes named like this project\'s that the policy does not name' },
     ],
     load: () => import('./commands/status.js'),
+  },
+  {
+    name: 'logs',
+    args: '[version]',
+    description: "what PM2 logged for a version's processes (default: the target) on every host, each line prefixed with its process id",
+    options: [
+      { flags: '--lines <n>', description: 'how many of the last lines of each process to show (default 50)' },
+      { flags: '--follow', description: 'keep printing new lines until Ctrl-C' },
+    ],
+    load: () => import('./commands/logs.js'),
+  },
+  {
+    name: 'down',
+    description: "stop the router, every process of this project and this project's PM2 daemon; the policy and its history stay",
+    load: () => import('./commands/down.js'),
+  },
+  {
+    name: 'completion',
+    args: '[shell]',
+    description: 'print a completion script for bash, zsh or fish (commands, flags and the versions in the policy)',
+    options: [{ flags: '--versions', description: 'print the versions in the policy, one a line (what the scripts call)' }],
+    load: () => import('./commands/completion.js'),
   },
   {
     name: 'demo',

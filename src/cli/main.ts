@@ -2,16 +2,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { isSwitchyardError } from '../core/errors.js';
 import { createContext, type Context, type GlobalOptions } from './context.js';
 import { Output } from './output.js';
-import { COMMANDS, type CommandSpec } from './commands.js';
+import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec } from './commands.js';
 import { readPackageVersion } from './package-info.js';
 
 function addGlobalOptions(command: Command): Command {
-  return command
-    .option('--config <file>', 'config file to use instead of searching for one')
-    .option('--json', 'print one machine-readable JSON result on stdout, nothing else')
-    .option('-y, --yes', 'never prompt; take defaults where a question would be asked')
-    .option('--service <name>', 'the service to act on (needed only with several services)')
-    .option('--verbose', 'print more detail on stderr');
+  for (const option of GLOBAL_OPTIONS) command.option(option.flags, option.description);
+  return command;
 }
 
 function register(program: Command, spec: CommandSpec, onRun: (spec: CommandSpec, command: Command, args: string[]) => Promise<void>): void {
@@ -50,6 +46,13 @@ function report(error: unknown, out: Output): number {
   return 1;
 }
 
+/** `commander.unknownCommand` → `unknown_command`, and the message without commander's `error: ` prefix. */
+function usageResult(error: CommanderError): { ok: false; error: string; message: string } {
+  const code = error.code.replace(/^commander\./, '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  const message = error.message.replace(/^error: /, '').replace(/\n[\s\S]*$/, '');
+  return { ok: false, error: code === 'help' ? 'usage' : code, message: code === 'help' ? 'a command is needed: run switchyard --help to see them' : message };
+}
+
 /**
  * The entry point, and the only place that decides the exit code. It sets
  * process.exitCode rather than exiting, so output is flushed and cleanup runs.
@@ -76,12 +79,14 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
+    const json = argv.includes('--json');
     if (error instanceof CommanderError) {
       // Help and version are not failures; every other parse error is bad usage.
+      // Commander has already told people on stderr; CI reading --json gets it as a result too.
       process.exitCode = error.exitCode === 0 ? 0 : 2;
+      if (error.exitCode !== 0) new Output({ json, verbose: false }).result(usageResult(error));
       return;
     }
-    const json = argv.includes('--json');
     process.exitCode = report(error, context?.out ?? new Output({ json, verbose: false }));
   } finally {
     // The command is done and its output written. A PM2 connection whose daemon died keeps

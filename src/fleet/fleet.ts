@@ -58,5 +58,7 @@ export interface Fleet {
   list(): Promise<FleetProcess[]>;
   /** The last lines the process wrote (stdout and stderr). */
   logTail(id: string, lines: number): Promise<string>;
+  /** The last `lines` lines, then every line written after, until `signal` aborts (`switchyard logs --follow`). */
+  followLog?(id: string, lines: number, onLine: (line: string) => void, signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }

@@ -3,9 +3,11 @@ import { cp, mkdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Fleet, FleetProcess, ProbeResult, ProcessSpec } from './fleet.js';
 import { Pm2Client, pm2DaemonRunning } from './pm2-client.js';
+import { followFile } from './log-follow.js';
 import { canBind } from './ports.js';
 
-async function tailOf(path: string | undefined, lines: number): Promise<string> {
+/** The last lines of a local log file ('' when there is none). */
+export async function tailOf(path: string | undefined, lines: number): Promise<string> {
   if (path === undefined) return '';
   try {
     const text = await readFile(path, 'utf8');
@@ -13,6 +15,11 @@ async function tailOf(path: string | undefined, lines: number): Promise<string> 
   } catch {
     return '';
   }
+}
+
+/** Where PM2 writes a local process's output (kept after the daemon stops, so logs can still be read). */
+export function localLogFile(logDir: string, id: string): string {
+  return join(logDir, `${id.replace(/[^A-Za-z0-9_.@-]/g, '_')}.log`);
 }
 
 /** This machine's processes, through PM2's API under the config's PM2_HOME. */
@@ -42,7 +49,7 @@ export class LocalFleet implements Fleet {
   }
 
   logFile(id: string): string {
-    return join(this.logDir, `${id.replace(/[^A-Za-z0-9_.@-]/g, '_')}.log`);
+    return localLogFile(this.logDir, id);
   }
 
   resolvePath(path: string, configDir: string): string {
@@ -98,6 +105,10 @@ export class LocalFleet implements Fleet {
 
   async logTail(id: string, lines: number): Promise<string> {
     return tailOf(this.logFile(id), lines);
+  }
+
+  followLog(id: string, lines: number, onLine: (line: string) => void, signal: AbortSignal): Promise<void> {
+    return followFile(this.logFile(id), lines, onLine, signal);
   }
 
   async close(): Promise<void> {

@@ -5,8 +5,8 @@ import { parseProcessId, SERVICE_NAME } from '../core/names.js';
 import { isValidVersion } from '../core/version.js';
 import type { Fleet, FleetProcess, ProbeResult, ProcessSpec } from './fleet.js';
 import { parseJlist } from './pm2-jlist.js';
-import { HELLO, LOG_TAIL, PM2_DELETE, PM2_JLIST, PM2_START, PROBE, PROBE_NODE } from './remote-scripts.js';
-import { lastLines, runSsh, type SshCall } from './ssh.js';
+import { HELLO, LOG_FOLLOW, LOG_TAIL, PM2_DELETE, PM2_JLIST, PM2_START, PROBE, PROBE_NODE } from './remote-scripts.js';
+import { lastLines, runSsh, streamSsh, type SshCall } from './ssh.js';
 import { syncFolder, type SyncMethod } from './remote-sync.js';
 
 /** What the first call learnt about the host. */
@@ -159,6 +159,11 @@ export class RemoteFleet implements Fleet {
       timeoutMs: this.timeoutMs,
     });
     return stdout.trimEnd();
+  }
+
+  async followLog(id: string, lines: number, onLine: (line: string) => void, signal: AbortSignal): Promise<void> {
+    checkRemoteProcessId(id);
+    await streamSsh(this.config, ['sh', '-c', LOG_FOLLOW, 'sh', String(Math.max(0, Math.trunc(lines))), this.logFile(id)], onLine, signal);
   }
 
   async close(): Promise<void> {

@@ -60,6 +60,15 @@ export const PM2_DELETE = withPm2('pm2 delete "$1"');
 export const LOG_TAIL = `tail -n "$1" -- "$2" 2>/dev/null; exit 0`;
 
 /**
+ * Args: number of lines, log file. Follows the log until our side goes away:
+ * ssh's stdin stays open while we follow, so its end (the local ssh was
+ * stopped) ends `cat` here, which stops tail instead of leaving it behind.
+ */
+export const LOG_FOLLOW = `tail -n "$1" -F -- "$2" 2>/dev/null & t=$!
+cat >/dev/null
+kill "$t" 2>/dev/null; exit 0`;
+
+/**
  * Whether the script exists, then which ports can be bound. Args: node code,
  * script path, node (empty: node from PATH), how many ports are wanted, the
  * candidate ports.

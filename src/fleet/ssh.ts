@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import type { HostConfig } from '../config/schema.js';
 import { failedError, usageError, type SwitchyardError } from '../core/errors.js';
+import { lineSplitter } from './log-follow.js';
 
 /**
  * The one place switchyard runs anything on another host: the system `ssh`
@@ -123,6 +124,27 @@ export async function runSsh(host: SshHost, words: readonly string[], call: SshC
     throw failedError('remote_command_failed', `could not ${call.what} on host ${host.name} (exit ${exitCode}): ${lastLines(stderr || stdout) || 'no output'}`, { host: host.name });
   }
   return { stdout, stderr, exitCode };
+}
+
+/**
+ * Runs quoted words on a host and hands each line of their output to
+ * `onLine` as it comes, until the command ends or `signal` aborts (then ssh
+ * is stopped, and with it the remote side; see LOG_FOLLOW). No overall
+ * timeout: the caller's signal is the end.
+ */
+export async function streamSsh(host: SshHost, words: readonly string[], onLine: (line: string) => void, signal: AbortSignal): Promise<void> {
+  // cleanup: false: execa's exit hook (signal-exit) counts its own callbacks as listeners and, with
+  // two of these running, re-raises a SIGINT the caller handles. The caller's signal ends ssh instead;
+  // and were this process killed outright, ssh's stdin closes and the remote side ends (LOG_FOLLOW).
+  const child = execa('ssh', sshArgs(host, words), { reject: false, cleanup: false, cancelSignal: signal, killSignal: 'SIGTERM', forceKillAfterDelay: 2000, stdin: 'pipe', buffer: { stdout: false, stderr: true } });
+  child.stdin?.on('error', () => {});
+  const splitter = lineSplitter(onLine);
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => splitter.push(text));
+  const result = await child;
+  splitter.flush();
+  if (signal.aborted) return;
+  if (result.exitCode === 255) throw unreachable(host, String(result.stderr ?? ''));
+  if (result.failed && result.exitCode === undefined) throw failedError('ssh_failed', `ssh to host ${host.name} ended abnormally: ${String(result.message ?? '')}`, { host: host.name });
 }
 
 export { lastLines };

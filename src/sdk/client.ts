@@ -1,5 +1,5 @@
 /**
- * switchyard/client: for terminals. Logs in to the router, follows a
+ * switchyard-cli/client: for terminals. Logs in to the router, follows a
  * version-change message by letting the app change version and logging in
  * again, resolves where a request goes, and retries what is worth retrying
  * (the router unreachable or restarting) with a bounded backoff.

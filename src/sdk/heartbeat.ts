@@ -1,5 +1,5 @@
 /**
- * switchyard/heartbeat: for service processes. Reports, at the interval
+ * switchyard-cli/heartbeat: for service processes. Reports, at the interval
  * switchyard gave the process, how many terminals of each version it holds.
  * It never throws into the app, never keeps the process alive on its own,
  * and backs off while the router times out or fails (not while it is

@@ -3,7 +3,7 @@
 // heartbeat SDK. `switchyard init --template service` copies it into a project.
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
-import { startHeartbeat } from 'switchyard/heartbeat';
+import { startHeartbeat } from 'switchyard-cli/heartbeat';
 
 const port = Number(process.env.PORT ?? 8080);
 const version = process.env.SWITCHYARD_VERSION ?? '0.0.0';

@@ -1,19 +1,26 @@
 import { execa } from 'execa';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { freePort } from './free-port.js';
 import { appPids, pidAlive, readPid } from './pm2-home.js';
+import { InProcessSshd, makeKeyPair } from './ssh2-server.js';
 
 /**
- * Real sshd instances on 127.0.0.1 for remote-host tests (STACK.md's
- * recipe, as root): each "host" is this machine reached over ssh on its own
- * free port, with its own home folder (sshd's SetEnv HOME), so its releases,
- * logs and PM2_HOME (`~/pm2`, a short /tmp path) are its own. Its PM2
- * daemon is started by switchyard over ssh; cleanup() ends it and its
- * processes by pid, stops every sshd by pid and removes the folders.
+ * SSH "hosts" on 127.0.0.1 for remote-host tests: each is this machine
+ * reached with the system `ssh` client on its own free port, with its own
+ * home folder, so its releases, logs and PM2_HOME (`~/pm2`, a short /tmp
+ * path) are its own. Its PM2 daemon is started by switchyard over ssh;
+ * cleanup() ends it and its processes by pid, stops every server and removes
+ * the folders.
+ *
+ * Two servers, one behaviour: a real sshd (STACK.md's recipe, as root; its
+ * SetEnv gives each host its HOME), or, where sshd is missing, an SSH server
+ * inside the test process (ssh2-server.ts). SWITCHYARD_TEST_SSH=sshd|ssh2
+ * picks one; unset, sshd is used when /usr/sbin/sshd exists and we are root.
+ * .ci/run runs the remote suites with both.
  *
  *   const fleet = await startSshdHosts(['east', 'west']);
  *   afterAll(() => fleet.cleanup());
@@ -22,6 +29,51 @@ import { appPids, pidAlive, readPid } from './pm2-home.js';
 
 export const SSHD = '/usr/sbin/sshd';
 export const PM2_BIN = resolve(import.meta.dirname, '../../node_modules/pm2/bin/pm2');
+
+export type SshBackend = 'sshd' | 'ssh2';
+
+function onPath(tool: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+export function sshBackend(env: NodeJS.ProcessEnv = process.env): SshBackend {
+  const asked = env.SWITCHYARD_TEST_SSH;
+  if (asked === 'sshd' || asked === 'ssh2') return asked;
+  if (asked !== undefined && asked !== '') throw new Error(`SWITCHYARD_TEST_SSH=${asked}: expected sshd or ssh2`);
+  return existsSync(SSHD) && process.getuid?.() === 0 ? 'sshd' : 'ssh2';
+}
+
+/**
+ * Why the remote suites cannot run here (printed once, visibly), or undefined.
+ * Only the ssh client is needed: the server can always be the in-process one.
+ */
+export const SSH_SKIP: string | undefined = (() => {
+  const reason = !onPath('ssh') ? 'skipping the remote-host suite: install openssh-client (apt-get install openssh-client)'
+    : sshBackend() === 'sshd' && !existsSync(SSHD) ? `skipping the remote-host suite: SWITCHYARD_TEST_SSH=sshd but ${SSHD} is missing: install openssh-server (apt-get install openssh-server)`
+      : undefined;
+  if (reason !== undefined) console.warn(reason);
+  return reason;
+})();
+
+/** How `deploy --sync` copies to the test hosts here: rsync when this machine (and so each host) has it, else tar. */
+export function expectedSync(): 'rsync' | 'tar' {
+  return onPath('rsync') ? 'rsync' : 'tar';
+}
+
+/** Why rsync-specific cases cannot run here, printed when asked, or undefined. */
+export function rsyncSkip(): string | undefined {
+  if (onPath('rsync')) return undefined;
+  const reason = 'skipping the rsync case: install rsync (apt-get install rsync); the tar fallback is still tested';
+  console.warn(reason);
+  return reason;
+}
 
 export interface JlistEntry {
   name: string;
@@ -52,6 +104,7 @@ export interface SshdFleet {
   hosts: SshdHost[];
   host(name: string): SshdHost;
   keyDir: string;
+  backend: SshBackend;
   cleanup(): Promise<void>;
 }
 
@@ -83,13 +136,71 @@ export async function killPm2At(pm2Home: string): Promise<void> {
   for (const pid of all.filter(pidAlive)) process.kill(pid, 'SIGKILL');
 }
 
-export async function startSshdHosts(names: string[]): Promise<SshdFleet> {
-  if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: install openssh-server (apt-get install openssh-server; .ci/run does it)`);
-  const keyDir = await mkdtemp('/tmp/sy-ssh-');
-  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'host_ed25519')]);
-  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'id_ed25519')]);
+/** The server side of one test host: real sshd, or the in-process one. */
+interface HostServer {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  running(): boolean;
+  sessions(): number;
+}
+
+function realSshd(keyDir: string, name: string, port: number, home: string): HostServer {
+  const pidFile = join(keyDir, `${name}.pid`);
+  const logFile = join(keyDir, `${name}.log`);
+  const server: HostServer = {
+    sessions: () => (existsSync(logFile) ? (readFileSync(logFile, 'utf8').match(/Accepted publickey/g) ?? []).length : 0),
+    running: () => {
+      const pid = readPid(pidFile);
+      return pid !== undefined && pidAlive(pid);
+    },
+    async start() {
+      await execa(SSHD, [
+        '-f', '/dev/null', '-p', String(port), '-o', 'ListenAddress=127.0.0.1', '-h', join(keyDir, 'host_ed25519'),
+        '-o', `AuthorizedKeysFile=${join(keyDir, 'authorized_keys')}`, '-o', 'StrictModes=no', '-o', 'PasswordAuthentication=no',
+        '-o', 'KbdInteractiveAuthentication=no', '-o', 'MaxStartups=200', '-o', 'MaxSessions=200',
+        '-o', `PidFile=${pidFile}`, '-E', logFile, '-o', `SetEnv=HOME=${home}`,
+      ]);
+      await waitFor(async () => server.running() && (await accepts(port)), 10_000, `sshd of ${name} on port ${port}`);
+    },
+    async stop() {
+      const pid = readPid(pidFile);
+      if (pid === undefined || !pidAlive(pid)) return;
+      process.kill(pid, 'SIGTERM');
+      await waitFor(() => !pidAlive(pid), 10_000, `sshd ${pid} of ${name} to stop`);
+    },
+  };
+  return server;
+}
+
+function inProcessSshd(keyDir: string, port: number, home: string, user: string): HostServer {
+  const server = new InProcessSshd({
+    port, home, user,
+    hostKey: readFileSync(join(keyDir, 'host_ed25519'), 'utf8'),
+    authorizedKey: readFileSync(join(keyDir, 'authorized_keys'), 'utf8'),
+  });
+  return { start: () => server.start(), stop: () => server.stop(), running: () => server.running(), sessions: () => server.sessions };
+}
+
+async function writeKeys(keyDir: string, backend: SshBackend): Promise<void> {
+  if (backend === 'sshd') {
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'host_ed25519')]);
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'id_ed25519')]);
+  } else {
+    // ssh-keygen may be missing with sshd; ssh2 writes the same OpenSSH format.
+    for (const file of ['host_ed25519', 'id_ed25519']) {
+      const pair = makeKeyPair(`switchyard-test-${file}`);
+      await writeFile(join(keyDir, file), pair.privateKey, { mode: 0o600 });
+      await writeFile(join(keyDir, `${file}.pub`), `${pair.publicKey}\n`);
+    }
+  }
   await writeFile(join(keyDir, 'authorized_keys'), readFileSync(join(keyDir, 'id_ed25519.pub')), { mode: 0o600 });
-  await mkdir('/run/sshd', { recursive: true });
+}
+
+export async function startSshdHosts(names: string[], backend: SshBackend = sshBackend()): Promise<SshdFleet> {
+  if (backend === 'sshd' && !existsSync(SSHD)) throw new Error(`${SSHD} is missing: install openssh-server (apt-get install openssh-server; .ci/run does it)`);
+  const keyDir = await mkdtemp('/tmp/sy-ssh-');
+  await writeKeys(keyDir, backend);
+  if (backend === 'sshd') await mkdir('/run/sshd', { recursive: true });
   const user = userInfo().username;
   const clientArgs = ['-T', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${join(keyDir, 'known_hosts')}`, '-i', join(keyDir, 'id_ed25519')];
 
@@ -97,8 +208,7 @@ export async function startSshdHosts(names: string[]): Promise<SshdFleet> {
     const port = await freePort();
     const home = await mkdtemp('/tmp/sy-h-');
     const pm2Home = join(home, 'pm2');
-    const pidFile = join(keyDir, `${name}.pid`);
-    const logFile = join(keyDir, `${name}.log`);
+    const server = backend === 'sshd' ? realSshd(keyDir, name, port, home) : inProcessSshd(keyDir, port, home, user);
     const host: SshdHost = {
       name, port, home, pm2Home,
       config: (extra = {}) => ({
@@ -118,26 +228,10 @@ export async function startSshdHosts(names: string[]): Promise<SshdFleet> {
           name: p.name, status: p.pm2_env.status, port: Number(p.pm2_env.PORT ?? p.pm2_env.env?.PORT) || undefined,
         }));
       },
-      sessions: () => (existsSync(logFile) ? (readFileSync(logFile, 'utf8').match(/Accepted publickey/g) ?? []).length : 0),
-      running: () => {
-        const pid = readPid(pidFile);
-        return pid !== undefined && pidAlive(pid);
-      },
-      async start() {
-        await execa(SSHD, [
-          '-f', '/dev/null', '-p', String(port), '-o', 'ListenAddress=127.0.0.1', '-h', join(keyDir, 'host_ed25519'),
-          '-o', `AuthorizedKeysFile=${join(keyDir, 'authorized_keys')}`, '-o', 'StrictModes=no', '-o', 'PasswordAuthentication=no',
-          '-o', 'KbdInteractiveAuthentication=no', '-o', 'MaxStartups=200', '-o', 'MaxSessions=200',
-          '-o', `PidFile=${pidFile}`, '-E', logFile, '-o', `SetEnv=HOME=${home}`,
-        ]);
-        await waitFor(async () => host.running() && (await accepts(port)), 10_000, `sshd of ${name} on port ${port}`);
-      },
-      async stop() {
-        const pid = readPid(pidFile);
-        if (pid === undefined || !pidAlive(pid)) return;
-        process.kill(pid, 'SIGTERM');
-        await waitFor(() => !pidAlive(pid), 10_000, `sshd ${pid} of ${name} to stop`);
-      },
+      sessions: () => server.sessions(),
+      running: () => server.running(),
+      start: () => server.start(),
+      stop: () => server.stop(),
     };
     await host.start();
     return host;
@@ -146,6 +240,7 @@ export async function startSshdHosts(names: string[]): Promise<SshdFleet> {
   return {
     hosts,
     keyDir,
+    backend,
     host: (name) => hosts.find((h) => h.name === name) ?? (() => { throw new Error(`no test host ${name}`); })(),
     async cleanup() {
       await Promise.all(hosts.map((h) => killPm2At(h.pm2Home)));

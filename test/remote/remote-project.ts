@@ -28,7 +28,7 @@ const server = createServer((req, res) => {
   res.end(JSON.stringify({ version: process.env.SWITCHYARD_VERSION, process: process.env.SWITCHYARD_PROCESS, home: process.env.HOME }));
 });
 const heartbeat = startHeartbeat({ terminals: () => [] });
-server.listen(Number(process.env.PORT));
+server.listen(Number(process.env.PORT), () => console.log(\`\${process.env.SWITCHYARD_PROCESS} listening on \${process.env.PORT}\`));
 process.once('SIGINT', async () => {
   await heartbeat.stop().catch(() => {});
   server.close(() => process.exit(0));

@@ -7,14 +7,15 @@ import { RemoteFleet } from '../../src/fleet/remote-fleet.js';
 import { syncFolder } from '../../src/fleet/remote-sync.js';
 import { runSsh } from '../../src/fleet/ssh.js';
 import { freePort } from '../helpers/free-port.js';
-import { startSshdHosts, type SshdFleet } from '../helpers/sshd.js';
+import { SSH_SKIP, rsyncSkip, sshBackend, startSshdHosts, type SshdFleet } from '../helpers/sshd.js';
 
-/** The ssh helper and the remote fleet's building blocks against a real sshd. */
+/** The ssh helper and the remote fleet's building blocks against an ssh server (real sshd, or the in-process one). */
 let fleet: SshdFleet;
 let host: HostConfig;
 let silent: Server | undefined;
 
 beforeAll(async () => {
+  if (SSH_SKIP !== undefined) return;
   fleet = await startSshdHosts(['edge']);
   const c = fleet.host('edge').config() as Record<string, any>;
   host = { name: 'edge', address: '127.0.0.1', local: false, ssh: c.ssh, port: c.port, identityFile: c.identityFile, sshOptions: c.sshOptions, pm2Home: '~/pm2', nodePath: undefined, pm2Path: c.pm2Path };
@@ -27,7 +28,15 @@ afterAll(async () => {
 
 const NASTY = ["it's", '$(id)', '`id`', '1.0.0;touch /tmp/x', 'a\nb', '-oProxyCommand=x', '$HOME', '', ' * ', '\\', '"q"', '%s'];
 
-describe('runSsh', () => {
+describe.skipIf(SSH_SKIP !== undefined)('runSsh', () => {
+  it('talks to the server chosen for this run (SWITCHYARD_TEST_SSH, else sshd when present and root)', async () => {
+    expect(fleet.backend).toBe(sshBackend());
+    const before = fleet.host('edge').sessions();
+    expect((await fleet.host('edge').ssh('echo "$HOME"')).stdout.trim()).toBe(fleet.host('edge').home);
+    expect(fleet.host('edge').sessions()).toBe(before + 1);
+  });
+
+
   it('delivers every argument to the remote side unchanged, through the real remote shell', async () => {
     const { stdout } = await runSsh(host, ['sh', '-c', 'printf "%s\\0" "$@"', 'sh', ...NASTY], { what: 'echo' });
     expect(stdout.split('\0').slice(0, -1)).toEqual(NASTY);
@@ -60,8 +69,10 @@ describe('runSsh', () => {
   });
 });
 
-describe('syncFolder', () => {
-  it.each([[true, 'rsync'], [false, 'tar']] as const)('copies a folder (remote rsync %s → %s), odd file names included', async (remoteRsync, method) => {
+describe.skipIf(SSH_SKIP !== undefined)('syncFolder', () => {
+  // Without rsync here, only the tar fallback can be tried (rsyncSkip says so, visibly).
+  const methods = ([[true, 'rsync'], [false, 'tar']] as const).filter(([remoteRsync]) => !remoteRsync || rsyncSkip() === undefined);
+  it.each(methods)('copies a folder (remote rsync %s → %s), odd file names included', async (remoteRsync, method) => {
     const local = await mkdtemp('/tmp/sy-sync-');
     try {
       await writeFile(join(local, "it's a file.txt"), 'quoted');
@@ -76,7 +87,7 @@ describe('syncFolder', () => {
   });
 });
 
-describe('RemoteFleet.open', () => {
+describe.skipIf(SSH_SKIP !== undefined)('RemoteFleet.open', () => {
   it('read-only callers get no fleet where no PM2 daemon runs (none is started just to look)', async () => {
     expect(await RemoteFleet.open(host, { startDaemon: false })).toBeUndefined();
   });

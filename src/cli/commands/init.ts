@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { usageError } from '../../core/errors.js';
 import { SERVICE_NAME } from '../../core/names.js';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument, parse as parseYaml } from 'yaml';
 import { checkConfig, loadConfig } from '../../config/load.js';
 import { renderConfig } from '../../config/render.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
@@ -12,6 +12,8 @@ import { PolicyStore } from '../../store/policy-store.js';
 import { ensureToken } from '../../store/token.js';
 import { ask } from '../ask.js';
 import type { CommandModule } from '../commands.js';
+import type { Context } from '../context.js';
+import type { Conversion } from '../ecosystem.js';
 
 /** Config file names that count as "this folder already has a config". */
 const CONFIG_NAMES = [
@@ -29,7 +31,41 @@ const TEMPLATES: Record<string, { from: string; script: string }> = {
   service: { from: fileURLToPath(new URL('../../../templates/service/server.mjs', import.meta.url)), script: 'releases/{version}/server.mjs' },
 };
 
+/** The config text for `init --from`: the usual commented config, with the ecosystem's apps as its services. */
+async function fromEcosystem(ctx: Context, file: string, listen: string): Promise<{ text: string; conversion: Conversion }> {
+  const { convertEcosystem, loadEcosystem } = await import('../ecosystem.js');
+  const conversion = convertEcosystem(await loadEcosystem(resolve(ctx.cwd, file)), file);
+  const [first] = conversion.services;
+  const doc = parseDocument(renderConfig({ service: first!.name, script: String(first!.settings.script), ports: String(first!.settings.ports), listen }));
+  for (const service of conversion.services) {
+    for (const [key, value] of Object.entries(service.settings)) doc.setIn(['services', service.name, key], doc.createNode(value, { flow: typeof value === 'object' }));
+  }
+  return { text: doc.toString(), conversion };
+}
+
+function askListen(ctx: Context, given: string | undefined): Promise<string> {
+  return ask(ctx, {
+    flag: '--listen', message: 'Router address (host:port)', default: '127.0.0.1:7400',
+    validate: (v) => (/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(v) ? undefined : 'expected host:port, like 127.0.0.1:7400'),
+  }, given);
+}
+
+/** Loads what was written (the checks every command makes), then makes the policy and token. */
+async function writeState(ctx: Context, configFile: string) {
+  const loaded = await loadConfig({ cwd: ctx.cwd, configPath: configFile, env: ctx.env });
+  for (const warning of loaded.warnings) ctx.out.warn(warning);
+  const store = new PolicyStore(loaded.config.stateDir);
+  const policy = await store.init();
+  const token = await ensureToken(loaded.config.stateDir);
+  ctx.out.success(`${policy.created ? 'created' : 'kept'} the policy at ${store.path}`);
+  ctx.out.success(`${token.created ? 'created' : 'kept'} the token at ${token.path} (mode 0600)`);
+  return { stateDir: loaded.config.stateDir, policy: store.path, token: token.path, createdPolicy: policy.created, createdToken: token.created };
+}
+
 export const run: CommandModule['run'] = async (ctx, _args, options) => {
+  if (options.from !== undefined && options.template !== undefined) {
+    throw usageError('from_with_template', '--from takes the services from a PM2 ecosystem file and --template writes a sample one: use one of them.');
+  }
   const templateName = options.template as string | undefined;
   const template = templateName === undefined ? undefined : Object.hasOwn(TEMPLATES, templateName) ? TEMPLATES[templateName] : undefined;
   if (templateName !== undefined && template === undefined) {
@@ -39,6 +75,20 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const existing = ctx.options.config !== undefined ? (existsSync(configFile) ? [configFile] : []) : CONFIG_NAMES.map((n) => join(ctx.cwd, n)).filter((p) => existsSync(p));
   if (existing.length > 0 && options.force !== true) {
     throw usageError('config_exists', `A config already exists at ${existing[0]}: pass --force to overwrite it, or edit it by hand.`);
+  }
+
+  if (typeof options.from === 'string') {
+    const listen = await askListen(ctx, options.listen as string | undefined);
+    const { text, conversion } = await fromEcosystem(ctx, options.from, listen);
+    checkConfig(parseYaml(text), configFile, { cwd: ctx.cwd, env: ctx.env });
+    await writeFileAtomic(configFile, text);
+    ctx.out.success(`wrote ${configFile} with ${conversion.services.length} service${conversion.services.length === 1 ? '' : 's'} from ${options.from}: ${conversion.services.map((s) => s.name).join(', ')}`);
+    const made = await writeState(ctx, configFile);
+    for (const note of conversion.notes) ctx.out.warn(note);
+    if (conversion.notCarried.length > 0) ctx.out.warn(`not carried over:\n${conversion.notCarried.map((n) => `  ${n}`).join('\n')}`);
+    ctx.out.info('next: check the ports and scripts in the config, then run `switchyard router start` and `switchyard deploy <version>`.');
+    ctx.out.result({ ok: true, config: configFile, ...made, services: conversion.services.map((s) => s.name), notCarried: conversion.notCarried, notes: conversion.notes, sample: null });
+    return;
   }
 
   const service = await ask(ctx, {
@@ -53,10 +103,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
     flag: '--ports', message: 'Port range for the service processes', default: '7500-7599',
     validate: (v) => (/^\d{1,5}(-\d{1,5})?$/.test(v) ? undefined : 'expected a port or a range like 7500-7599'),
   }, options.ports as string | undefined);
-  const listen = await ask(ctx, {
-    flag: '--listen', message: 'Router address (host:port)', default: '127.0.0.1:7400',
-    validate: (v) => (/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(v) ? undefined : 'expected host:port, like 127.0.0.1:7400'),
-  }, options.listen as string | undefined);
+  const listen = await askListen(ctx, options.listen as string | undefined);
 
   // Every refusal comes before the first file is written: a refused init leaves nothing behind.
   const sample = template === undefined ? undefined : resolve(dirname(configFile), script.split('{version}').join('1.0.0'));
@@ -66,12 +113,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const text = renderConfig({ service, script, ports, listen });
   checkConfig(parseYaml(text), configFile, { cwd: ctx.cwd, env: ctx.env });
   await writeFileAtomic(configFile, text);
-  // Load what was written: the same checks every other command makes.
-  const loaded = await loadConfig({ cwd: ctx.cwd, configPath: configFile, env: ctx.env });
-  for (const warning of loaded.warnings) ctx.out.warn(warning);
-  const store = new PolicyStore(loaded.config.stateDir);
-  const policy = await store.init();
-  const token = await ensureToken(loaded.config.stateDir);
+  const made = await writeState(ctx, configFile);
 
   if (sample !== undefined && template !== undefined) {
     await mkdir(dirname(sample), { recursive: true });
@@ -79,21 +121,17 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   }
 
   ctx.out.success(`wrote ${configFile}`);
-  if (sample !== undefined) ctx.out.success(`wrote the sample service to ${sample} (it needs \`npm install switchyard ws\` in this project)`);
-  ctx.out.success(`${policy.created ? 'created' : 'kept'} the policy at ${store.path}`);
-  ctx.out.success(`${token.created ? 'created' : 'kept'} the token at ${token.path} (mode 0600)`);
+  if (sample !== undefined) ctx.out.success(`wrote the sample service to ${sample} (it imports switchyard-cli and ws)`);
+  // The sample imports switchyard-cli and ws: say to install them only when this project lacks them.
+  const installed = ['switchyard-cli', 'ws'].every((name) => existsSync(join(dirname(configFile), 'node_modules', name, 'package.json')));
   ctx.out.info(sample !== undefined
-    ? 'next: `npm install switchyard ws`, then `switchyard router start` and `switchyard deploy 1.0.0`.'
+    ? `next: ${installed ? '' : '`npm install switchyard-cli ws`, then '}\`switchyard router start\` and \`switchyard deploy 1.0.0\`.`
     : `next: put version 1.0.0 of ${service} where the script says, then run \`switchyard router start\` and \`switchyard deploy 1.0.0\`.`);
   ctx.out.result({
     ok: true,
     config: configFile,
-    stateDir: loaded.config.stateDir,
-    policy: store.path,
-    token: token.path,
+    ...made,
     service,
-    createdPolicy: policy.created,
-    createdToken: token.created,
     sample: sample ?? null,
   });
 };
