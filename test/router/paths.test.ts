@@ -160,7 +160,7 @@ describe('/healthz', () => {
       const open = await http(`${lone.url}/healthz`);
       expect(open.status, what).toBe(503);
       expect(open.json(), what).toEqual({ ok: false, generation: null });
-      const detailed = await http(`${lone.url}/healthz`, { headers: { authorization: `Bearer ${lone.token}` } });
+      const detailed = await http(`${lone.url}/healthz`, { headers: cliHeaders(lone.token, '/healthz') });
       for (const text of [open.text, detailed.text]) {
         expect(text, what).not.toContain(lone.dir);
         expect(text, what).not.toContain(lone.stateDir);
