@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { checkConfig, loadConfig } from '../../config/load.js';
 import { renderConfig } from '../../config/render.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
-import { PolicyStore } from '../../store/policy-store.js';
+import { openStore } from '../../store/open-store.js';
 import { ensureToken } from '../../store/token.js';
 import { ask } from '../ask.js';
 import type { CommandModule } from '../commands.js';
@@ -69,8 +69,9 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   // Load what was written: the same checks every other command makes.
   const loaded = await loadConfig({ cwd: ctx.cwd, configPath: configFile, env: ctx.env });
   for (const warning of loaded.warnings) ctx.out.warn(warning);
-  const store = new PolicyStore(loaded.config.stateDir);
-  const policy = await store.init();
+  // With coordination.redis the policy lives in Redis: init creates it there.
+  const store = openStore(loaded.config);
+  const policy = await store.init().finally(() => store.close());
   const token = await ensureToken(loaded.config.stateDir);
 
   if (sample !== undefined && template !== undefined) {
@@ -80,7 +81,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
 
   ctx.out.success(`wrote ${configFile}`);
   if (sample !== undefined) ctx.out.success(`wrote the sample service to ${sample} (it needs \`npm install switchyard ws\` in this project)`);
-  ctx.out.success(`${policy.created ? 'created' : 'kept'} the policy at ${store.path}`);
+  ctx.out.success(`${policy.created ? 'created' : 'kept'} the policy at ${store.location}`);
   ctx.out.success(`${token.created ? 'created' : 'kept'} the token at ${token.path} (mode 0600)`);
   ctx.out.info(sample !== undefined
     ? 'next: `npm install switchyard ws`, then `switchyard router start` and `switchyard deploy 1.0.0`.'
@@ -89,7 +90,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
     ok: true,
     config: configFile,
     stateDir: loaded.config.stateDir,
-    policy: store.path,
+    policy: store.location,
     token: token.path,
     service,
     createdPolicy: policy.created,

@@ -1,0 +1,108 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isRunning, waitExit } from './child-processes.js';
+import { freePort } from './free-port.js';
+
+/**
+ * A real redis-server for the Redis suites: a free port on 127.0.0.1, a
+ * temp folder, AOF on with `appendfsync always` (the setting the docs give
+ * for the policy's durability), killed by pid. `restart()` starts it again
+ * on the same port and folder, so it reloads from its AOF.
+ *
+ *   const available = redisServerAvailable();   // describe.skipIf(!available)
+ *   const redis = await startRedis();
+ *   redis.url                                   // redis://127.0.0.1:<port>/0
+ *   await redis.kill('SIGKILL'); await redis.restart();
+ *   await redis.stop();                         // kills by pid, removes the folder
+ */
+
+const BINARY = 'redis-server';
+
+export function redisServerAvailable(): boolean {
+  const found = spawnSync(BINARY, ['--version'], { stdio: 'ignore' }).status === 0;
+  // One visible line, never a silent pass.
+  if (!found) console.warn(`skipping: install ${BINARY} (apt-get install redis-server)`);
+  return found;
+}
+
+export interface RedisServer {
+  port: number;
+  dir: string;
+  url: string;
+  pid(): number | undefined;
+  alive(): boolean;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  log(): Promise<string>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** True once the server answers PING with PONG (not LOADING or an error). */
+export function pingRedis(port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) if (isRunning(child)) child.kill('SIGKILL');
+});
+
+export async function startRedis(): Promise<RedisServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'sy-redis-'));
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+
+  const launch = async () => {
+    child = spawn(BINARY, [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no',
+      '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--logfile', join(dir, 'redis.log'),
+    ], { stdio: 'ignore' });
+    live.add(child);
+    const started = child;
+    started.once('exit', () => live.delete(started));
+    const deadline = Date.now() + 15_000;
+    while (!(await pingRedis(port))) {
+      if (!isRunning(started)) throw new Error(`redis-server exited at start: ${await readFile(join(dir, 'redis.log'), 'utf8').catch(() => '')}`);
+      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port} within 15 s`);
+      await sleep(20);
+    }
+  };
+
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    if (child === undefined || !isRunning(child)) return;
+    const gone = waitExit(child);
+    child.kill(signal);
+    await gone;
+  };
+
+  await launch();
+  return {
+    port,
+    dir,
+    url: `redis://127.0.0.1:${port}/0`,
+    pid: () => child?.pid,
+    alive: () => child !== undefined && isRunning(child),
+    kill,
+    restart: launch,
+    stop: async () => {
+      await kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    },
+    log: () => readFile(join(dir, 'redis.log'), 'utf8'),
+  };
+}
