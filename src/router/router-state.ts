@@ -1,7 +1,7 @@
 import type { Loads, RoundRobin } from '../core/resolve.js';
 import type { TallyBook } from '../core/tally.js';
 import type { RouterMetrics } from './metrics.js';
-import type { PolicyWatcher } from './policy-watcher.js';
+import type { PolicySource, PolicySourceHooks } from './policy-source.js';
 import type { StatusBody } from './status.js';
 
 export interface RouterOptions {
@@ -18,6 +18,8 @@ export interface RouterOptions {
   token: string;
   /** How often the policy file is re-read in case a watch event was missed. */
   policyPollMs?: number;
+  /** Where the policy comes from when not from `<stateDir>/policy.json` (Redis, with coordination). */
+  policySource?: (hooks: PolicySourceHooks) => PolicySource;
   /** How long `stop()` lets in-flight requests and sessions finish. */
   shutdownGraceMs?: number;
   log?: (line: string) => void;
@@ -26,7 +28,7 @@ export interface RouterOptions {
 /** What the request handlers share: built once per router. */
 export interface RouterState {
   options: RouterOptions;
-  watcher: PolicyWatcher;
+  watcher: PolicySource;
   tallies: TallyBook;
   metrics: RouterMetrics;
   loads: Loads;

@@ -7,6 +7,7 @@ import { TallyBook } from '../core/tally.js';
 import * as api from './api.js';
 import { parseUrl, requestService, requestVersion, sendError } from './http-util.js';
 import { RouterMetrics } from './metrics.js';
+import type { PolicySourceHooks } from './policy-source.js';
 import { PolicyWatcher } from './policy-watcher.js';
 import { HttpProxy } from './proxy-http.js';
 import { proxyUpgrade, rejectUpgrade } from './proxy-ws.js';
@@ -46,14 +47,14 @@ export class Router {
   constructor(readonly options: RouterOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     const tallies = new TallyBook({ intervalMs: options.heartbeatIntervalMs, staleAfter: options.staleAfter });
-    const watcher = new PolicyWatcher(join(options.stateDir, 'policy.json'), {
-      pollMs: options.policyPollMs ?? 1000,
+    const hooks: PolicySourceHooks = {
       onLoad: (policy, previous) => this.log(`policy generation ${policy.generation} loaded${previous ? ` (was ${previous.generation})` : ''}`),
       onError: (message) => {
         this.state.metrics.policyLoadErrors.inc();
         this.log(`policy not loaded, ${this.state.watcher.current() ? `still serving generation ${this.state.watcher.current()!.generation}` : 'nothing to serve yet'}: ${message}`);
       },
-    });
+    };
+    const watcher = options.policySource?.(hooks) ?? new PolicyWatcher(join(options.stateDir, 'policy.json'), { pollMs: options.policyPollMs ?? 1000, ...hooks });
     const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, Date.now()) });
     this.state = {
       options,

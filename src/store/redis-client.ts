@@ -103,7 +103,9 @@ export class RedisClient {
   }
 
   private unavailable(what: string, error: unknown, outcome: string) {
-    const reason = redactUrl((error as Error).message || this.lastError || 'no answer');
+    // ioredis's own "Connection is closed." says less than the socket error that closed it.
+    const own = (error as Error).message;
+    const reason = redactUrl((own === 'Connection is closed.' ? this.lastError : undefined) ?? (own || this.lastError || 'no answer'));
     return failedError(
       'redis_unavailable',
       `Redis at ${this.shownUrl} did not answer ${what} within ${this.timeoutMs / 1000} s (${reason}).${outcome} Check that Redis is running and that coordination.redis (or SWITCHYARD_REDIS_URL) points at it.`,
@@ -135,7 +137,8 @@ export class RedisClient {
       await Promise.race([attempt, deadline]);
     } catch (error) {
       // A connection that never became ready is dropped, so the next command starts afresh.
-      if (this.client.status !== 'ready') this.client.disconnect();
+      // (Not after 'end': disconnecting a closed stream leaves ioredis's 2 s destroy timer holding the process.)
+      if (this.client.status !== 'ready' && this.client.status !== 'end') this.client.disconnect();
       attempt.catch(() => undefined);
       throw error;
     } finally {
@@ -147,6 +150,6 @@ export class RedisClient {
     if (this.made === undefined) return;
     await this.made;
     if (this.client.status === 'ready') await this.client.quit().catch(() => undefined);
-    this.client.disconnect();
+    if (this.client.status !== 'end') this.client.disconnect();
   }
 }

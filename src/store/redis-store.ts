@@ -44,17 +44,18 @@ export class RedisStore implements Store {
     });
   }
 
-  private async head(): Promise<number | undefined> {
+  /** The live generation, or undefined when there is no policy yet. */
+  async headGeneration(): Promise<number | undefined> {
     const raw = await this.redis.run('reading the policy', (c) => c.get(this.keys.head));
     return raw === null ? undefined : Number(raw);
   }
 
   async exists(): Promise<boolean> {
-    return (await this.head()) !== undefined;
+    return (await this.headGeneration()) !== undefined;
   }
 
   async read(): Promise<Policy> {
-    const generation = await this.head();
+    const generation = await this.headGeneration();
     if (generation === undefined) throw this.missing();
     return this.revision(generation);
   }
@@ -125,7 +126,7 @@ export class RedisStore implements Store {
   }
 
   async history(): Promise<HistoryEntry[]> {
-    const head = await this.head();
+    const head = await this.headGeneration();
     if (head === undefined) return [];
     const entries: HistoryEntry[] = [];
     for (let from = 0; from <= head; from += HISTORY_BATCH) {

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Policy } from '../../src/core/policy-schema.js';
 import { PolicyStore } from '../../src/store/policy-store.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -46,6 +47,7 @@ export async function storeProject(kind: StoreKind, redisUrl?: string, extraYaml
 }
 
 /** lobby with two active versions, `target` the target: what promote and apply tests start from. */
-export function twoVersions(target: string, generation = 1) {
-  return buildPolicy({ lobby: { target, processes: [{ version: '1.4.0', port: 7500 }, { version: '1.5.0', port: 7501 }] } }, generation);
+export function twoVersions(target: string, generation = 1): Policy {
+  // buildPolicy writes every field, so its input form is a whole Policy.
+  return buildPolicy({ lobby: { target, processes: [{ version: '1.4.0', port: 7500 }, { version: '1.5.0', port: 7501 }] } }, generation) as Policy;
 }
