@@ -24,3 +24,65 @@ export interface PolicySourceHooks {
 }
 
 export type { PolicyFileState };
+
+/**
+ * What every source shares: the policy served and its state, checks that
+ * coalesce (a check asked for while one runs makes exactly one more), a
+ * valid policy swapped in whole, and each problem reported once rather
+ * than on every check that sees it again. A source says how to read once.
+ */
+export abstract class PolicyHolder implements PolicySource {
+  protected policy: Policy | undefined;
+  protected state: PolicyFileState = { generation: null, fileBroken: false, error: null, loadedAt: null };
+  private checking: Promise<void> | undefined;
+  private again = false;
+
+  constructor(private readonly hooks: PolicySourceHooks & { now?: () => Date }) {}
+
+  abstract start(): Promise<void>;
+  abstract stop(): void;
+  /** One look at the source: calls load(), fail() or healthy(). */
+  protected abstract readOnce(): Promise<void>;
+
+  current(): Policy | undefined {
+    return this.policy;
+  }
+
+  fileState(): PolicyFileState {
+    return this.state;
+  }
+
+  check(): Promise<void> {
+    if (this.checking !== undefined) {
+      this.again = true;
+      return this.checking;
+    }
+    this.checking = (async () => {
+      do {
+        this.again = false;
+        await this.readOnce();
+      } while (this.again);
+    })().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
+  }
+
+  protected load(next: Policy): void {
+    const previous = this.policy;
+    this.policy = next;
+    this.state = { generation: next.generation, fileBroken: false, error: null, loadedAt: (this.hooks.now?.() ?? new Date()).toISOString() };
+    this.hooks.onLoad?.(next, previous);
+  }
+
+  /** The source answers again with what is already served. */
+  protected healthy(): void {
+    if (this.state.fileBroken) this.state = { ...this.state, fileBroken: false, error: null };
+  }
+
+  protected fail(message: string): void {
+    const repeated = this.state.error === message;
+    this.state = { ...this.state, fileBroken: true, error: message };
+    if (!repeated) this.hooks.onError?.(message);
+  }
+}

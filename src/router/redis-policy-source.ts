@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { Policy } from '../core/policy-schema.js';
 import { newRedis, redisOptions } from '../store/redis-client.js';
 import { RedisStore } from '../store/redis-store.js';
-import type { PolicyFileState, PolicySource, PolicySourceHooks } from './policy-source.js';
+import { PolicyHolder, type PolicySourceHooks } from './policy-source.js';
 
 export interface RedisPolicySourceOptions extends PolicySourceHooks {
   url: string;
@@ -21,17 +20,14 @@ export interface RedisPolicySourceOptions extends PolicySourceHooks {
  * says why nothing newer is loaded. A head older than the one served (a
  * Redis restored from an old backup) is reported, never served.
  */
-export class RedisPolicySource implements PolicySource {
-  private policy: Policy | undefined;
-  private state: PolicyFileState = { generation: null, fileBroken: false, error: null, loadedAt: null };
+export class RedisPolicySource extends PolicyHolder {
   private readonly store: RedisStore;
   private subscriber: Redis | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private checking: Promise<void> | undefined;
-  private again = false;
   private stopped = false;
 
   constructor(private readonly options: RedisPolicySourceOptions) {
+    super(options);
     this.store = new RedisStore({ url: options.url, prefix: options.prefix });
   }
 
@@ -44,6 +40,7 @@ export class RedisPolicySource implements PolicySource {
     sub.on('ready', () => {
       sub.subscribe(channel).then(() => this.check(), () => undefined);
     });
+    // Lost Redis: say so now rather than at the next periodic check.
     sub.on('close', () => {
       if (!this.stopped) void this.check();
     });
@@ -53,32 +50,8 @@ export class RedisPolicySource implements PolicySource {
     this.timer.unref();
   }
 
-  current(): Policy | undefined {
-    return this.policy;
-  }
-
-  fileState(): PolicyFileState {
-    return this.state;
-  }
-
-  check(): Promise<void> {
-    if (this.checking !== undefined) {
-      this.again = true;
-      return this.checking;
-    }
-    this.checking = (async () => {
-      do {
-        this.again = false;
-        await this.readOnce();
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.checking = undefined;
-    });
-    return this.checking;
-  }
-
-  private async readOnce(): Promise<void> {
-    let next: Policy;
+  protected async readOnce(): Promise<void> {
+    if (this.stopped) return;
     try {
       const generation = await this.store.headGeneration();
       if (generation === undefined) return this.fail(`no policy in Redis at ${this.store.location}: run \`switchyard init\``);
@@ -87,25 +60,10 @@ export class RedisPolicySource implements PolicySource {
         return this.fail(`Redis at ${this.store.location} holds generation ${generation}, older than generation ${served} served here: keeping ${served}`);
       }
       if (generation === served) return this.healthy();
-      next = await this.store.revision(generation);
+      this.load(await this.store.revision(generation));
     } catch (error) {
-      return this.fail((error as Error).message);
+      this.fail((error as Error).message);
     }
-    const previous = this.policy;
-    this.policy = next;
-    this.state = { generation: next.generation, fileBroken: false, error: null, loadedAt: (this.options.now?.() ?? new Date()).toISOString() };
-    this.options.onLoad?.(next, previous);
-  }
-
-  private healthy(): void {
-    if (this.state.fileBroken) this.state = { ...this.state, fileBroken: false, error: null };
-  }
-
-  /** Reports a problem once, not on every check that sees it again. */
-  private fail(message: string): void {
-    const repeated = this.state.error === message;
-    this.state = { ...this.state, fileBroken: true, error: message };
-    if (!repeated) this.options.onError?.(message);
   }
 
   stop(): void {
