@@ -72,6 +72,8 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   // With coordination.redis the policy lives in Redis: init creates it there.
   const store = openStore(loaded.config);
   const policy = await store.init().finally(() => store.close());
+  // The file store made the state folder; with Redis it still holds the token, logs and PM2 home.
+  await mkdir(loaded.config.stateDir, { recursive: true });
   const token = await ensureToken(loaded.config.stateDir);
 
   if (sample !== undefined && template !== undefined) {
