@@ -93,7 +93,11 @@ export class RedisClient {
       try {
         return await fn(this.client);
       } catch (error) {
-        if (isSwitchyardError(error) || (error as Error).name === 'ReplyError') throw error;
+        if (isSwitchyardError(error)) throw error;
+        // Redis answered with an error (an ACL refusal, say): not an outage, and nothing was written.
+        if ((error as Error).name === 'ReplyError') {
+          throw failedError('redis_refused', `Redis at ${this.shownUrl} refused ${what}: ${redactUrl((error as Error).message)}.${writing ? ' Nothing was written.' : ''}`, { url: this.shownUrl });
+        }
         throw this.unavailable(what, error, writing ? ' The write may or may not have landed: `switchyard policy show` tells which generation is live.' : '');
       }
     } finally {
@@ -108,7 +112,7 @@ export class RedisClient {
     const reason = redactUrl((own === 'Connection is closed.' ? this.lastError : undefined) ?? (own || this.lastError || 'no answer'));
     return failedError(
       'redis_unavailable',
-      `Redis at ${this.shownUrl} did not answer ${what} within ${this.timeoutMs / 1000} s (${reason}).${outcome} Check that Redis is running and that coordination.redis (or SWITCHYARD_REDIS_URL) points at it.`,
+      `Redis at ${this.shownUrl} is unavailable for ${what} (${reason}; each step may take at most ${this.timeoutMs / 1000} s).${outcome} Check that Redis is running and that coordination.redis (or SWITCHYARD_REDIS_URL) points at it.`,
       { url: this.shownUrl },
     );
   }

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,16 +62,29 @@ process.once('exit', () => {
   for (const child of live) if (isRunning(child)) child.kill('SIGKILL');
 });
 
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * A Sentinel watching `master` as "mymaster" (quorum 1): `url` is then the
+ * redis-sentinel:// URL of the master behind it.
+ */
+export async function startSentinel(master: RedisServer): Promise<RedisServer> {
+  const server = await startRedis({ sentinelOf: master.port });
+  return { ...server, url: `redis-sentinel://127.0.0.1:${server.port}/0?name=mymaster` };
+}
+
+export async function startRedis(opts: { sentinelOf?: number } = {}): Promise<RedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'sy-redis-'));
   const port = await freePort();
   let child: ChildProcess | undefined;
+  const common = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no', '--logfile', join(dir, 'redis.log')];
+  // A Sentinel rewrites its config file, so it gets one of its own.
+  const sentinelConfig = join(dir, 'sentinel.conf');
+  if (opts.sentinelOf !== undefined) await writeFile(sentinelConfig, `sentinel monitor mymaster 127.0.0.1 ${opts.sentinelOf} 1\n`);
+  const args = opts.sentinelOf === undefined
+    ? [...common, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '']
+    : [sentinelConfig, '--sentinel', ...common];
 
   const launch = async () => {
-    child = spawn(BINARY, [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no',
-      '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--logfile', join(dir, 'redis.log'),
-    ], { stdio: 'ignore' });
+    child = spawn(BINARY, args, { stdio: 'ignore' });
     live.add(child);
     const started = child;
     started.once('exit', () => live.delete(started));

@@ -115,7 +115,7 @@ describe.skipIf(!available)('Redis policy store', () => {
     const error = await failure(store.write(fleet(), 0));
     expect(Date.now() - started).toBeLessThan(5000);
     expect(error).toMatchObject({ code: 'redis_unavailable', exitCode: 1 });
-    expect(error.message).toContain(`Redis at redis://ops:***@127.0.0.1:${port}/0 did not answer the commit`);
+    expect(error.message).toContain(`Redis at redis://ops:***@127.0.0.1:${port}/0 is unavailable for the commit`);
     expect(error.message).toContain('Nothing was written');
     expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain('hunter2');
   });

@@ -100,7 +100,7 @@ describe.skipIf(!available)('routers on Redis', () => {
     const write = await runCli(['promote', '1.4.0', '--json'], { cwd: project.dir, env: cliEnv(project.pm2Home) });
     const tookMs = Date.now() - started;
     expect(write.exitCode, write.stderr).toBe(1);
-    expect(write.stderr).toContain(`Redis at ${redis.url} did not answer`);
+    expect(write.stderr).toContain(`Redis at ${redis.url} is unavailable for`);
     expect(JSON.parse(write.stdout)).toMatchObject({ ok: false, error: 'redis_unavailable' });
 
     await redis.restart();
