@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Redis, RedisOptions } from 'ioredis';
 import { failedError, isSwitchyardError } from '../core/errors.js';
 import { parseRedisUrl, redactUrl } from '../config/redis-url.js';
@@ -32,7 +33,8 @@ export function redisOptions(url: string, opts: RedisClientOptions = {}): RedisO
     db: t.db,
     ...(t.username === undefined ? {} : { username: t.username }),
     ...(t.password === undefined ? {} : { password: t.password }),
-    ...(t.tls ? { tls: { servername: t.endpoints[0]!.host } } : {}),
+    // TLS checks the certificate against the host; SNI may carry only a name, not an IP address (RFC 6066).
+    ...(t.tls ? { tls: isIP(t.endpoints[0]!.host) === 0 ? { servername: t.endpoints[0]!.host } : {} } : {}),
     lazyConnect: true,
     connectTimeout: timeout,
     commandTimeout: timeout,

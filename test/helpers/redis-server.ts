@@ -1,6 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRunning, waitExit } from './child-processes.js';
@@ -42,17 +44,24 @@ export interface RedisServer {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** TLS files for a server started with `tls` (see tlsFiles in redis-tls.ts). */
+export interface RedisTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
 /** True once the server answers PING with PONG (not LOADING or an error). */
-export function pingRedis(port: number, timeoutMs = 500): Promise<boolean> {
+export function pingRedis(port: number, timeoutMs = 500, tls?: RedisTls): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = tls === undefined ? connect({ host: '127.0.0.1', port }) : tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(tls.ca) });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once(tls === undefined ? 'connect' : 'secureConnect', () => socket.write('PING\r\n'));
     socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
   });
 }
@@ -71,11 +80,14 @@ export async function startSentinel(master: RedisServer): Promise<RedisServer> {
   return { ...server, url: `redis-sentinel://127.0.0.1:${server.port}/0?name=mymaster` };
 }
 
-export async function startRedis(opts: { sentinelOf?: number } = {}): Promise<RedisServer> {
+export async function startRedis(opts: { sentinelOf?: number; tls?: RedisTls } = {}): Promise<RedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'sy-redis-'));
   const port = await freePort();
   let child: ChildProcess | undefined;
-  const common = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no', '--logfile', join(dir, 'redis.log')];
+  const listen = opts.tls === undefined
+    ? ['--port', String(port)]
+    : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.cert, '--tls-key-file', opts.tls.key, '--tls-ca-cert-file', opts.tls.ca, '--tls-auth-clients', 'no'];
+  const common = [...listen, '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no', '--logfile', join(dir, 'redis.log')];
   // A Sentinel rewrites its config file, so it gets one of its own.
   const sentinelConfig = join(dir, 'sentinel.conf');
   if (opts.sentinelOf !== undefined) await writeFile(sentinelConfig, `sentinel monitor mymaster 127.0.0.1 ${opts.sentinelOf} 1\n`);
@@ -89,7 +101,7 @@ export async function startRedis(opts: { sentinelOf?: number } = {}): Promise<Re
     const started = child;
     started.once('exit', () => live.delete(started));
     const deadline = Date.now() + 15_000;
-    while (!(await pingRedis(port))) {
+    while (!(await pingRedis(port, 500, opts.tls))) {
       if (!isRunning(started)) throw new Error(`redis-server exited at start: ${await readFile(join(dir, 'redis.log'), 'utf8').catch(() => '')}`);
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port} within 15 s`);
       await sleep(20);
@@ -107,7 +119,7 @@ export async function startRedis(opts: { sentinelOf?: number } = {}): Promise<Re
   return {
     port,
     dir,
-    url: `redis://127.0.0.1:${port}/0`,
+    url: `${opts.tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}/0`,
     pid: () => child?.pid,
     alive: () => child !== undefined && isRunning(child),
     kill,

@@ -18,7 +18,8 @@ describe.skipIf(!available)('Redis URLs passed through', () => {
     sentinel = await startSentinel(master);
     const admin = new Redis(master.port, '127.0.0.1');
     // A user that may touch only its own prefix and channel.
-    await admin.call('ACL', 'SETUSER', 'ops', 'on', '>s3cret-pw', '~acl:*', '&acl:*', '+@all');
+    // The command list docs/several-routers.md gives.
+    await admin.call('ACL', 'SETUSER', 'ops', 'on', '>s3cret-pw', '~acl:*', '&acl:*', '+get', '+mget', '+set', '+eval', '+publish', '+subscribe', '+info');
     admin.disconnect();
   }, 30_000);
   afterAll(async () => {
