@@ -38,7 +38,7 @@ export async function storeProject(kind: StoreKind, redisUrl?: string, extraYaml
     kind,
     dir,
     store,
-    env: { ...cliEnv(join(dir, '.switchyard', 'pm2')), SWITCHYARD_REDIS_URL: undefined },
+    env: cliEnv(join(dir, '.switchyard', 'pm2')),
     cleanup: async () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });
