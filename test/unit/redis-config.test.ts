@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type ConfigProblem } from '../../src/config/load.js';
 import { parseRedisUrl, redactUrl } from '../../src/config/redis-url.js';
+import { redisOptions } from '../../src/store/redis-client.js';
 import { failure, LOBBY_YAML, project, removeProjects, YAML_FILE } from '../helpers/config-project.js';
 
 // coordination.redis: the URL forms accepted, the env override, validation, and that passwords never show.
@@ -34,6 +35,30 @@ describe('Redis URLs', () => {
     ['redis://h:6379/0', 'redis://h:6379/0'],
   ])('redacts %s', (text, expected) => {
     expect(redactUrl(text)).toBe(expected);
+  });
+});
+
+describe('client options from a URL', () => {
+  it.each([
+    ['redis://u:p@h:7000/2', { host: 'h', port: 7000, db: 2, username: 'u', password: 'p', enableOfflineQueue: false, lazyConnect: true }],
+    ['rediss://redis.internal', { host: 'redis.internal', tls: { servername: 'redis.internal' } }],
+    ['rediss://127.0.0.1:6390', { host: '127.0.0.1', tls: {} }],
+    ['redis-sentinel://:pw@a:1,b:2/1?name=main', { sentinels: [{ host: 'a', port: 1 }, { host: 'b', port: 2 }], name: 'main', db: 1, password: 'pw', sentinelPassword: 'pw' }],
+  ])('%s', (url, expected) => {
+    expect(redisOptions(url)).toMatchObject(expected);
+  });
+
+  it('bounds connecting and every command, and reconnects in the background only when asked', () => {
+    const commands = redisOptions('redis://h', { timeoutMs: 1500 });
+    expect(commands).toMatchObject({ connectTimeout: 1500, commandTimeout: 1500, maxRetriesPerRequest: 0 });
+    expect((commands.retryStrategy as (n: number) => unknown)(1)).toBeNull();
+    const subscriber = redisOptions('redis://h', { reconnect: true });
+    expect(subscriber.enableOfflineQueue).toBe(true);
+    expect((subscriber.retryStrategy as (n: number) => unknown)(100)).toBe(1000);
+  });
+
+  it('refuses a URL that did not pass validation, without its password', () => {
+    expect(() => redisOptions('redis://u:hunter2@h?tls=1')).toThrow(/redis:\/\/u:\*\*\*@h\?tls=1 is not a Redis URL/);
   });
 });
 
