@@ -152,6 +152,12 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/policy-diff.js'),
   },
   {
+    name: 'policy apply',
+    args: '<file>',
+    description: 'check a hand-written policy file and write it as the next generation (exit 4 if the policy changed meanwhile)',
+    load: () => import('./commands/policy-apply.js'),
+  },
+  {
     name: 'router run',
     group: 'the router: under PM2 (start, stop, status) or in the foreground (run)',
     description: 'run the router in the foreground (logs to stderr; stops cleanly on SIGINT/SIGTERM)',

@@ -30,6 +30,8 @@ export const CONFIG_DEFAULTS = {
   pm2HomeInState: 'pm2',
   /** The host list when the config names none: this machine only. */
   hosts: { local: { address: '127.0.0.1' } } as Record<string, { address: string }>,
+  /** With coordination.redis: the keys of one state start with `<prefix>:`. */
+  coordination: { prefix: 'switchyard' },
   service: {
     hosts: ['local'],
     instances: 1,
@@ -64,6 +66,7 @@ export const ENV_OVERRIDES = [
   { variable: 'SWITCHYARD_HEARTBEAT_INTERVAL', path: ['router', 'heartbeatInterval'], kind: 'value' },
   { variable: 'SWITCHYARD_STATE_DIR', path: ['state'], kind: 'path' },
   { variable: 'SWITCHYARD_PM2_HOME', path: ['pm2Home'], kind: 'path' },
+  { variable: 'SWITCHYARD_REDIS_URL', path: ['coordination', 'redis'], kind: 'value' },
 ] as const;
 
 /**

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { printable } from '../core/version.js';
+import { redactUrl } from './redis-url.js';
 import { knownKeysAt } from './schema.js';
 
 /**
@@ -33,7 +34,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
 /** A value the way the file would show it, short enough for one line. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(printable(value, 80));
+  // A URL's password (coordination.redis) never reaches a message.
+  if (typeof value === 'string') return JSON.stringify(printable(redactUrl(value), 80));
   if (typeof value === 'function') return 'a function';
   let text: string;
   try {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ADDRESS, HOST_NAME, SERVICE_NAME } from '../core/names.js';
 import { MATCH_RULES, type MatchRule } from '../core/version.js';
+import { parseRedisUrl, REDIS_URL_EXPECTED } from './redis-url.js';
 import { CONFIG_DEFAULTS, LOGIN_POLICIES, ROUTER_MODES, type LoginPolicy, type RouterMode } from './defaults.js';
 import {
   durationMs, ENV_KEY, headerName, isReservedEnvKey, listenAddress, plainString, portRange, remotePath,
@@ -22,6 +23,15 @@ export interface Config {
   pm2Home: string;
   hosts: Record<string, HostConfig>;
   services: Record<string, ServiceConfig>;
+  /** Several routers sharing one policy through Redis; undefined: the policy lives in files (the default). */
+  coordination: CoordinationConfig | undefined;
+}
+
+export interface CoordinationConfig {
+  /** The Redis URL, password included: print it only through redactUrl. */
+  redis: string;
+  /** Every key this state uses starts with `<prefix>:` (docs/several-routers.md). */
+  prefix: string;
 }
 
 export interface RouterConfig {
@@ -167,6 +177,13 @@ export const serviceShape = {
   killTimeout: durationMs.prefault(D.service.killTimeout),
 };
 
+export const coordinationShape = {
+  redis: z.string({ error: REDIS_URL_EXPECTED }).refine((url) => parseRedisUrl(url).ok, { error: REDIS_URL_EXPECTED }),
+  prefix: z.string({ error: 'a key prefix of letters, digits, ".", "-", "_" and ":", like switchyard:shop' })
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/, { error: 'a key prefix of letters, digits, ".", "-", "_" and ":" (at most 64), like switchyard:shop' })
+    .default(D.coordination.prefix),
+};
+
 export const configShape = {
   router: section(mapping(routerShape, 'a mapping of router settings, like {listen: 127.0.0.1:7400}').prefault({})),
   state: plainString('a folder for the policy and token, like .switchyard').optional(),
@@ -181,6 +198,7 @@ export const configShape = {
     mapping(serviceShape, 'a mapping of service settings, like {script: releases/{version}/server.js, ports: 7500-7599}'),
     { error: (iss) => (iss.code === 'invalid_type' ? 'a mapping of service names to service settings' : undefined) },
   ).prefault({})),
+  coordination: mapping(coordinationShape, 'a mapping like {redis: redis://127.0.0.1:6379/0}').optional(),
 };
 
 /** The raw config as written (after allow-listed environment overrides). */
@@ -193,6 +211,7 @@ export function knownKeysAt(path: readonly PropertyKey[]): string[] {
   const [first, , third] = path;
   if (path.length === 0) return Object.keys(configShape);
   if (first === 'router' && path.length === 1) return Object.keys(routerShape);
+  if (first === 'coordination' && path.length === 1) return Object.keys(coordinationShape);
   if (first === 'hosts' && path.length === 2) return Object.keys(hostShape);
   if (first === 'services' && path.length === 2) return Object.keys(serviceShape);
   if (first === 'services' && path.length === 3 && third === 'readiness') return Object.keys(readinessShape);

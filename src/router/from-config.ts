@@ -1,5 +1,9 @@
 import type { Config } from '../config/load.js';
+import { RedisPolicySource } from './redis-policy-source.js';
 import type { RouterOptions } from './router-state.js';
+
+/** With coordination the policy is read from Redis: checked this often besides pub/sub and reconnects. */
+const REDIS_POLL_MS = 2000;
 
 /** The router's options, from a loaded config and the token. */
 export function routerOptionsFromConfig(config: Config, token: string, log?: (line: string) => void): RouterOptions {
@@ -23,5 +27,8 @@ export function routerOptionsFromConfig(config: Config, token: string, log?: (li
       maxConnectionsPerClient: r.maxConnectionsPerClient,
     },
     ...(log ? { log } : {}),
+    ...(config.coordination === undefined ? {} : {
+      policySource: (hooks) => new RedisPolicySource({ url: config.coordination!.redis, prefix: config.coordination!.prefix, pollMs: REDIS_POLL_MS, ...hooks }),
+    }),
   };
 }

@@ -3,7 +3,7 @@ import type { ConnectionLimits } from './connection-guard.js';
 import type { Loads, RoundRobin } from '../core/resolve.js';
 import type { TallyBook } from '../core/tally.js';
 import type { RouterMetrics } from './metrics.js';
-import type { PolicyWatcher } from './policy-watcher.js';
+import type { PolicySource, PolicySourceHooks } from './policy-source.js';
 import type { StatusBody } from './status.js';
 
 export interface RouterOptions {
@@ -22,6 +22,8 @@ export interface RouterOptions {
   limits?: Partial<ConnectionLimits>;
   /** How often the policy file is re-read in case a watch event was missed. */
   policyPollMs?: number;
+  /** Where the policy comes from when not from `<stateDir>/policy.json` (Redis, with coordination). */
+  policySource?: (hooks: PolicySourceHooks) => PolicySource;
   /** How long `stop()` lets in-flight requests and sessions finish. */
   shutdownGraceMs?: number;
   log?: (line: string) => void;
@@ -30,7 +32,7 @@ export interface RouterOptions {
 /** What the request handlers share: built once per router. */
 export interface RouterState {
   options: RouterOptions;
-  watcher: PolicyWatcher;
+  watcher: PolicySource;
   tallies: TallyBook;
   metrics: RouterMetrics;
   loads: Loads;

@@ -9,6 +9,7 @@ import { ConnectionGuard, DEFAULT_LIMITS, type ConnectionLimits } from './connec
 import { healthz } from './health.js';
 import { parseUrl, requestService, requestVersion, sendError } from './http-util.js';
 import { RouterMetrics } from './metrics.js';
+import type { PolicySourceHooks } from './policy-source.js';
 import { PolicyWatcher } from './policy-watcher.js';
 import { HttpProxy } from './proxy-http.js';
 import { proxyUpgrade, rejectUpgrade } from './proxy-ws.js';
@@ -67,8 +68,7 @@ export class Router {
   constructor(readonly options: RouterOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     const tallies = new TallyBook({ intervalMs: options.heartbeatIntervalMs, staleAfter: options.staleAfter });
-    const watcher = new PolicyWatcher(join(options.stateDir, 'policy.json'), {
-      pollMs: options.policyPollMs ?? 1000,
+    const hooks: PolicySourceHooks = {
       onLoad: (policy, previous) => {
         trackPolicy(tallies, policy);
         this.safeLog(`policy generation ${policy.generation} loaded${previous ? ` (was ${previous.generation})` : ''}`);
@@ -77,7 +77,8 @@ export class Router {
         this.state.metrics.policyLoadErrors.inc();
         this.safeLog(`policy not loaded, ${this.state.watcher.current() ? `still serving generation ${this.state.watcher.current()!.generation}` : 'nothing to serve yet'}: ${message}`);
       },
-    });
+    };
+    const watcher = options.policySource?.(hooks) ?? new PolicyWatcher(join(options.stateDir, 'policy.json'), { pollMs: options.policyPollMs ?? 1000, ...hooks });
     const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, monotonicMs()) });
     this.state = {
       options,

@@ -125,7 +125,7 @@ export interface RouterProject {
 }
 
 /** Variables that would change the config of a child CLI (env-overrides.ts), or reach the test runner's children. */
-const SCRUBBED_ENV = ['NODE_OPTIONS', 'SWITCHYARD_ROUTER_LISTEN', 'SWITCHYARD_ROUTER_MODE', 'SWITCHYARD_HEARTBEAT_INTERVAL', 'SWITCHYARD_STATE_DIR', 'SWITCHYARD_PM2_HOME', 'PM2_HOME'];
+const SCRUBBED_ENV = ['NODE_OPTIONS', 'SWITCHYARD_ROUTER_LISTEN', 'SWITCHYARD_ROUTER_MODE', 'SWITCHYARD_HEARTBEAT_INTERVAL', 'SWITCHYARD_STATE_DIR', 'SWITCHYARD_PM2_HOME', 'SWITCHYARD_REDIS_URL', 'PM2_HOME'];
 
 /** process.env without the variables above, plus `extra`. */
 export function childEnv(extra: Record<string, string> = {}): Record<string, string> {

@@ -8,7 +8,7 @@ import { parseDocument, parse as parseYaml } from 'yaml';
 import { checkConfig, loadConfig } from '../../config/load.js';
 import { renderConfig } from '../../config/render.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
-import { PolicyStore } from '../../store/policy-store.js';
+import { openStore } from '../../store/open-store.js';
 import { ensureToken } from '../../store/token.js';
 import { ask } from '../ask.js';
 import type { CommandModule } from '../commands.js';
@@ -54,12 +54,15 @@ function askListen(ctx: Context, given: string | undefined): Promise<string> {
 async function writeState(ctx: Context, configFile: string) {
   const loaded = await loadConfig({ cwd: ctx.cwd, configPath: configFile, env: ctx.env });
   for (const warning of loaded.warnings) ctx.out.warn(warning);
-  const store = new PolicyStore(loaded.config.stateDir);
-  const policy = await store.init();
+  // With coordination.redis the policy lives in Redis: init creates it there.
+  const store = openStore(loaded.config);
+  const policy = await store.init().finally(() => store.close());
+  // The file store made the state folder; with Redis it still holds the token, logs and PM2 home.
+  await mkdir(loaded.config.stateDir, { recursive: true });
   const token = await ensureToken(loaded.config.stateDir);
-  ctx.out.success(`${policy.created ? 'created' : 'kept'} the policy at ${store.path}`);
+  ctx.out.success(`${policy.created ? 'created' : 'kept'} the policy at ${store.location}`);
   ctx.out.success(`${token.created ? 'created' : 'kept'} the token at ${token.path} (mode 0600)`);
-  return { stateDir: loaded.config.stateDir, policy: store.path, token: token.path, createdPolicy: policy.created, createdToken: token.created };
+  return { stateDir: loaded.config.stateDir, policy: store.location, token: token.path, createdPolicy: policy.created, createdToken: token.created };
 }
 
 export const run: CommandModule['run'] = async (ctx, _args, options) => {

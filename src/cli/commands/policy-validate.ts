@@ -6,7 +6,7 @@ import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 
 /** Reads a policy; when it is invalid, the error lists every problem, one a line. */
-async function readListingEveryProblem(read: () => Promise<Policy>): Promise<Policy> {
+export async function readListingEveryProblem(read: () => Promise<Policy>): Promise<Policy> {
   try {
     return await read();
   } catch (error) {
