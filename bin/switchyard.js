@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+import { run } from '../dist/cli.mjs';
 
-await main(process.argv);
+await run(process.argv);

@@ -1,14 +1,14 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { failedError } from '../../core/errors.js';
 import { Pm2Client } from '../../fleet/pm2-client.js';
 import type { CommandModule } from '../commands.js';
+import { packageFile } from '../../package-root.js';
 import { openProject } from '../project.js';
 import { routerUrl, waitForHealthy } from '../router-client.js';
 
 export const ROUTER_PM2_NAME = 'switchyard-router';
-const BIN = fileURLToPath(new URL('../../../bin/switchyard.js', import.meta.url));
+const BIN = packageFile('bin/switchyard.js');
 const START_TIMEOUT_MS = 15_000;
 
 async function tail(path: string, lines: number): Promise<string> {

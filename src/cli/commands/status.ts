@@ -9,7 +9,7 @@ import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import { openProject } from '../project.js';
 import { fetchStatus, routerUrl } from '../router-client.js';
-import { renderStatus } from '../status-view.js';
+import { printStatus } from '../status-print.js';
 
 /** Status without the router: the policy, and PM2's view when a daemon runs; no heartbeats. */
 async function offlineStatus(config: Config, policy: Policy): Promise<StatusBody> {
@@ -51,15 +51,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const { config } = loaded;
   const show = async (): Promise<void> => {
     const { body, routerUp } = await snapshot(ctx, config, store);
-    const filtered = ctx.options.service === undefined ? body : { ...body, services: Object.fromEntries(Object.entries(body.services).filter(([n]) => n === ctx.options.service)) };
-    if (!routerUp) ctx.out.warn(`the router is not answering at ${routerUrl(config)}: showing the policy and PM2 only (no heartbeats); start it with \`switchyard router start\``);
-    if (ctx.out.json) {
-      process.stdout.write(`${JSON.stringify({ ...filtered, router: { url: routerUrl(config), up: routerUp } }, null, options.watch === true ? 0 : 2)}\n`);
-      return;
-    }
-    const text = renderStatus(filtered, { routerUp, showRetired: ctx.options.verbose === true });
-    if (options.watch === true && process.stdout.isTTY) process.stdout.write('\u001b[H\u001b[2J');
-    ctx.out.print(options.watch === true && !process.stdout.isTTY ? `--- ${new Date().toISOString()}\n${text}` : text);
+    await printStatus(ctx, { body, routerUp, url: routerUrl(config), watch: options.watch === true });
   };
   if (options.watch !== true) return show();
   // Redraws every heartbeat interval until Ctrl-C, which ends with exit 0.

@@ -1,0 +1,64 @@
+/**
+ * Bundles the CLI (run by `npm run build`, after tsc):
+ *
+ * - dist/cli.mjs: the entry bin/switchyard.js loads. One file holding what
+ *   the quick paths need (`--version`, `status` answered by the router) and
+ *   nothing more: no commander, zod, yaml, cosmiconfig or pm2.
+ * - dist/cli-chunks/main.mjs and its chunks: everything else (commander and
+ *   the command table), split by esbuild so each command evaluates only the
+ *   modules it imports: status never loads zod, only pm2-using commands load
+ *   pm2, prompts load only when a question is asked.
+ *
+ * Bundled rather than tsc's tree because Node's ESM loader spends most of a
+ * short command's time resolving and linking hundreds of small files.
+ * pm2 stays outside: it is CommonJS that requires files by computed paths and
+ * spawns its own scripts; it is imported dynamically anyway.
+ */
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  external: ['pm2', 'typescript'],
+  // yaml's "node" export is CommonJS, and a split-off CommonJS chunk that is
+  // imported dynamically only has a default export: take its ES module build.
+  alias: { yaml: './node_modules/yaml/browser/index.js' },
+  // CommonJS packages inside an ES module bundle call require() for Node's built-ins.
+  banner: { js: "import { createRequire as __syCreateRequire } from 'node:module'; const require = __syCreateRequire(import.meta.url);" },
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+// Old chunks would pile up: their names carry a hash of their content.
+rmSync(join(root, 'dist', 'cli-chunks'), { recursive: true, force: true });
+
+await build({
+  ...common,
+  entryPoints: { main: 'src/cli/main.ts' },
+  outdir: 'dist/cli-chunks',
+  outExtension: { '.js': '.mjs' },
+  splitting: true,
+});
+
+/** entry.ts's `import('./main.js')` is the other build's output, loaded only when needed. */
+const mainOutside = {
+  name: 'main-outside',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/main\.js$/ }, (args) => (args.importer.endsWith(join('src', 'cli', 'entry.ts')) ? { path: './cli-chunks/main.mjs', external: true } : undefined));
+  },
+};
+
+await build({
+  ...common,
+  entryPoints: ['src/cli/entry.ts'],
+  outfile: 'dist/cli.mjs',
+  plugins: [mainOutside],
+});
