@@ -1,4 +1,5 @@
 import type { Config } from '../config/load.js';
+import { openStore } from '../store/open-store.js';
 import type { RouterOptions } from './router-state.js';
 
 /** The router's options, from a loaded config and the token. */
@@ -15,6 +16,7 @@ export function routerOptionsFromConfig(config: Config, token: string, log?: (li
     serviceHeader: r.serviceHeader,
     maxBodyBytes: r.maxBodyBytes,
     token,
+    historyStore: openStore(config),
     ...(log ? { log } : {}),
   };
 }

@@ -12,6 +12,7 @@ import { HttpProxy } from './proxy-http.js';
 import { proxyUpgrade, rejectUpgrade } from './proxy-ws.js';
 import type { RouterOptions, RouterState } from './router-state.js';
 import { buildStatus, type StatusBody } from './status.js';
+import { WebView } from './ui/web-view.js';
 
 export type { RouterOptions } from './router-state.js';
 
@@ -40,6 +41,7 @@ export class Router {
   private readonly proxy: HttpProxy;
   private readonly sockets = new Set<Socket | Duplex>();
   private readonly log: (line: string) => void;
+  private readonly ui: WebView;
   /** Adds PM2's view to status when the router can ask PM2 (the rollout issue). */
   statusExtras: ((body: StatusBody) => Promise<StatusBody>) | undefined;
 
@@ -68,6 +70,7 @@ export class Router {
         return this.statusExtras ? this.statusExtras(body) : body;
       },
     };
+    this.ui = new WebView(this.state, options.historyStore);
     this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: 64, listenHost: `${options.host}:${options.port}` });
     this.server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
@@ -95,6 +98,7 @@ export class Router {
   /** Loads the policy and starts listening; resolves with the bound address. */
   async start(): Promise<{ host: string; port: number }> {
     await this.state.watcher.start();
+    this.ui.start();
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port, this.options.host, () => {
@@ -114,6 +118,7 @@ export class Router {
     if (path.startsWith('/v1/') || path === '/metrics' || path === '/healthz' || path.startsWith('/metrics?') || path.startsWith('/healthz?')) {
       return this.handleApi(req, res, method);
     }
+    if (WebView.owns(path)) return this.ui.handle(req, res);
     if (this.options.mode !== 'proxy') {
       req.resume();
       return sendError(res, 404, 'not_found', `No such path on the router: terminals log in with POST /v1/login and connect to the process they are given (the router is in redirect mode).`);
@@ -183,6 +188,7 @@ export class Router {
    */
   async stop(): Promise<void> {
     this.state.watcher.stop();
+    this.ui.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     const grace = this.options.shutdownGraceMs ?? 10_000;
