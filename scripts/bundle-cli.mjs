@@ -2,8 +2,8 @@
  * Bundles the CLI (run by `npm run build`, after tsc):
  *
  * - dist/cli.mjs: the entry bin/switchyard.js loads. One file holding what
- *   the quick paths need (`--version`, `status` answered by the router) and
- *   nothing more: no commander, zod, yaml, cosmiconfig or pm2.
+ *   the quick paths need (`--version`, `status --json` answered by the
+ *   router) and nothing more: no commander, zod, yaml, cosmiconfig or pm2.
  * - dist/cli-chunks/main.mjs and its chunks: everything else (commander and
  *   the command table), split by esbuild so each command evaluates only the
  *   modules it imports: status never loads zod, only pm2-using commands load
@@ -40,19 +40,27 @@ const common = {
 // Old chunks would pile up: their names carry a hash of their content.
 rmSync(join(root, 'dist', 'cli-chunks'), { recursive: true, force: true });
 
+/**
+ * Modules dist/cli.mjs loads from the split build rather than holding
+ * itself: the command table, and the status table (semver, chalk's styles),
+ * which `status --json` never needs.
+ */
+const OUTSIDE = { 'main.js': 'main', 'status-view.js': 'status-view' };
+
 await build({
   ...common,
-  entryPoints: { main: 'src/cli/main.ts' },
+  entryPoints: Object.fromEntries(Object.entries(OUTSIDE).map(([file, name]) => [name, `src/cli/${file.replace(/\.js$/, '.ts')}`])),
   outdir: 'dist/cli-chunks',
   outExtension: { '.js': '.mjs' },
   splitting: true,
 });
 
-/** entry.ts's `import('./main.js')` is the other build's output, loaded only when needed. */
-const mainOutside = {
-  name: 'main-outside',
+const outside = {
+  name: 'outside',
   setup(b) {
-    b.onResolve({ filter: /^\.\/main\.js$/ }, (args) => (args.importer.endsWith(join('src', 'cli', 'entry.ts')) ? { path: './cli-chunks/main.mjs', external: true } : undefined));
+    b.onResolve({ filter: /^\.\/(main|status-view)\.js$/ }, (args) =>
+      args.importer.startsWith(join(root, 'src', 'cli')) ? { path: `./cli-chunks/${OUTSIDE[args.path.slice(2)]}.mjs`, external: true } : undefined,
+    );
   },
 };
 
@@ -60,5 +68,5 @@ await build({
   ...common,
   entryPoints: ['src/cli/entry.ts'],
   outfile: 'dist/cli.mjs',
-  plugins: [mainOutside],
+  plugins: [outside],
 });

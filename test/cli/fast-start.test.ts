@@ -84,6 +84,10 @@ describe('the CLI starts fast', () => {
     expect(heavy(second.loaded)).toEqual([]);
     expect(stable(second.stdout)).toEqual(stable(first.stdout));
     expect(stable(second.stdout)).toMatchObject({ generation: 3, router: { url: router.url, up: true } });
+    const table = await cli(['status']);
+    expect(table.exitCode, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/lobby\s+target 1\.5\.0/);
+    expect(table.loaded.filter((url) => /\/cli-chunks\/main\.mjs|\/node_modules\/(zod|yaml|cosmiconfig|pm2|commander)\//.test(url))).toEqual([]);
     const one = await cli(['status', '--json', '--service', 'lobby']);
     expect(heavy(one.loaded)).toEqual([]);
     expect(Object.keys(JSON.parse(one.stdout).services)).toEqual(['lobby']);
