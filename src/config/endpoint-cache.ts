@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { ENV_OVERRIDES } from './defaults.js';
@@ -104,7 +104,21 @@ export async function rememberEndpoint(filepath: string, config: Config, env: No
     await mkdir(cacheDir(env), { recursive: true, mode: 0o700 });
     const { writeFileAtomic } = await import('../store/atomic-write.js');
     await writeFileAtomic(entryPath(filepath, env), `${JSON.stringify(entry)}\n`, 0o600);
+    await prune(cacheDir(env));
   } catch {
     // The cache only saves time.
+  }
+}
+
+const KEEP_ENTRIES = 64;
+
+/** Past a few dozen entries (temp projects, tests), drops those whose config file is gone. */
+async function prune(dir: string): Promise<void> {
+  const names = (await readdir(dir)).filter((n) => n.startsWith('endpoint-') && n.endsWith('.json'));
+  if (names.length <= KEEP_ENTRIES) return;
+  for (const name of names) {
+    const path = join(dir, name);
+    const entry = JSON.parse(await readFile(path, 'utf8').catch(() => '{}')) as Partial<Entry>;
+    if (typeof entry.filepath !== 'string' || !existsSync(entry.filepath)) await unlink(path).catch(() => undefined);
   }
 }
