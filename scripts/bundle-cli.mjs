@@ -42,10 +42,10 @@ rmSync(join(root, 'dist', 'cli-chunks'), { recursive: true, force: true });
 
 /**
  * Modules dist/cli.mjs loads from the split build rather than holding
- * itself: the command table, and the status table (semver, chalk's styles),
- * which `status --json` never needs.
+ * itself: the command table, and what only the status table needs (semver,
+ * chalk and the node:tty it loads), which `status --json` never uses.
  */
-const OUTSIDE = { 'main.js': 'main', 'status-view.js': 'status-view' };
+const OUTSIDE = { 'main.js': 'main', 'status-view.js': 'status-view', 'context.js': 'context' };
 
 await build({
   ...common,
@@ -58,7 +58,7 @@ await build({
 const outside = {
   name: 'outside',
   setup(b) {
-    b.onResolve({ filter: /^\.\/(main|status-view)\.js$/ }, (args) =>
+    b.onResolve({ filter: /^\.\/(main|status-view|context)\.js$/ }, (args) =>
       args.importer.startsWith(join(root, 'src', 'cli')) ? { path: `./cli-chunks/${OUTSIDE[args.path.slice(2)]}.mjs`, external: true } : undefined,
     );
   },

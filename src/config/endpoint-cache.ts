@@ -37,11 +37,16 @@ function cacheDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'switchyard');
 }
 
-/** FNV-1a, 64 bits: names the entry without loading node:crypto (the entry holds its path and is checked). */
+/** Two 32-bit FNV-1a hashes: names the entry without node:crypto or BigInt (the entry holds its path and is checked). */
 function pathHash(text: string): string {
-  let hash = 0xcbf29ce484222325n;
-  for (const byte of Buffer.from(text)) hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n);
-  return hash.toString(16).padStart(16, '0');
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  return `${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 function entryPath(filepath: string, env: NodeJS.ProcessEnv): string {
