@@ -1,11 +1,12 @@
 /**
  * Bundles the CLI (run by `npm run build`, after tsc):
  *
- * - dist/cli.mjs: the entry bin/switchyard.js loads. One file holding what
- *   the quick paths need (`--version`, `status --json` answered by the
- *   router) and nothing more: no commander, zod, yaml, cosmiconfig or pm2.
- * - dist/cli-chunks/main.mjs and its chunks: everything else (commander and
- *   the command table), split by esbuild so each command evaluates only the
+ * - dist/cli-fast.cjs: `status` answered by the router (fast-status.ts), as
+ *   one CommonJS file that bin/switchyard.js requires: no commander, zod,
+ *   yaml, cosmiconfig or pm2, and no ES module loader.
+ * - dist/cli.mjs: the entry for every other command, which loads
+ *   dist/cli-chunks/main.mjs and its chunks (commander and the command
+ *   table), split by esbuild so each command evaluates only the
  *   modules it imports: status never loads zod, only pm2-using commands load
  *   pm2, prompts load only when a question is asked.
  *
@@ -68,5 +69,15 @@ await build({
   ...common,
   entryPoints: ['src/cli/entry.ts'],
   outfile: 'dist/cli.mjs',
+  plugins: [outside],
+});
+
+// The quick status path, as CommonJS for bin/switchyard.js (see there why).
+await build({
+  ...common,
+  banner: {},
+  format: 'cjs',
+  entryPoints: ['src/cli/fast-status.ts'],
+  outfile: 'dist/cli-fast.cjs',
   plugins: [outside],
 });
