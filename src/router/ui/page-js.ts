@@ -46,10 +46,10 @@ export const PAGE_JS = String.raw`(function () {
 
   function pm2Text(p) {
     var v = p.pm2;
-    if (v === undefined) return 'not asked';
+    if (v === undefined) return 'PM2 not asked';
     if (v === null) return 'not in PM2';
     if (typeof v.unreachable === 'string') return v.unreachable;
-    var parts = [v.status];
+    var parts = ['PM2 ' + v.status];
     if (typeof v.cpu === 'number') parts.push(v.cpu + '% cpu');
     if (typeof v.memory === 'number') parts.push(Math.round(v.memory / 1048576) + ' MB');
     if (v.restarts > 0) parts.push(v.restarts + ' restarts');
@@ -89,7 +89,7 @@ export const PAGE_JS = String.raw`(function () {
         return h('li', { 'data-process': p.id, className: p.heartbeat.stale && p.state !== 'retired' ? 'stale' : '' }, [
           h('span', { className: 'pid', text: p.id }),
           h('span', { text: p.host + ' · ' + p.address + ':' + p.port }),
-          h('span', { className: 'pm2', text: 'PM2 ' + pm2Text(p) }),
+          h('span', { className: 'pm2', text: pm2Text(p) }),
           h('span', { className: 'hb', text: 'heartbeat ' + heartbeatText(p) }),
           h('span', { className: 'pterm', text: p.terminals + ' terminals' }),
         ]);
@@ -135,7 +135,11 @@ export const PAGE_JS = String.raw`(function () {
       height: 180,
       legend: { live: false },
       scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(4, max)]; } } },
-      axes: [{}, { label: 'terminals', size: 50 }],
+      axes: [{
+        space: 90,
+        incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600],
+        values: function (u, ticks) { return ticks.map(function (t) { return new Date(t * 1000).toLocaleTimeString(); }); },
+      }, { label: 'terminals', size: 50 }],
       series: [{}].concat(cd.versions.map(function (v) { return { label: v, stroke: colour(v), width: 2 }; })),
     }, cd.data, holder);
   }
