@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { packageFile } from '../package-root.js';
 
 /** The installed package's version, read once from package.json. */
 export function readPackageVersion(): string {
-  const url = new URL('../../package.json', import.meta.url);
-  const pkg = JSON.parse(readFileSync(url, 'utf8')) as { version?: string };
+  const pkg = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version?: string };
   return pkg.version ?? '0.0.0';
 }

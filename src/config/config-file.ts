@@ -3,6 +3,7 @@ import { dirname, extname, join, parse as parsePath } from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
 import { usageError } from '../core/errors.js';
 import { loadJs, loadJson, loadYaml } from './loaders.js';
+import { SEARCH_PLACES, TS_EXTENSIONS, TS_PLACES } from './search-places.js';
 
 /**
  * Finds and reads the config file (cosmiconfig, module name `switchyard`).
@@ -23,25 +24,8 @@ import { loadJs, loadJson, loadYaml } from './loaders.js';
  * saying to use .mjs (the same code without type annotations) or YAML,
  * rather than being skipped for some other folder's config.
  */
-export const SEARCH_PLACES = [
-  'package.json',
-  '.switchyardrc',
-  '.switchyardrc.json',
-  '.switchyardrc.yaml',
-  '.switchyardrc.yml',
-  '.switchyardrc.js',
-  '.switchyardrc.mjs',
-  '.switchyardrc.cjs',
-  'switchyard.config.json',
-  'switchyard.config.yaml',
-  'switchyard.config.yml',
-  'switchyard.config.js',
-  'switchyard.config.mjs',
-  'switchyard.config.cjs',
-];
+export { SEARCH_PLACES };
 
-const TS_EXTENSIONS = ['.ts', '.mts', '.cts'];
-const TS_PLACES = ['switchyard.config', '.switchyardrc'].flatMap((base) => TS_EXTENSIONS.map((ext) => `${base}${ext}`));
 const JS_EXTENSIONS = ['.js', '.mjs', '.cjs'];
 
 export interface ConfigSource {

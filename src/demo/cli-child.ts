@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { failedError } from '../core/errors.js';
+import { packageFile } from '../package-root.js';
 
-const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
+const BIN = packageFile('bin/switchyard.js');
 
 /**
  * Runs switchyard's own CLI as a child process, the way a person or a CI

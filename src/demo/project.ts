@@ -2,14 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { canBind } from '../fleet/ports.js';
+import { packageFile } from '../package-root.js';
 import { PolicyStore } from '../store/policy-store.js';
 import { ensureToken } from '../store/token.js';
 
 export const DEMO_SERVICE = 'demo';
 export const DEMO_VERSIONS = ['1.0.0', '1.1.0'] as const;
-const SAMPLE = fileURLToPath(new URL('../../templates/service/server.mjs', import.meta.url));
+const SAMPLE = packageFile('templates/service/server.mjs');
 
 export interface DemoProject {
   dir: string;

@@ -1,5 +1,6 @@
 import type { Config } from '../config/load.js';
 import { RedisPolicySource } from './redis-policy-source.js';
+import { openStore } from '../store/open-store.js';
 import type { RouterOptions } from './router-state.js';
 
 /** With coordination the policy is read from Redis: checked this often besides pub/sub and reconnects. */
@@ -26,6 +27,7 @@ export function routerOptionsFromConfig(config: Config, token: string, log?: (li
       maxConnections: r.maxConnections,
       maxConnectionsPerClient: r.maxConnectionsPerClient,
     },
+    historyStore: openStore(config),
     ...(log ? { log } : {}),
     ...(config.coordination === undefined ? {} : {
       policySource: (hooks) => new RedisPolicySource({ url: config.coordination!.redis, prefix: config.coordination!.prefix, pollMs: REDIS_POLL_MS, ...hooks }),

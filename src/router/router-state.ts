@@ -5,6 +5,7 @@ import type { TallyBook } from '../core/tally.js';
 import type { RouterMetrics } from './metrics.js';
 import type { PolicySource, PolicySourceHooks } from './policy-source.js';
 import type { StatusBody } from './status.js';
+import type { Store } from '../store/store.js';
 
 export interface RouterOptions {
   /** The state folder holding policy.json. */
@@ -27,6 +28,8 @@ export interface RouterOptions {
   /** How long `stop()` lets in-flight requests and sessions finish. */
   shutdownGraceMs?: number;
   log?: (line: string) => void;
+  /** Where the web view reads the policy history; default the files in stateDir. */
+  historyStore?: Pick<Store, 'history' | 'revision'>;
 }
 
 /** What the request handlers share: built once per router. */

@@ -16,6 +16,7 @@ import { proxyUpgrade, rejectUpgrade } from './proxy-ws.js';
 import { monotonicMs, trackPolicy, type RouterOptions, type RouterState } from './router-state.js';
 import { isRouterPath, isUiPath, normaliseTarget, ROUTER_PATHS, type NormalTarget } from './request-path.js';
 import { buildStatus, type StatusBody } from './status.js';
+import { WebView } from './ui/web-view.js';
 
 export type { RouterOptions } from './router-state.js';
 
@@ -60,10 +61,10 @@ export class Router {
   private readonly sockets = new Set<Socket | Duplex>();
   private readonly log: (line: string) => void;
   private readonly guard: ConnectionGuard;
+  private readonly ui: WebView;
   /** Adds PM2's view to status when the router can ask PM2 (the rollout issue). */
   statusExtras: ((body: StatusBody) => Promise<StatusBody>) | undefined;
   /** Serves /ui and everything under /ui/ when the web view is part of the router. */
-  uiHandler: ((req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>) | undefined;
 
   constructor(readonly options: RouterOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
@@ -97,6 +98,7 @@ export class Router {
     // node:http refuses a header timeout above the request timeout.
     limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
     this.guard = new ConnectionGuard(limits, this.log, metrics.registry);
+    this.ui = new WebView(this.state, options.historyStore);
     this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: 64, listenHost: `${options.host}:${options.port}` });
     this.server = createServer({
       maxHeaderSize: MAX_HEADER_BYTES,
@@ -147,6 +149,7 @@ export class Router {
   /** Loads the policy and starts listening; resolves with the bound address. */
   async start(): Promise<{ host: string; port: number }> {
     await this.state.watcher.start();
+    this.ui.start();
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port, this.options.host, () => {
@@ -177,11 +180,7 @@ export class Router {
 
   private async handleApi(req: IncomingMessage, res: ServerResponse, method: string, target: string): Promise<void> {
     const url = new URL(target, 'http://router.invalid');
-    if (isUiPath(url.pathname)) {
-      if (this.uiHandler !== undefined) return this.uiHandler(req, res, url);
-      req.resume();
-      return sendError(res, 404, 'not_found', 'The web view is not part of this router.');
-    }
+    if (isUiPath(url.pathname)) return this.ui.handle(req, res);
     const route = `${method} ${url.pathname}`;
     switch (route) {
       case 'POST /v1/login': return api.login(req, res, this.state);
@@ -237,6 +236,7 @@ export class Router {
    */
   async stop(): Promise<void> {
     this.state.watcher.stop();
+    this.ui.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     const grace = this.options.shutdownGraceMs ?? 10_000;

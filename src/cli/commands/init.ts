@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from '../../package-root.js';
 import { usageError } from '../../core/errors.js';
 import { SERVICE_NAME } from '../../core/names.js';
 import { parseDocument, parse as parseYaml } from 'yaml';
@@ -28,7 +28,7 @@ function defaultServiceName(cwd: string): string {
 }
 
 const TEMPLATES: Record<string, { from: string; script: string }> = {
-  service: { from: fileURLToPath(new URL('../../../templates/service/server.mjs', import.meta.url)), script: 'releases/{version}/server.mjs' },
+  service: { from: packageFile('templates/service/server.mjs'), script: 'releases/{version}/server.mjs' },
 };
 
 /** The config text for `init --from`: the usual commented config, with the ecosystem's apps as its services. */

@@ -1,15 +1,15 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { failedError } from '../../core/errors.js';
 import { Pm2Client, pm2DaemonRunning, type Pm2Process } from '../../fleet/pm2-client.js';
 import { addressInUse, listenFailure } from '../../router/port-holder.js';
 import type { CommandModule } from '../commands.js';
+import { packageFile } from '../../package-root.js';
 import { openProject } from '../project.js';
 import { fetchHealth, routerUrl, waitForHealthy, type Health } from '../router-client.js';
 
 export const ROUTER_PM2_NAME = 'switchyard-router';
-const BIN = fileURLToPath(new URL('../../../bin/switchyard.js', import.meta.url));
+const BIN = packageFile('bin/switchyard.js');
 const START_TIMEOUT_MS = 15_000;
 /** How often a starting router is looked at, in PM2 and on /healthz. */
 const POLL_MS = 150;

@@ -11,8 +11,7 @@ import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import { openProject } from '../project.js';
 import { fetchStatus, routerUrl } from '../router-client.js';
-import { statusProblems } from '../status-problems.js';
-import { renderStatus } from '../status-view.js';
+import { printStatus, problemsOf, statusDocument } from '../status-print.js';
 
 /** Status without the router: the policy, and PM2's view when a daemon runs; no heartbeats. */
 async function offlineStatus(fleets: FleetSet, policy: Policy): Promise<StatusBody> {
@@ -80,21 +79,16 @@ export const run: CommandModule['run'] = async (ctx: Context, _args, options) =>
       }
       orphans = [];
     }
-    const problems = statusProblems(filtered, { routerUp, routerUrl: routerUrl(config), orphans });
-    if (!routerUp) ctx.out.warn(`the router is not answering at ${routerUrl(config)}: showing the policy and PM2 only (no heartbeats); start it with \`switchyard router start\``);
+    const shown = { body, routerUp, url: routerUrl(config), watch: options.watch === true };
+    const problems = problemsOf(filtered, shown, orphans);
     const failing = options.check === true && options.watch !== true && problems.length > 0;
-    const failure = () => failedError('check_failed', `status --check found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => p.message).join('; ')}.`, { ...filtered, router: { url: routerUrl(config), up: routerUp }, problems });
-    if (ctx.out.json) {
-      // With --check, a failing status is the one JSON document (ok: false, with the status inside).
-      if (failing) throw failure();
-      process.stdout.write(`${JSON.stringify({ ...filtered, router: { url: routerUrl(config), up: routerUp }, problems }, null, options.watch === true ? 0 : 2)}\n`);
-    } else {
-      const text = renderStatus(filtered, { routerUp, showRetired: ctx.options.verbose === true });
-      if (options.watch === true && process.stdout.isTTY) process.stdout.write('\u001b[H\u001b[2J');
-      ctx.out.print(options.watch === true && !process.stdout.isTTY ? `--- ${new Date().toISOString()}\n${text}` : text);
-      for (const p of problems.filter((q) => q.kind !== 'router_down')) ctx.out.warn(p.message);
-      if (failing) throw failure();
-    }
+    const failure = () => failedError('check_failed', `status --check found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => p.message).join('; ')}.`, { ...filtered, router: { url: shown.url, up: routerUp }, problems });
+    // With --check, a failing status is the one JSON document (ok: false, with the status inside).
+    if (failing && ctx.out.json) throw failure();
+    if (ctx.out.json) process.stdout.write(statusDocument(wanted, shown, orphans));
+    else await printStatus(ctx, shown);
+    for (const p of problems.filter((q) => q.kind === 'orphan')) if (!ctx.out.json) ctx.out.warn(p.message);
+    if (failing) throw failure();
     return problems.length;
   };
   try {
