@@ -11,7 +11,9 @@ import type { Policy } from '../../src/core/policy-schema.js';
 import { claimStop, drain, retire } from '../../src/core/policy-transitions.js';
 import { TallyBook } from '../../src/core/tally.js';
 import { launch } from '../../src/rollout/launch.js';
-import { applyRole, type Role } from '../../src/rollout/roles.js';
+import { applyRole, type DeadProcesses, type Role } from '../../src/rollout/roles.js';
+import { liveInFleet } from '../../src/rollout/alive.js';
+import { usageError } from '../../src/core/errors.js';
 import { commitIfChanged } from '../../src/store/commit-if-changed.js';
 import { PolicyStore } from '../../src/store/policy-store.js';
 import { FleetDouble } from '../helpers/fleet-double.js';
@@ -102,14 +104,18 @@ export class World {
         return;
       case 'deploy':
         return this.deploy(action.version, action.role === 'target' ? { kind: 'target' } : { kind: 'active' }, action.crash);
-      case 'promote':
+      case 'promote': {
+        // As the promote command: refused when PM2 no longer runs any active process of the version.
+        const { live, dead } = await this.serving(action.version, ['active']);
+        if (live.length === 0 && dead.length > 0) throw usageError('version_down', `${action.version} is down`);
         await commitIfChanged(this.store, (p) => applyRole(p, this.service, action.version, { kind: 'target' }, now()), { retries: 0 });
         return;
+      }
       case 'rollback': {
-        const head = await this.store.read();
-        const live = head.services.lobby?.processes.some((p) => p.version === action.version && (p.state === 'active' || p.state === 'draining'));
-        if (live) await commitIfChanged(this.store, (p) => applyRole(p, this.service, action.version, { kind: 'rollback' }, now()), { retries: 0 });
-        else await this.launch(action.version, { kind: 'rollback' });
+        const { live, dead } = await this.serving(action.version);
+        const lost = this.lost(dead);
+        if (live.length > 0) await commitIfChanged(this.store, (p) => applyRole(p, this.service, action.version, { kind: 'rollback' }, now(), lost), { retries: 0 });
+        else await this.launch(action.version, { kind: 'rollback' }, undefined, lost);
         return;
       }
       case 'drain':
@@ -147,22 +153,33 @@ export class World {
     }
   }
 
-  private async deploy(version: string, role: Role, crash?: 'afterClaim' | 'afterStart'): Promise<void> {
+  /** As the commands do: the version's entries, split by whether PM2 really runs them. */
+  private async serving(version: string, states: readonly string[] = ['active', 'draining']) {
     const head = await this.store.read();
-    const live = head.services.lobby?.processes.some((p) => p.version === version && (p.state === 'active' || p.state === 'draining'));
-    if (live) {
-      await commitIfChanged(this.store, (p) => applyRole(p, this.service, version, role, new Date()));
-      return;
-    }
-    await this.launch(version, role, crash);
+    return liveInFleet(this.fleet, (head.services.lobby?.processes ?? []).filter((p) => p.version === version && states.includes(p.state)));
   }
 
-  private async launch(version: string, role: Role, crash?: 'afterClaim' | 'afterStart'): Promise<void> {
+  private lost(dead: readonly { id: string }[]): DeadProcesses {
+    // The command that claims them exits right after: its pid is gone, so the loop takes the claims over.
+    return { ids: dead.map((p) => p.id), owner: { id: 'cli-exited', pid: 999_999_999, host: hostname() } };
+  }
+
+  private async deploy(version: string, role: Role, crash?: 'afterClaim' | 'afterStart'): Promise<void> {
+    const { live, dead } = await this.serving(version);
+    const lost = this.lost(dead);
+    if (live.length > 0) {
+      await commitIfChanged(this.store, (p) => applyRole(p, this.service, version, role, new Date(), lost));
+      return;
+    }
+    await this.launch(version, role, crash, lost);
+  }
+
+  private async launch(version: string, role: Role, crash?: 'afterClaim' | 'afterStart', lost?: DeadProcesses): Promise<void> {
     // A crashed command's claims name an owner that no longer runs on this host.
     const owner = crash === undefined ? ownerOf('deploy', new Date(), 60_000) : { id: `deploy-dead-${Math.random().toString(16).slice(2, 8)}`, pid: 999_999_999, host: hostname() };
     await launch({
       config: this.config, dir: this.dir, service: this.service, version, store: this.store, fleets: this.fleet, token: 'a'.repeat(64), env: {}, owner,
-      finish: (p) => applyRole(p, this.service, version, role, new Date()),
+      finish: (p) => applyRole(p, this.service, version, role, new Date(), lost),
       ...(crash === undefined ? {} : {
         afterClaim: async (ids: readonly string[]) => {
           if (crash === 'afterStart') {

@@ -6,6 +6,8 @@ import { checkVersion } from '../../core/version.js';
 import { FleetSet } from '../../rollout/fleets.js';
 import { cleanedUp, describeHosts, hostLine } from '../../rollout/host-report.js';
 import { launch, versionFolder } from '../../rollout/launch.js';
+import { liveInFleet } from '../../rollout/alive.js';
+import type { Config } from '../../config/schema.js';
 import { applyRole } from '../../rollout/roles.js';
 import { commitIfChanged } from '../../store/commit-if-changed.js';
 import { ensureToken } from '../../store/token.js';
@@ -18,10 +20,16 @@ import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
 import { waitRetired } from '../wait-retired.js';
 
-/** Hosts of the service that have no live (active or draining) process of `version`. */
-function hostsLacking(policy: Policy, service: string, version: string, hosts: readonly string[]): string[] {
-  const live = (policy.services[service]?.processes ?? []).filter((p) => p.version === version && (p.state === 'active' || p.state === 'draining'));
-  return hosts.filter((h) => !live.some((p) => p.host === h));
+/** The version's active and draining entries that PM2 really runs, and those it no longer does. */
+async function servingOf(config: Config, policy: Policy, service: string, version: string) {
+  const entries = (policy.services[service]?.processes ?? []).filter((p) => p.version === version && (p.state === 'active' || p.state === 'draining'));
+  if (entries.length === 0) return { live: [], dead: [] };
+  const fleets = new FleetSet(config, false);
+  try {
+    return await liveInFleet(fleets, entries);
+  } finally {
+    await fleets.closeAll();
+  }
 }
 
 export const run: CommandModule['run'] = async (ctx, args, options) => {
@@ -32,7 +40,10 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   const service = pickService(ctx, config);
   const before = await store.read();
   const previousTarget = before.services[service.name]?.target ?? null;
-  const missing = hostsLacking(before, service.name, version, service.hosts);
+  // Hosts with no live process of the version: a process PM2 lost is not brought back, it is replaced.
+  const { live, dead } = await servingOf(config, before, service.name, version);
+  const missing = service.hosts.filter((h) => !live.some((p) => p.host === h));
+  const lost = { ids: dead.map((p) => p.id), owner: ownerOf('deploy', new Date(), 60_000) };
   const ports = portList(options.port, service, missing);
   for (const [i, port] of (ports ?? []).entries()) {
     const host = missing[Math.floor(i / service.instances)]!;
@@ -50,7 +61,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   let result: Awaited<ReturnType<typeof launch>> | undefined;
   if (missing.length === 0) {
     // Every host already runs it (active, or draining and brought back): only the policy changes.
-    const committed = await commitIfChanged(store, (head) => applyRole(head, service, version, role, new Date()));
+    const committed = await commitIfChanged(store, (head) => applyRole(head, service, version, role, new Date(), lost));
     written = committed.policy;
     unchanged = !committed.wrote;
     ctx.out.success(committed.wrote
@@ -65,7 +76,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
       result = await launch({
         config, dir: loaded.dir, service, version, store, fleets, token, env: ctx.env,
         owner: ownerOf('deploy', now, service.readiness.timeoutMs * 2 + 60_000),
-        finish: (policy) => applyRole(policy, service, version, role, new Date()),
+        finish: (policy) => applyRole(policy, service, version, role, new Date(), lost),
         onStep: (m) => progress.step(m),
         hosts: missing, parallel: opts.parallel, allowPartial: opts.allowPartial,
         ...(ports === undefined ? {} : { ports }),

@@ -1,4 +1,7 @@
+import { usageError } from '../../core/errors.js';
 import { promote } from '../../core/policy-transitions.js';
+import { liveInFleet } from '../../rollout/alive.js';
+import { FleetSet } from '../../rollout/fleets.js';
 import { checkVersion } from '../../core/version.js';
 import { commitIfChanged } from '../../store/commit-if-changed.js';
 import type { CommandModule } from '../commands.js';
@@ -13,6 +16,15 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   const service = pickService(ctx, loaded.config);
   const before = await store.read();
   const previous = before.services[service.name]?.target ?? null;
+  const active = (before.services[service.name]?.processes ?? []).filter((p) => p.version === version && p.state === 'active');
+  if (active.length > 0 && before.services[service.name]?.target !== version) {
+    // Logins must never go to a process that died before the reconcile loop noticed.
+    const fleets = new FleetSet(loaded.config, false);
+    const { live, dead } = await liveInFleet(fleets, active).finally(() => fleets.closeAll());
+    if (live.length === 0) {
+      throw usageError('version_down', `Cannot promote ${service.name}@${version}: PM2 no longer runs its processes (${dead.map((p) => p.id).join(', ')}); run \`switchyard deploy ${version}\` to start new ones.`, { service: service.name, version, ids: dead.map((p) => p.id) });
+    }
+  }
   const apply = (p: typeof before) => promote(p, service.name, version, new Date(), service.drain.timeoutMs);
   if (options.dryRun === true) return printPlan(ctx, before, apply(before), []);
   // One compare-and-set: a concurrent change makes this exit 4 (run it again), never a lost update.

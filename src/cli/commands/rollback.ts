@@ -6,6 +6,7 @@ import { checkVersion } from '../../core/version.js';
 import { FleetSet } from '../../rollout/fleets.js';
 import { describeHosts } from '../../rollout/host-report.js';
 import { launch } from '../../rollout/launch.js';
+import { liveInFleet } from '../../rollout/alive.js';
 import { applyRole } from '../../rollout/roles.js';
 import { commitIfChanged } from '../../store/commit-if-changed.js';
 import type { Store } from '../../store/store.js';
@@ -43,17 +44,20 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
     ctx.out.result({ ok: true, service: service.name, target: to, previousTarget: current, restarted: [], generation: before.generation, unchanged: true });
     return;
   }
-  const serving = processesOf(before, service.name, to, ['active', 'draining']);
   const now = new Date();
+  // Only processes PM2 really runs can take logins again; lost ones have their stop claimed instead.
+  const readFleets = new FleetSet(config, false);
+  const { live: serving, dead } = await liveInFleet(readFleets, processesOf(before, service.name, to, ['active', 'draining'])).finally(() => readFleets.closeAll());
+  const lost = { ids: dead.map((p) => p.id), owner: ownerOf('rollback', now, 60_000) };
   if (options.dryRun === true) {
-    if (serving.length > 0) return printPlan(ctx, before, applyRole(before, service, to, { kind: 'rollback' }, now), []);
+    if (serving.length > 0) return printPlan(ctx, before, applyRole(before, service, to, { kind: 'rollback' }, now, lost), []);
     ctx.out.info(`${service.name}@${to} has no live process: a rollback starts ${service.instances} new process${service.instances === 1 ? '' : 'es'} on each of ${service.hosts.join(', ')} first`);
     return printPlan(ctx, before, before, []);
   }
   let written: Policy;
   let restarted: string[] = [];
   if (serving.length > 0) {
-    written = (await commitIfChanged(store, (head) => applyRole(head, service, to, { kind: 'rollback' }, new Date()), { retries: 0 })).policy;
+    written = (await commitIfChanged(store, (head) => applyRole(head, service, to, { kind: 'rollback' }, new Date(), lost), { retries: 0 })).policy;
   } else {
     // Its processes were retired (or are being stopped): start new incarnations, then switch in the record commit.
     const { token } = await ensureToken(config.stateDir);
@@ -64,7 +68,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
       const result = await launch({
         config, dir: loaded.dir, service, version: to, store, fleets, token, env: ctx.env,
         owner: ownerOf('rollback', now, service.readiness.timeoutMs * 2 + 60_000),
-        finish: (policy) => applyRole(policy, service, to, { kind: 'rollback' }, new Date()),
+        finish: (policy) => applyRole(policy, service, to, { kind: 'rollback' }, new Date(), lost),
         onStep: (m) => progress.step(m),
       });
       progress.stop();

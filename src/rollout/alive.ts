@@ -1,0 +1,35 @@
+import type { ProcessEntry } from '../core/policy-schema.js';
+import type { Fleets } from './fleets.js';
+
+const UP = new Set(['online', 'launching', 'waiting restart']);
+
+/**
+ * Which of these entries PM2 really runs. A command that brings a version
+ * back (promote, rollback, a redeploy of a draining version) asks first, so
+ * it never sends logins to a process that died before the reconcile loop
+ * noticed. A host without a PM2 daemon runs nothing (dead); a host that
+ * cannot be asked is unknown, and its entries are given the benefit of the
+ * doubt (the loop keeps watching them).
+ */
+export async function liveInFleet(fleets: Fleets, entries: readonly ProcessEntry[]): Promise<{ live: ProcessEntry[]; dead: ProcessEntry[] }> {
+  const hosts = [...new Set(entries.map((p) => p.host))];
+  const seen = new Map<string, Map<string, string> | undefined>();
+  await Promise.all(
+    hosts.map(async (host) => {
+      try {
+        const fleet = await fleets.get(host);
+        seen.set(host, fleet === undefined ? new Map() : new Map((await fleet.list()).map((p) => [p.id, p.status])));
+      } catch {
+        seen.set(host, undefined);
+      }
+    }),
+  );
+  const live: ProcessEntry[] = [];
+  const dead: ProcessEntry[] = [];
+  for (const p of entries) {
+    const list = seen.get(p.host);
+    if (list === undefined || UP.has(list.get(p.id) ?? '')) live.push(p);
+    else dead.push(p);
+  }
+  return { live, dead };
+}
