@@ -70,6 +70,8 @@ export function normaliseConfig(parsed: ParsedConfig, dir: string): Config {
       serviceHeader: router.serviceHeader,
       maxBodyBytes: router.maxBodyBytes,
       url: router.url?.replace(/\/+$/, ''),
+      dataPlane: router.dataPlane,
+      haproxy: { listen: router.haproxy.listen, bin: router.haproxy.bin, threads: router.haproxy.threads },
     },
     stateDir,
     pm2Home,

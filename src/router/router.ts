@@ -11,7 +11,8 @@ import { PolicyWatcher } from './policy-watcher.js';
 import { HttpProxy } from './proxy-http.js';
 import { proxyUpgrade, rejectUpgrade } from './proxy-ws.js';
 import type { RouterOptions, RouterState } from './router-state.js';
-import { buildStatus, type StatusBody } from './status.js';
+import type { Policy } from '../core/policy-schema.js';
+import { buildStatus, type DataPlaneStatus, type StatusBody } from './status.js';
 
 export type { RouterOptions } from './router-state.js';
 
@@ -42,13 +43,19 @@ export class Router {
   private readonly log: (line: string) => void;
   /** Adds PM2's view to status when the router can ask PM2 (the rollout issue). */
   statusExtras: ((body: StatusBody) => Promise<StatusBody>) | undefined;
+  /** Hooks for an external data plane (HAProxy, wired by the CLI): told of each policy, asked for its status. */
+  onPolicyLoaded: ((policy: Policy) => void) | undefined;
+  dataPlaneStatus: (() => DataPlaneStatus) | undefined;
 
   constructor(readonly options: RouterOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     const tallies = new TallyBook({ intervalMs: options.heartbeatIntervalMs, staleAfter: options.staleAfter });
     const watcher = new PolicyWatcher(join(options.stateDir, 'policy.json'), {
       pollMs: options.policyPollMs ?? 1000,
-      onLoad: (policy, previous) => this.log(`policy generation ${policy.generation} loaded${previous ? ` (was ${previous.generation})` : ''}`),
+      onLoad: (policy, previous) => {
+        this.log(`policy generation ${policy.generation} loaded${previous ? ` (was ${previous.generation})` : ''}`);
+        this.onPolicyLoaded?.(policy);
+      },
       onError: (message) => {
         this.state.metrics.policyLoadErrors.inc();
         this.log(`policy not loaded, ${this.state.watcher.current() ? `still serving generation ${this.state.watcher.current()!.generation}` : 'nothing to serve yet'}: ${message}`);
@@ -64,7 +71,7 @@ export class Router {
       cursor: { next: 0 },
       now: () => Date.now(),
       status: async () => {
-        const body = buildStatus(watcher.current(), watcher.fileState(), tallies, Date.now());
+        const body = buildStatus(watcher.current(), watcher.fileState(), tallies, Date.now(), this.dataPlaneStatus?.());
         return this.statusExtras ? this.statusExtras(body) : body;
       },
     };
