@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeApi } from '../../src/haproxy/runtime-api.js';
 import { freePort } from './free-port.js';
-import { spawnRouter, writeRouterProject, type RouterProcess, type StartRouterOptions } from './router-process.js';
+import { spawnRouter, writeRouterProject, type RouterProcess, type RouterProject, type StartRouterOptions } from './router-process.js';
 
 /**
  * A real router whose data plane is a real HAProxy (router.dataPlane:
@@ -31,6 +31,7 @@ export function haproxyMissing(): boolean {
 export interface HaproxyRouter extends RouterProcess {
   /** HAProxy's public address. */
   edge: string;
+  edgePort: number;
   haproxyDir: string;
   api: RuntimeApi;
   workerPid(): Promise<number>;
@@ -50,6 +51,11 @@ export async function startHaproxyRouter(opts: StartRouterOptions = {}): Promise
     ...opts,
     router: { dataPlane: 'haproxy', haproxy: { listen: `127.0.0.1:${edgePort}`, threads: 1 }, ...opts.router },
   });
+  return respawnHaproxyRouter(project, edgePort, opts);
+}
+
+/** A router (again) on a project folder written before, e.g. after the first one was killed. */
+export async function respawnHaproxyRouter(project: RouterProject, edgePort: number, opts: StartRouterOptions = {}): Promise<HaproxyRouter> {
   const router = await spawnRouter(project, { startTimeoutMs: 30_000, ...opts });
   const haproxyDir = join(project.stateDir, 'haproxy');
   const api = new RuntimeApi(join(haproxyDir, 'admin.sock'));
@@ -67,6 +73,7 @@ export async function startHaproxyRouter(opts: StartRouterOptions = {}): Promise
   const stopRouter = router.stop;
   const h: HaproxyRouter = Object.assign(router, {
     edge: `http://127.0.0.1:${edgePort}`,
+    edgePort,
     haproxyDir,
     api,
     workerPid: () => api.workerPid(),
