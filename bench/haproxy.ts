@@ -24,7 +24,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -146,6 +146,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const notes: string[] = [];
+  const loadAtStart = loadavg()[0]!;
   if (quick) notes.push('--quick: 1 s runs, one round. This checks that the benchmark runs; its figures are too noisy to quote.');
   if (!pinned) notes.push('Not pinned: servers and the load generator share both cores.');
   scratch = await mkdtemp(join(tmpdir(), 'sy-bench-hx-'));
@@ -185,8 +186,12 @@ async function main(): Promise<number> {
     const answer = await httpGet(target.url, { 'x-switchyard-version': VERSION });
     if (answer.status !== 200 || answer.body !== target.body) throw new Error(`${target.label} answered ${answer.status} ${answer.body.slice(0, 200)} before the load`);
   }
+  // A cold backend (JIT, first connections) would handicap whichever target runs first.
+  log('warm-up, 1 s per target…');
+  for (const target of targets) await tool.run({ url: target.url, headers: { 'x-switchyard-version': VERSION }, connections: S.connections, threads: 1, durationS: 1 });
   for (let round = 1; round <= S.rounds; round++) {
-    for (const target of targets) {
+    // Each round starts one target later, so no target always runs first.
+    for (const target of [...targets.slice(round - 1), ...targets.slice(0, round - 1)]) {
       log(`round ${round}/${S.rounds}: ${target.label}, ${S.durationS} s…`);
       const r = await tool.run({ url: target.url, headers: { 'x-switchyard-version': VERSION }, connections: S.connections, threads: 1, durationS: S.durationS });
       target.rps.push(r.rps);
@@ -211,6 +216,8 @@ async function main(): Promise<number> {
     },
   ];
   const errors = targets.reduce((n, x) => n + x.errors, 0);
+  // On a shared machine the figures move with everyone else's load: say how busy it was.
+  notes.push(`Load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end, on ${cpus().length} cores.`);
   if (errors > 0) notes.push(`${errors} load errors (socket errors or non-2xx answers) over all runs.`);
   const details = mdTable(['target', 'median req/s', 'runs (req/s)', 'median p99 (ms)'], targets.map((x) => [x.label, fmtInt(median(x.rps)), x.rps.map(fmtInt).join(', '), fmt(median(x.p99ms))]));
   const command = npmCommand('bench:haproxy');
