@@ -39,7 +39,7 @@ export class HaproxyProcess {
   private readonly logPath: string;
 
   constructor(
-    private readonly bin: string,
+    private bin: string,
     readonly dir: string,
   ) {
     this.api = new RuntimeApi(`${dir}/admin.sock`);
@@ -50,7 +50,15 @@ export class HaproxyProcess {
 
   /** Fails with what to install when the binary is missing. */
   async checkBinary(): Promise<string> {
-    const result = await run(this.bin, ['-v'], 10_000);
+    let result = await run(this.bin, ['-v'], 10_000);
+    // Debian puts haproxy in /usr/sbin, which is not on every user's PATH.
+    if (result.missing && !this.bin.includes('/')) {
+      const sbin = await run(`/usr/sbin/${this.bin}`, ['-v'], 10_000);
+      if (!sbin.missing) {
+        this.bin = `/usr/sbin/${this.bin}`;
+        result = sbin;
+      }
+    }
     if (result.missing) {
       throw usageError('haproxy_missing', `router.haproxy.bin: "${this.bin}" was not found. Install HAProxy (on Debian: apt-get install haproxy) or set router.haproxy.bin to its path.`);
     }
