@@ -75,7 +75,6 @@ function frontend(s: HaproxySettings): string[] {
     '  acl sy_router_path path /metrics /healthz /ui',
     '  acl sy_resolve path /v1/resolve',
     '  acl sy_get method GET',
-    `  acl sy_semver var(txn.ver) -m reg ${SEMVER}`,
     '  acl sy_routed var(txn.be) -m found',
     // The carriers, in DESIGN.md's order; /v1/resolve takes its own query parameters.
     `  http-request set-var(txn.svc) req.fhdr(${s.serviceHeader},1) if !sy_resolve`,
@@ -85,12 +84,15 @@ function frontend(s: HaproxySettings): string[] {
     '  http-request set-var(txn.ver) url_param(switchyard-version),url_dec if !sy_resolve !{ var(txn.ver) -m found }',
     '  http-request set-var(txn.ver) req.cook(switchyard-version),url_dec if !sy_resolve !{ var(txn.ver) -m found }',
     '  http-request set-var(txn.ver) url_param(version),url_dec if sy_resolve',
+    // The regular expression runs once; later rules test the flag, and a routed request skips them first.
+    `  http-request set-var(txn.semver) bool(true) if { var(txn.ver) -m reg ${SEMVER} }`,
+    '  acl sy_semver var(txn.semver) -m found',
     `  http-request set-var(txn.be) var(txn.svc),concat(|=,txn.ver),map(${map('route')}) if sy_semver`,
-    `  http-request set-var(txn.pk) "var(txn.ver),${PATCH_KEY}" if sy_semver !sy_routed`,
-    `  http-request set-var(txn.be) var(txn.svc),concat(|~,txn.pk),map(${map('route')}) if sy_semver !sy_routed`,
-    `  http-request set-var(txn.pk) "var(txn.ver),${MINOR_KEY}" if sy_semver !sy_routed`,
-    `  http-request set-var(txn.be) var(txn.svc),concat(|~,txn.pk),map(${map('route')}) if sy_semver !sy_routed`,
-    `  http-request set-var(txn.nsv) var(txn.svc),map(${map('nsvhead')}) if sy_semver !sy_routed`,
+    `  http-request set-var(txn.pk) "var(txn.ver),${PATCH_KEY}" if !sy_routed sy_semver`,
+    `  http-request set-var(txn.be) var(txn.svc),concat(|~,txn.pk),map(${map('route')}) if !sy_routed sy_semver`,
+    `  http-request set-var(txn.pk) "var(txn.ver),${MINOR_KEY}" if !sy_routed sy_semver`,
+    `  http-request set-var(txn.be) var(txn.svc),concat(|~,txn.pk),map(${map('route')}) if !sy_routed sy_semver`,
+    `  http-request set-var(txn.nsv) var(txn.svc),map(${map('nsvhead')}) if !sy_routed sy_semver`,
     // Never true: it only makes HAProxy load the slot map, so the runtime API can write to it.
     `  http-request set-var(txn.slot) str(-),map(${map('slot')}) if { always_false }`,
     // Metrics through HAProxy come from HAProxy's loopback address: keep the router's rule (loopback or a token).
