@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { HaproxyDataPlane } from '../haproxy/data-plane.js';
+import { HaproxyProcess } from '../haproxy/process.js';
 import type { Router } from '../router/router.js';
 
 /**
@@ -28,4 +29,16 @@ export async function attachDataPlane(router: Router, config: Config, log: (line
   router.dataPlaneStatus = () => plane.status();
   await plane.start();
   return { stop: () => plane.stop() };
+}
+
+/**
+ * After the router has stopped: a HAProxy it left running (the router was
+ * killed before it could stop it) is stopped too, so `router stop` always
+ * ends the data plane. Returns whether one was running.
+ */
+export async function stopLeftoverDataPlane(config: Config): Promise<boolean> {
+  const haproxy = new HaproxyProcess(config.router.haproxy.bin, `${config.stateDir}/haproxy`);
+  if ((await haproxy.masterPid()) === undefined) return false;
+  await haproxy.stop();
+  return true;
 }

@@ -121,8 +121,8 @@ export class HaproxyProcess {
     throw new Error(`HAProxy kept worker ${before} ${timeoutMs} ms after a reload: ${await this.logTail()}`);
   }
 
-  /** Soft stop (connections finish) for up to `graceMs`, then SIGTERM, then SIGKILL. */
-  async stop(graceMs = 10_000): Promise<void> {
+  /** Soft stop (connections finish) for up to `graceMs`, then SIGTERM, then SIGKILL: well inside PM2's kill timeout for the router (15 s). */
+  async stop(graceMs = 4_000): Promise<void> {
     const master = await this.masterPid();
     if (master === undefined) return;
     const steps: [NodeJS.Signals, number][] = [['SIGUSR1', graceMs], ['SIGTERM', 3000], ['SIGKILL', 3000]];

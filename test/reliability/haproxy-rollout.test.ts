@@ -1,9 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { RuntimeApi } from '../../src/haproxy/runtime-api.js';
 import { ChildTracker } from '../helpers/child-processes.js';
 import { freePort } from '../helpers/free-port.js';
 import { haproxyMissing } from '../helpers/haproxy.js';
+import { pidAlive } from '../helpers/pm2-home.js';
 import { assertNothingLeft, waitFor, type RolloutProject } from '../helpers/rollout-project.js';
 import { describeLoad, startLoad } from './support/load.js';
 import { loadedProject, NEW, OLD, ok, report, retired } from './support/project.js';
@@ -81,5 +83,10 @@ describe.skipIf(missing)('rollout under load through HAProxy', () => {
     expect(result.peakOnline).toBeGreaterThanOrEqual(SIZE.sessions);
     expect(after).toBe(worker);
     expect(status?.dataPlane).toMatchObject({ kind: 'haproxy', ok: true, generation: status?.generation });
+
+    // `router stop` ends HAProxy with the router.
+    const master = Number.parseInt(await readFile(join(project.stateDir, 'haproxy', 'haproxy.pid'), 'utf8'), 10);
+    ok(await project.cli(['router', 'stop'], { timeoutMs: 60_000 }), 'switchyard router stop');
+    await waitFor('HAProxy to stop with the router', async () => (pidAlive(master) ? undefined : true), { timeoutMs: 20_000 });
   });
 });
