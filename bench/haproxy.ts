@@ -63,6 +63,10 @@ const S = {
 };
 const pinned = flags.unpinned !== true && which('taskset') !== undefined;
 const serverPrefix = pinned ? ['taskset', '-c', '0'] : [];
+// switchyard's HAProxy runs in a session of its own (the router starts it detached, so it outlives a
+// killed router), and with the kernel's autogroup scheduling a session is scheduled as one group. The
+// other proxies get the same treatment, so the comparison is between proxies, not scheduling groups.
+const proxyPrefix = which('setsid') === undefined ? serverPrefix : ['setsid', ...serverPrefix];
 
 const children: Child[] = [];
 let edge: SwitchyardEdge | undefined;
@@ -161,13 +165,13 @@ async function main(): Promise<number> {
   children.push(await spawnChild('backend', node!, nodeArgs, { cwd: ROOT, readyText: 'ready' }));
   edge = await startSwitchyard(join(scratch, 'sy'), { router: await freePort(), edge: await freePort() }, basePolicy(backendPort), serverPrefix);
   const handPort = await freePort();
-  children.push(await startHandWritten(join(scratch, 'hand'), haproxyPath, handPort, backendPort, VERSION, serverPrefix));
+  children.push(await startHandWritten(join(scratch, 'hand'), haproxyPath, handPort, backendPort, VERSION, proxyPrefix));
   const resolvePath = `/v1/resolve?service=bench&version=${VERSION}`;
   const resolveBody = (await httpGet(`${edge.edgeUrl}${resolvePath}`)).body;
   let nginxPorts: { proxy: number; fixed: number } | undefined;
   if (nginxPath !== undefined) {
     nginxPorts = { proxy: await freePort(), fixed: await freePort() };
-    children.push(await startNginx({ nginxPath, dir: join(scratch, 'nginx'), proxyPort: nginxPorts.proxy, fixedPort: nginxPorts.fixed, backendPort, version: VERSION, fixedBody: resolveBody, prefix: serverPrefix }));
+    children.push(await startNginx({ nginxPath, dir: join(scratch, 'nginx'), proxyPort: nginxPorts.proxy, fixedPort: nginxPorts.fixed, backendPort, version: VERSION, fixedBody: resolveBody, prefix: proxyPrefix }));
   } else notes.push('nginx is not installed (apt-get install nginx): its rows are skipped.');
 
   const t = (key: string, label: string, url: string, body: string): Target => ({ key, label, url, body, rps: [], p99ms: [], errors: 0 });
@@ -187,8 +191,8 @@ async function main(): Promise<number> {
     if (answer.status !== 200 || answer.body !== target.body) throw new Error(`${target.label} answered ${answer.status} ${answer.body.slice(0, 200)} before the load`);
   }
   // A cold backend (JIT, first connections) would handicap whichever target runs first.
-  log('warm-up, 1 s per target…');
-  for (const target of targets) await tool.run({ url: target.url, headers: { 'x-switchyard-version': VERSION }, connections: S.connections, threads: 1, durationS: 1 });
+  log('warm-up, 2 s per target…');
+  for (const target of targets) await tool.run({ url: target.url, headers: { 'x-switchyard-version': VERSION }, connections: S.connections, threads: 1, durationS: 2 });
   for (let round = 1; round <= S.rounds; round++) {
     // Each round starts one target later, so no target always runs first.
     for (const target of [...targets.slice(round - 1), ...targets.slice(0, round - 1)]) {
