@@ -63,7 +63,7 @@ const S = {
 };
 const pinned = flags.unpinned !== true && which('taskset') !== undefined;
 const serverPrefix = pinned ? ['taskset', '-c', '0'] : [];
-// switchyard's HAProxy runs in a session of its own (the router starts it detached, so it outlives a
+// switchyard's HAProxy runs in a session of its own (the router starts it daemonized, so it outlives a
 // killed router), and with the kernel's autogroup scheduling a session is scheduled as one group. The
 // other proxies get the same treatment, so the comparison is between proxies, not scheduling groups.
 const proxyPrefix = which('setsid') === undefined ? serverPrefix : ['setsid', ...serverPrefix];

@@ -5,9 +5,9 @@ import { usageError } from '../core/errors.js';
 import { RuntimeApi } from './runtime-api.js';
 
 /**
- * The HAProxy process switchyard owns: started in master-worker mode in
- * its own process group (so it outlives a killed router and keeps
- * serving), found again by its pid file when the router comes back,
+ * The HAProxy process switchyard owns: started in master-worker mode and
+ * daemonized (so it outlives a killed router and keeps serving), found
+ * again by its pid file when the router comes back,
  * reloaded seamlessly (SIGUSR2 to the master; the listeners pass to the
  * new worker) and stopped softly (SIGUSR1 lets connections finish).
  */
@@ -85,20 +85,27 @@ export class HaproxyProcess {
     return this.api.workerPid().then(() => true, () => false);
   }
 
+  /**
+   * Starts HAProxy daemonized (-D): the master leaves the router's process
+   * tree and session, so neither a Ctrl-C on `router run` nor PM2's tree
+   * kill of the router reaches it; the router stops it itself, softly.
+   */
   async start(timeoutMs = 15_000): Promise<number> {
     const out = openSync(this.logPath, 'a');
-    let exited: string | undefined;
+    let exited: { code: number | null; signal: NodeJS.Signals | null; error?: string } | undefined;
     try {
-      const child = spawn(this.bin, ['-W', '-f', this.configPath, '-p', this.pidPath], { detached: true, stdio: ['ignore', out, out] });
-      child.once('error', (error) => (exited = error.message));
-      child.once('exit', (code, signal) => (exited = `exited with ${signal ?? `code ${code}`}`));
-      child.unref();
+      const child = spawn(this.bin, ['-W', '-D', '-f', this.configPath, '-p', this.pidPath], { stdio: ['ignore', out, out] });
+      child.once('error', (error) => (exited = { code: null, signal: null, error: error.message }));
+      child.once('exit', (code, signal) => (exited ??= { code, signal }));
     } finally {
       closeSync(out);
     }
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (exited !== undefined) throw new Error(`HAProxy ${exited} on start: ${await this.logTail()}`);
+      // The launcher exits 0 once the master has daemonized; anything else means the start failed.
+      if (exited !== undefined && (exited.error !== undefined || exited.code !== 0)) {
+        throw new Error(`HAProxy ${exited.error ?? `exited with ${exited.signal ?? `code ${exited.code}`}`} on start: ${await this.logTail()}`);
+      }
       const pid = await this.api.workerPid().catch(() => undefined);
       if (pid !== undefined && (await this.masterPid()) !== undefined) return pid;
       await sleep(50);
