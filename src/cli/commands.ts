@@ -158,6 +158,13 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/policy-apply.js'),
   },
   {
+    name: 'export nginx',
+    group: 'print the routing policy as configuration for another proxy',
+    description: 'print nginx map and upstream blocks of the current policy (docs/haproxy.md says how to reload nginx with them)',
+    options: [{ flags: '--listen <host:port>', description: 'also print a server block listening here that routes by them' }],
+    load: () => import('./commands/export-nginx.js'),
+  },
+  {
     name: 'router run',
     group: 'the router: under PM2 (start, stop, status) or in the foreground (run)',
     description: 'run the router in the foreground (logs to stderr; stops cleanly on SIGINT/SIGTERM)',

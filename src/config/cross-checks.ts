@@ -101,6 +101,20 @@ function checkLocalHosts(config: Config, problems: RawProblem[]): void {
   }
 }
 
+/** HAProxy's listener must not take the router's port or a port processes on this machine use. */
+function checkHaproxyListen(config: Config, problems: RawProblem[]): void {
+  if (config.router.dataPlane !== 'haproxy') return;
+  const { port } = config.router.haproxy.listen;
+  if (port === config.router.listen.port) {
+    problems.push({ path: ['router', 'haproxy', 'listen'], expected: `a port other than router.listen's (${port}): the router and HAProxy both listen` });
+  }
+  for (const service of Object.values(config.services)) {
+    if (service.hosts.some((h) => machineOf(config, h) === LOCAL_MACHINE) && port >= service.ports.from && port <= service.ports.to) {
+      problems.push({ path: ['router', 'haproxy', 'listen'], expected: `a port outside services.${service.name}.ports (${showRange(service.ports)}), which processes on this machine use` });
+    }
+  }
+}
+
 export function crossCheck(config: Config, raw: unknown): RawProblem[] {
   const problems: RawProblem[] = [];
   // One header cannot carry both the version and the service.
@@ -110,5 +124,6 @@ export function crossCheck(config: Config, raw: unknown): RawProblem[] {
   checkHostReferences(config, raw, problems);
   checkPortRanges(config, raw, problems);
   checkLocalHosts(config, problems);
+  checkHaproxyListen(config, problems);
   return problems;
 }

@@ -6,6 +6,10 @@
 export const ROUTER_MODES = ['redirect', 'proxy'] as const;
 export type RouterMode = (typeof ROUTER_MODES)[number];
 
+/** Who carries the terminals' traffic: the router's own proxy, or a HAProxy the router steers (docs/haproxy.md). */
+export const DATA_PLANES = ['builtin', 'haproxy'] as const;
+export type DataPlaneKind = (typeof DATA_PLANES)[number];
+
 export const LOGIN_POLICIES = ['force', 'allow'] as const;
 export type LoginPolicy = (typeof LOGIN_POLICIES)[number];
 
@@ -23,6 +27,8 @@ export const CONFIG_DEFAULTS = {
     keepAliveTimeout: '5s',
     maxConnections: 10_000,
     maxConnectionsPerClient: 1000,
+    dataPlane: 'builtin' as DataPlaneKind,
+    haproxy: { listen: '127.0.0.1:8080', bin: 'haproxy' },
   },
   /** The state folder, relative to the folder of the config file. */
   state: '.switchyard',

@@ -75,6 +75,8 @@ export function normaliseConfig(parsed: ParsedConfig, dir: string): Config {
       maxConnections: router.maxConnections,
       maxConnectionsPerClient: router.maxConnectionsPerClient,
       url: router.url?.replace(/\/+$/, ''),
+      dataPlane: router.dataPlane,
+      haproxy: { listen: router.haproxy.listen, bin: router.haproxy.bin, threads: router.haproxy.threads },
     },
     stateDir,
     pm2Home,

@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { ADDRESS, HOST_NAME, SERVICE_NAME } from '../core/names.js';
 import { MATCH_RULES, type MatchRule } from '../core/version.js';
 import { parseRedisUrl, REDIS_URL_EXPECTED } from './redis-url.js';
-import { CONFIG_DEFAULTS, LOGIN_POLICIES, ROUTER_MODES, type LoginPolicy, type RouterMode } from './defaults.js';
+import { CONFIG_DEFAULTS, DATA_PLANES, LOGIN_POLICIES, ROUTER_MODES, type DataPlaneKind, type LoginPolicy, type RouterMode } from './defaults.js';
 import {
   durationMs, ENV_KEY, headerName, isReservedEnvKey, listenAddress, plainString, portRange, remotePath,
   SSH_TARGET, sshOption, versionTemplate, wholeNumber, type ListenAddress, type PortRange,
 } from './fields.js';
 
-export type { ListenAddress, PortRange, RouterMode, LoginPolicy };
+export type { ListenAddress, PortRange, RouterMode, LoginPolicy, DataPlaneKind };
 
 /**
  * The config as commands use it: every default applied, durations in
@@ -59,6 +59,18 @@ export interface RouterConfig {
    * `listen`, which only works for processes on this machine.
    */
   url: string | undefined;
+  dataPlane: DataPlaneKind;
+  /** Used when dataPlane is haproxy. */
+  haproxy: HaproxyConfig;
+}
+
+export interface HaproxyConfig {
+  /** Where HAProxy listens for terminals. */
+  listen: ListenAddress;
+  /** The haproxy executable (a name looked up on PATH, or a path). */
+  bin: string;
+  /** HAProxy's nbthread; undefined lets HAProxy use one per core. */
+  threads: number | undefined;
 }
 
 export interface HostConfig {
@@ -111,6 +123,12 @@ function section<T extends z.ZodType>(schema: T) {
 
 const D = CONFIG_DEFAULTS;
 
+export const haproxyShape = {
+  listen: listenAddress.prefault(D.router.haproxy.listen),
+  bin: plainString('the haproxy executable, like haproxy or /usr/sbin/haproxy').prefault(D.router.haproxy.bin),
+  threads: wholeNumber(1, 64).optional(),
+};
+
 export const routerShape = {
   listen: listenAddress.prefault(D.router.listen),
   mode: z.enum(ROUTER_MODES, { error: 'redirect or proxy' }).default(D.router.mode),
@@ -128,6 +146,8 @@ export const routerShape = {
     .string({ error: 'an http URL processes on every host can reach, like http://router.internal:7400' })
     .regex(/^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?\/?$/, 'an http URL processes on every host can reach, like http://router.internal:7400')
     .optional(),
+  dataPlane: z.enum(DATA_PLANES, { error: 'builtin or haproxy' }).default(D.router.dataPlane),
+  haproxy: section(mapping(haproxyShape, 'a mapping like {listen: 0.0.0.0:8080, bin: haproxy}').prefault({})),
 };
 
 export const hostShape = {
@@ -212,6 +232,7 @@ export function knownKeysAt(path: readonly PropertyKey[]): string[] {
   if (path.length === 0) return Object.keys(configShape);
   if (first === 'router' && path.length === 1) return Object.keys(routerShape);
   if (first === 'coordination' && path.length === 1) return Object.keys(coordinationShape);
+  if (first === 'router' && path.length === 2 && path[1] === 'haproxy') return Object.keys(haproxyShape);
   if (first === 'hosts' && path.length === 2) return Object.keys(hostShape);
   if (first === 'services' && path.length === 2) return Object.keys(serviceShape);
   if (first === 'services' && path.length === 3 && third === 'readiness') return Object.keys(readinessShape);

@@ -17,6 +17,8 @@ import { monotonicMs, trackPolicy, type RouterOptions, type RouterState } from '
 import { isRouterPath, isUiPath, normaliseTarget, ROUTER_PATHS, type NormalTarget } from './request-path.js';
 import { buildStatus, type StatusBody } from './status.js';
 import { WebView } from './ui/web-view.js';
+import type { Policy } from '../core/policy-schema.js';
+import type { DataPlaneStatus } from './status.js';
 
 export type { RouterOptions } from './router-state.js';
 
@@ -64,7 +66,9 @@ export class Router {
   private readonly ui: WebView;
   /** Adds PM2's view to status when the router can ask PM2 (the rollout issue). */
   statusExtras: ((body: StatusBody) => Promise<StatusBody>) | undefined;
-  /** Serves /ui and everything under /ui/ when the web view is part of the router. */
+  /** Hooks for an external data plane (HAProxy, wired by the CLI): told of each policy, asked for its status. */
+  onPolicyLoaded: ((policy: Policy) => void) | undefined;
+  dataPlaneStatus: (() => DataPlaneStatus) | undefined;
 
   constructor(readonly options: RouterOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
@@ -73,6 +77,7 @@ export class Router {
       onLoad: (policy, previous) => {
         trackPolicy(tallies, policy);
         this.safeLog(`policy generation ${policy.generation} loaded${previous ? ` (was ${previous.generation})` : ''}`);
+        this.onPolicyLoaded?.(policy);
       },
       onError: (message) => {
         this.state.metrics.policyLoadErrors.inc();
@@ -90,7 +95,7 @@ export class Router {
       cursor: { next: 0 },
       now: monotonicMs,
       status: async () => {
-        const body = buildStatus(watcher.current(), watcher.fileState(), tallies, monotonicMs());
+        const body = buildStatus(watcher.current(), watcher.fileState(), tallies, monotonicMs(), this.dataPlaneStatus?.());
         return this.statusExtras ? this.statusExtras(body) : body;
       },
     };

@@ -22,14 +22,24 @@ export interface StatusService {
   tally: TallyEntry[];
 }
 
+/** Who carries the terminals' traffic, and the policy generation it has fully applied. */
+export interface DataPlaneStatus {
+  kind: 'builtin' | 'haproxy';
+  generation: number | null;
+  ok: boolean;
+  error: string | null;
+}
+
 export interface StatusBody {
   generation: number | null;
   policy: PolicyFileState;
+  /** Absent when the status was read without a router (status offline). */
+  dataPlane?: DataPlaneStatus;
   services: Record<string, StatusService>;
 }
 
 /** The status body of DESIGN.md, built from the live policy and the heartbeat tallies. */
-export function buildStatus(policy: Policy | undefined, file: PolicyFileState, tallies: TallyBook, nowMs: number): StatusBody {
+export function buildStatus(policy: Policy | undefined, file: PolicyFileState, tallies: TallyBook, nowMs: number, dataPlane?: DataPlaneStatus): StatusBody {
   const services: Record<string, StatusService> = {};
   for (const [name, service] of Object.entries(policy?.services ?? {})) {
     services[name] = {
@@ -51,5 +61,7 @@ export function buildStatus(policy: Policy | undefined, file: PolicyFileState, t
       tally: tallies.tally(name, nowMs),
     };
   }
-  return { generation: policy?.generation ?? null, policy: file, services };
+  // The built-in proxy routes by the policy the router holds, so it is always in step.
+  const plane = dataPlane ?? { kind: 'builtin', generation: policy?.generation ?? null, ok: true, error: null };
+  return { generation: policy?.generation ?? null, policy: file, dataPlane: plane, services };
 }

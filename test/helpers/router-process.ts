@@ -98,7 +98,7 @@ export interface RouterProjectOptions {
   /** router.listen port; default a free one. */
   port?: number;
   /** More router settings, written as `key: value` (e.g. {versionHeader: 'x-app-version'}). */
-  router?: Record<string, string | number>;
+  router?: Record<string, unknown>;
   /** YAML appended to the config as is (services, hosts…). */
   extraYaml?: string;
   /** PM2_HOME written as `pm2Home`; default a fresh short folder removed (daemon ended) by cleanup. */
@@ -189,7 +189,7 @@ export async function writeRouterProject(opts: RouterProjectOptions = {}): Promi
 }
 
 async function writeConfig(project: RouterProject, opts: RouterProjectOptions): Promise<void> {
-  const router: Record<string, string | number> = {
+  const router: Record<string, unknown> = {
     listen: `${project.host}:${project.port}`,
     mode: opts.mode ?? 'redirect',
     heartbeatInterval: opts.heartbeatInterval ?? '200ms',

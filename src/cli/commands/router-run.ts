@@ -6,6 +6,7 @@ import { attachFleet } from '../../router/with-fleet.js';
 import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
+import { attachDataPlane } from '../router-data-plane.js';
 
 function timestamped(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -53,10 +54,16 @@ export const run: CommandModule['run'] = async (ctx) => {
     throw failedError('router_listen_failed', message);
   }
   const fleet = attachFleet(router, loaded.config, timestamped);
+  const dataPlane = await attachDataPlane(router, loaded.config, timestamped).catch(async (error: unknown) => {
+    await fleet.stop();
+    await router.stop();
+    throw error;
+  });
   ctx.out.result({ ok: true, listening: bound, mode: loaded.config.router.mode, pid: process.pid });
   const signal = await nextStopSignal();
   timestamped(`${signal} received: closing listeners, letting in-flight requests finish`);
   await fleet.stop();
+  await dataPlane.stop();
   await router.stop();
   timestamped('router stopped');
   // Under PM2 the IPC channel to its daemon keeps the process alive.

@@ -1,6 +1,7 @@
 import { Pm2Client, pm2DaemonRunning } from '../../fleet/pm2-client.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
+import { stopLeftoverDataPlane } from '../router-data-plane.js';
 import { ROUTER_PM2_NAME } from './router-start.js';
 
 export const run: CommandModule['run'] = async (ctx) => {
@@ -22,6 +23,7 @@ export const run: CommandModule['run'] = async (ctx) => {
     }
     // PM2 sends SIGINT, and the router lets in-flight requests finish before it exits.
     await pm2.delete(ROUTER_PM2_NAME);
+    if (await stopLeftoverDataPlane(loaded.config)) ctx.out.info('stopped the HAProxy the router had left running');
     ctx.out.success(`stopped ${ROUTER_PM2_NAME} (was pid ${existing.pid})`);
     ctx.out.result({ ok: true, wasRunning: true, pid: existing.pid });
   } finally {

@@ -18,6 +18,8 @@ export interface LoadedProjectOptions {
   staleAfter?: number;
   instances?: number;
   grace?: number;
+  /** More router settings (e.g. dataPlane: haproxy). */
+  router?: Record<string, unknown>;
 }
 
 /** Edits the project's YAML config in place. */
@@ -45,6 +47,7 @@ export async function loadedProject(opts: LoadedProjectOptions): Promise<Rollout
   try {
     await editConfig(project, (doc) => {
       doc.setIn(['router', 'mode'], opts.mode);
+      for (const [key, value] of Object.entries(opts.router ?? {})) doc.setIn(['router', key], doc.createNode(value));
       doc.setIn(['services', project.service, 'instances'], opts.instances ?? 1);
     });
     ok(await project.cli(['router', 'start'], { timeoutMs: 60_000 }), 'switchyard router start');

@@ -1,0 +1,264 @@
+/**
+ * The HAProxy data-plane benchmark (not a test): `npm run bench:haproxy [-- flags]`.
+ *
+ * In one run, servers pinned to CPU 0 and wrk to CPU 1 (taskset), the
+ * targets alternated round by round and the median taken:
+ * switchyard's HAProxy (router.dataPlane: haproxy, one HAProxy thread)
+ * against a hand-written HAProxy config (same backend, one thread),
+ * against the router's built-in proxy and against nginx proxying by a map;
+ * GET /v1/resolve answered by HAProxy against nginx's fixed answer; bare
+ * node:http answering the backend's bytes (Node's ceiling); and the time
+ * from a policy write until HAProxy routes by it.
+ *
+ * Flags:
+ *   --quick            1 s runs, one round, few policy writes (CI: checks that it runs)
+ *   --write-docs       write the HAProxy block of docs/performance.md
+ *   --out <file>       where the JSON goes (default: a file in the OS temp folder)
+ *   --duration <s>     seconds per load run (default 5; quick 1)
+ *   --rounds <n>       rounds (default 3; quick 1)
+ *   --connections <n>  wrk connections (default 32)
+ *   --unpinned         do not pin (servers and wrk share both cores)
+ *
+ * Exit code: 0 when it ran (missed targets are reported, not failed);
+ * 1 when it could not run or a check failed.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Client } from 'undici';
+import { autocannonTool, wrkTool, type LoadTool } from './router/load.js';
+import { startNginx, stopNginx } from './router/nginx.js';
+import { basePolicy, checked } from './router/policies.js';
+import { BACKEND_BODY_TEXT } from './router/backend-body.js';
+import { startHandWritten, startSwitchyard, stopSwitchyard, type SwitchyardEdge } from './haproxy/setup.js';
+import { commandOutput, defaultJsonPath, fmt, fmtInt, freePort, httpGet, log, mdTable, median, npmCommand, percentile, sleep, spawnChild, stopChild, which, writeJson, type BenchJson, type Child, type SummaryRow } from './util.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DOCS = join(ROOT, 'docs', 'performance.md');
+const BEGIN = '<!-- bench:haproxy:begin (written by `npm run bench:haproxy -- --write-docs`; edit outside these markers) -->';
+const END = '<!-- bench:haproxy:end -->';
+const VERSION = '1.0.0';
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    'write-docs': { type: 'boolean', default: false },
+    out: { type: 'string' },
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    connections: { type: 'string' },
+    unpinned: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+const quick = flags.quick === true;
+const S = {
+  durationS: Number(flags.duration ?? (quick ? 1 : 5)),
+  rounds: Number(flags.rounds ?? (quick ? 1 : 3)),
+  connections: Number(flags.connections ?? 32),
+  propagationWrites: quick ? 10 : 100,
+};
+const pinned = flags.unpinned !== true && which('taskset') !== undefined;
+const serverPrefix = pinned ? ['taskset', '-c', '0'] : [];
+// switchyard's HAProxy runs in a session of its own (the router starts it daemonized, so it outlives a
+// killed router), and with the kernel's autogroup scheduling a session is scheduled as one group. The
+// other proxies get the same treatment, so the comparison is between proxies, not scheduling groups.
+const proxyPrefix = which('setsid') === undefined ? serverPrefix : ['setsid', ...serverPrefix];
+
+const children: Child[] = [];
+let edge: SwitchyardEdge | undefined;
+let scratch = '';
+
+async function cleanup(): Promise<void> {
+  if (edge !== undefined) await stopSwitchyard(edge).catch(() => undefined);
+  edge = undefined;
+  for (const child of children.splice(0).reverse()) await (child.name === 'nginx' ? stopNginx(child) : stopChild(child)).catch(() => undefined);
+  if (scratch !== '') await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void cleanup().finally(() => process.exit(130)));
+
+interface Target {
+  key: string;
+  label: string;
+  url: string;
+  body: string;
+  rps: number[];
+  p99ms: number[];
+  errors: number;
+}
+
+/** Policy writes alternating between two policies; for each, ms until HAProxy answers 1.1.0 as that policy says. */
+async function propagation(e: SwitchyardEdge, backendPort: number, writes: number): Promise<{ p50: number; p99: number; max: number; missed: number }> {
+  const withNew = checked({ ...basePolicy(backendPort), services: { bench: { target: '1.0.0', processes: [...basePolicy(backendPort).services.bench!.processes, { id: 'bench@1.1.0#0', version: '1.1.0', address: '127.0.0.1', port: backendPort, state: 'active' }] } } });
+  const without = basePolicy(backendPort);
+  const client = new Client(e.edgeUrl);
+  const times: number[] = [];
+  let missed = 0;
+  try {
+    for (let i = 0; i < writes; i++) {
+      const adding = i % 2 === 0;
+      const started = performance.now();
+      const written = await e.store.write(adding ? withNew : without, e.generation);
+      e.generation = written.generation;
+      const deadline = started + 5000;
+      let seen = false;
+      while (performance.now() < deadline) {
+        const res = await client.request({ path: '/', method: 'GET', headers: { 'x-switchyard-version': '1.1.0' } });
+        await res.body.dump();
+        if ((res.statusCode === 200) === adding) {
+          seen = true;
+          break;
+        }
+        await sleep(1);
+      }
+      if (seen) times.push(performance.now() - started);
+      else missed++;
+    }
+  } finally {
+    await client.close();
+  }
+  return { p50: percentile(times, 50), p99: percentile(times, 99), max: Math.max(...times), missed };
+}
+
+function ratioRow(figure: string, a: Target, b: Target | undefined, target: number | null, note?: string): SummaryRow {
+  const ma = median(a.rps);
+  if (b === undefined) return { figure, measured: `${fmtInt(ma)} req/s`, comparison: '—', ratio: 'n/a', target: '—', result: 'skipped', note: note ?? 'comparison not available' };
+  const mb = median(b.rps);
+  const ratio = ma / mb;
+  return {
+    figure,
+    measured: `${fmtInt(ma)} req/s`,
+    comparison: `${b.label}: ${fmtInt(mb)} req/s`,
+    ratio: `${fmt(ratio)}×`,
+    target: target === null ? '—' : `≥ ${target}×`,
+    result: target === null ? 'info' : ratio >= target ? 'met' : 'missed',
+  };
+}
+
+async function main(): Promise<number> {
+  const startedAt = new Date().toISOString();
+  const haproxyPath = which('haproxy') ?? (existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : undefined);
+  if (haproxyPath === undefined) {
+    process.stderr.write('haproxy is not installed (apt-get install haproxy): nothing to measure.\n');
+    return 1;
+  }
+  if (!existsSync(join(ROOT, 'dist', 'router', 'router.js'))) {
+    process.stderr.write('dist/ is missing: run `npm run build` first.\n');
+    return 1;
+  }
+  const notes: string[] = [];
+  const loadAtStart = loadavg()[0]!;
+  if (quick) notes.push('--quick: 1 s runs, one round. This checks that the benchmark runs; its figures are too noisy to quote.');
+  if (!pinned) notes.push('Not pinned: servers and the load generator share both cores.');
+  scratch = await mkdtemp(join(tmpdir(), 'sy-bench-hx-'));
+  const wrk = which('wrk');
+  const tool: LoadTool | undefined = wrk !== undefined ? wrkTool(wrk, commandOutput(wrk, ['-v'])?.split('\n')[0] ?? '?', scratch, pinned ? ['taskset', '-c', '1'] : []) : await autocannonTool();
+  if (tool === undefined) throw new Error('no load generator: install wrk (apt-get install wrk)');
+  const nginxPath = which('nginx') ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined);
+
+  log('starting the backend, switchyard with HAProxy, a hand-written HAProxy and nginx…');
+  const backendPort = await freePort();
+  const [node, ...nodeArgs] = [...serverPrefix, process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'router', 'servers.ts'), 'backend', String(backendPort)];
+  children.push(await spawnChild('backend', node!, nodeArgs, { cwd: ROOT, readyText: 'ready' }));
+  edge = await startSwitchyard(join(scratch, 'sy'), { router: await freePort(), edge: await freePort() }, basePolicy(backendPort), serverPrefix);
+  const handPort = await freePort();
+  children.push(await startHandWritten(join(scratch, 'hand'), haproxyPath, handPort, backendPort, VERSION, proxyPrefix));
+  const resolvePath = `/v1/resolve?service=bench&version=${VERSION}`;
+  const resolveBody = (await httpGet(`${edge.edgeUrl}${resolvePath}`)).body;
+  let nginxPorts: { proxy: number; fixed: number } | undefined;
+  if (nginxPath !== undefined) {
+    nginxPorts = { proxy: await freePort(), fixed: await freePort() };
+    children.push(await startNginx({ nginxPath, dir: join(scratch, 'nginx'), proxyPort: nginxPorts.proxy, fixedPort: nginxPorts.fixed, backendPort, version: VERSION, fixedBody: resolveBody, prefix: proxyPrefix }));
+  } else notes.push('nginx is not installed (apt-get install nginx): its rows are skipped.');
+
+  const t = (key: string, label: string, url: string, body: string): Target => ({ key, label, url, body, rps: [], p99ms: [], errors: 0 });
+  const targets: Target[] = [
+    t('haproxy', "switchyard's HAProxy (proxy by version header)", `${edge.edgeUrl}/api/ping`, BACKEND_BODY_TEXT),
+    t('hand', 'hand-written HAProxy config', `http://127.0.0.1:${handPort}/api/ping`, BACKEND_BODY_TEXT),
+    t('builtin', 'built-in proxy (router)', `${edge.routerUrl}/api/ping`, BACKEND_BODY_TEXT),
+    t('node', 'bare node:http (the backend itself)', `http://127.0.0.1:${backendPort}/api/ping`, BACKEND_BODY_TEXT),
+    t('resolve', 'resolve answered by HAProxy', `${edge.edgeUrl}${resolvePath}`, resolveBody),
+    ...(nginxPorts === undefined ? [] : [
+      t('nginxProxy', 'nginx proxy (map on version header)', `http://127.0.0.1:${nginxPorts.proxy}/api/ping`, BACKEND_BODY_TEXT),
+      t('nginxFixed', "nginx's fixed answer (resolve's body)", `http://127.0.0.1:${nginxPorts.fixed}${resolvePath}`, resolveBody),
+    ]),
+  ];
+  for (const target of targets) {
+    const answer = await httpGet(target.url, { 'x-switchyard-version': VERSION });
+    if (answer.status !== 200 || answer.body !== target.body) throw new Error(`${target.label} answered ${answer.status} ${answer.body.slice(0, 200)} before the load`);
+  }
+  // A cold backend (JIT, first connections) would handicap whichever target runs first.
+  log('warm-up, 2 s per target…');
+  for (const target of targets) await tool.run({ url: target.url, headers: { 'x-switchyard-version': VERSION }, connections: S.connections, threads: 1, durationS: 2 });
+  for (let round = 1; round <= S.rounds; round++) {
+    // Each round starts one target later, so no target always runs first.
+    for (const target of [...targets.slice(round - 1), ...targets.slice(0, round - 1)]) {
+      log(`round ${round}/${S.rounds}: ${target.label}, ${S.durationS} s…`);
+      const r = await tool.run({ url: target.url, headers: { 'x-switchyard-version': VERSION }, connections: S.connections, threads: 1, durationS: S.durationS });
+      target.rps.push(r.rps);
+      target.p99ms.push(r.p99ms);
+      target.errors += r.socketErrors + r.non2xx;
+    }
+  }
+  log(`policy change → HAProxy routing by it, ${S.propagationWrites} writes…`);
+  const prop = await propagation(edge, backendPort, S.propagationWrites);
+  const by = (key: string) => targets.find((x) => x.key === key);
+  const rows: SummaryRow[] = [
+    ratioRow("switchyard's HAProxy vs a hand-written HAProxy config", by('haproxy')!, by('hand'), 0.95),
+    ratioRow("switchyard's HAProxy vs the built-in proxy", by('haproxy')!, by('builtin'), 1.5),
+    ratioRow("switchyard's HAProxy vs nginx proxy", by('haproxy')!, by('nginxProxy'), null, 'nginx not installed'),
+    ratioRow('resolve answered by HAProxy vs nginx fixed answer', by('resolve')!, by('nginxFixed'), 0.8, 'nginx not installed'),
+    ratioRow("bare node:http (Node's ceiling) vs switchyard's HAProxy", by('node')!, by('haproxy'), null),
+    {
+      figure: 'policy change → HAProxy routing by it (write to first routed request)',
+      measured: `p99 ${fmt(prop.p99)} ms (p50 ${fmt(prop.p50)}, max ${fmt(prop.max)}; ${prop.missed} missed)`,
+      comparison: '—', ratio: 'n/a', target: '≤ 50 ms p99',
+      result: prop.p99 <= 50 && prop.missed === 0 ? 'met' : 'missed',
+    },
+  ];
+  const errors = targets.reduce((n, x) => n + x.errors, 0);
+  // On a shared machine the figures move with everyone else's load: say how busy it was.
+  notes.push(`Load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end, on ${cpus().length} cores.`);
+  if (errors > 0) notes.push(`${errors} load errors (socket errors or non-2xx answers) over all runs.`);
+  const details = mdTable(['target', 'median req/s', 'runs (req/s)', 'median p99 (ms)'], targets.map((x) => [x.label, fmtInt(median(x.rps)), x.rps.map(fmtInt).join(', '), fmt(median(x.p99ms))]));
+  const command = npmCommand('bench:haproxy');
+  const json: BenchJson = {
+    schema: 1, bench: 'haproxy', startedAt, finishedAt: new Date().toISOString(), command,
+    settings: { durationS: S.durationS, rounds: S.rounds, connections: S.connections, pinned, haproxyThreads: 1, propagationWrites: S.propagationWrites, haproxy: commandOutput(haproxyPath, ['-v'])?.split('\n')[0] ?? '?' },
+    rows, notes, others: null, details, data: { targets, propagation: prop }, ok: errors === 0 && prop.missed === 0,
+  };
+  const text = [
+    `Run ${startedAt}, \`${command}\`; ${pinned ? 'servers (backend, router, HAProxy, nginx) on CPU 0, wrk (1 thread, ' + S.connections + ' connections) on CPU 1' : 'unpinned'}; ${S.rounds} round(s) of ${S.durationS} s, medians; ${json.settings.haproxy}.`,
+    '',
+    mdTable(['figure', 'measured', 'compared with (same run)', 'ratio', 'target', 'result'], rows.map((r) => [r.figure, r.measured, r.comparison, r.ratio, r.target, r.result === 'skipped' ? `skipped: ${r.note}` : r.result])),
+    '',
+    details,
+    ...(notes.length > 0 ? ['', ...notes.map((n) => `- ${n}`)] : []),
+  ].join('\n');
+  process.stdout.write(`${text}\n`);
+  const out = await writeJson(flags.out ?? defaultJsonPath('haproxy', startedAt), json);
+  log(`JSON: ${out}`);
+  if (flags['write-docs']) {
+    const docs = await readFile(DOCS, 'utf8');
+    const block = `${BEGIN}\n${text}\n${END}`;
+    const at = docs.indexOf(BEGIN);
+    const next = at === -1 ? `${docs.trimEnd()}\n\n## HAProxy data plane\n\n${block}\n` : `${docs.slice(0, at)}${block}${docs.slice(docs.indexOf(END) + END.length)}`;
+    await writeFile(DOCS, next);
+    log(`wrote ${DOCS}`);
+  }
+  return json.ok ? 0 : 1;
+}
+
+main()
+  .then(async (code) => {
+    await cleanup();
+    process.exitCode = code;
+  })
+  .catch(async (error: unknown) => {
+    process.stderr.write(`bench:haproxy failed: ${(error as Error).stack ?? String(error)}\n`);
+    await cleanup();
+    process.exitCode = 1;
+  });

@@ -1,0 +1,154 @@
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { usageError } from '../core/errors.js';
+import { RuntimeApi } from './runtime-api.js';
+
+/**
+ * The HAProxy process switchyard owns: started in master-worker mode and
+ * daemonized (so it outlives a killed router and keeps serving), found
+ * again by its pid file when the router comes back,
+ * reloaded seamlessly (SIGUSR2 to the master; the listeners pass to the
+ * new worker) and stopped softly (SIGUSR1 lets connections finish).
+ */
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function run(bin: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string; missing: boolean }> {
+  return new Promise((resolve) => {
+    execFile(bin, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
+      const missing = (error as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+      resolve({ ok: error === null, output: `${stdout}${stderr}`.trim(), missing });
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class HaproxyProcess {
+  readonly api: RuntimeApi;
+  readonly configPath: string;
+  private readonly pidPath: string;
+  private readonly logPath: string;
+
+  constructor(
+    private bin: string,
+    readonly dir: string,
+  ) {
+    this.api = new RuntimeApi(`${dir}/admin.sock`);
+    this.configPath = `${dir}/haproxy.cfg`;
+    this.pidPath = `${dir}/haproxy.pid`;
+    this.logPath = `${dir}/haproxy.log`;
+  }
+
+  /** Fails with what to install when the binary is missing. */
+  async checkBinary(): Promise<string> {
+    let result = await run(this.bin, ['-v'], 10_000);
+    // Debian puts haproxy in /usr/sbin, which is not on every user's PATH.
+    if (result.missing && !this.bin.includes('/')) {
+      const sbin = await run(`/usr/sbin/${this.bin}`, ['-v'], 10_000);
+      if (!sbin.missing) {
+        this.bin = `/usr/sbin/${this.bin}`;
+        result = sbin;
+      }
+    }
+    if (result.missing) {
+      throw usageError('haproxy_missing', `router.haproxy.bin: "${this.bin}" was not found. Install HAProxy (on Debian: apt-get install haproxy) or set router.haproxy.bin to its path.`);
+    }
+    if (!result.ok) throw usageError('haproxy_unusable', `router.haproxy.bin: "${this.bin} -v" failed: ${result.output.slice(0, 500)}`);
+    return result.output.split('\n')[0] ?? '';
+  }
+
+  /** Checks the written config with `haproxy -c` so a bad one is reported, never loaded. */
+  async validate(): Promise<void> {
+    const result = await run(this.bin, ['-c', '-q', '-f', this.configPath], 30_000);
+    if (!result.ok) throw new Error(`HAProxy refused ${this.configPath}: ${result.output.slice(0, 2000)}`);
+  }
+
+  /** The master's pid when it is running. */
+  async masterPid(): Promise<number | undefined> {
+    const text = await readFile(this.pidPath, 'utf8').catch(() => '');
+    const pid = Number.parseInt(text, 10);
+    return Number.isSafeInteger(pid) && pid > 1 && alive(pid) ? pid : undefined;
+  }
+
+  /** True when a master is running and its worker answers on the admin socket. */
+  async answering(): Promise<boolean> {
+    if ((await this.masterPid()) === undefined) return false;
+    return this.api.workerPid().then(() => true, () => false);
+  }
+
+  /**
+   * Starts HAProxy daemonized (-D): the master leaves the router's process
+   * tree and session, so neither a Ctrl-C on `router run` nor PM2's tree
+   * kill of the router reaches it; the router stops it itself, softly.
+   */
+  async start(timeoutMs = 15_000): Promise<number> {
+    const out = openSync(this.logPath, 'a');
+    let exited: { code: number | null; signal: NodeJS.Signals | null; error?: string } | undefined;
+    try {
+      const child = spawn(this.bin, ['-W', '-D', '-f', this.configPath, '-p', this.pidPath], { stdio: ['ignore', out, out] });
+      child.once('error', (error) => (exited = { code: null, signal: null, error: error.message }));
+      child.once('exit', (code, signal) => (exited ??= { code, signal }));
+    } finally {
+      closeSync(out);
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      // The launcher exits 0 once the master has daemonized; anything else means the start failed.
+      if (exited !== undefined && (exited.error !== undefined || exited.code !== 0)) {
+        throw new Error(`HAProxy ${exited.error ?? `exited with ${exited.signal ?? `code ${exited.code}`}`} on start: ${await this.logTail()}`);
+      }
+      const pid = await this.api.workerPid().catch(() => undefined);
+      if (pid !== undefined && (await this.masterPid()) !== undefined) return pid;
+      await sleep(50);
+    }
+    throw new Error(`HAProxy did not answer on ${this.api.socketPath} within ${timeoutMs} ms: ${await this.logTail()}`);
+  }
+
+  /** Seamless reload: a new worker takes the listeners, the old one finishes its connections. */
+  async reload(timeoutMs = 15_000): Promise<number> {
+    const master = await this.masterPid();
+    if (master === undefined) throw new Error('HAProxy is not running, so it cannot be reloaded');
+    const before = await this.api.workerPid();
+    process.kill(master, 'SIGUSR2');
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const pid = await this.api.workerPid().catch(() => undefined);
+      if (pid !== undefined && pid !== before) return pid;
+      await sleep(50);
+    }
+    throw new Error(`HAProxy kept worker ${before} ${timeoutMs} ms after a reload: ${await this.logTail()}`);
+  }
+
+  /** Soft stop (connections finish) for up to `graceMs`, then SIGTERM, then SIGKILL: well inside PM2's kill timeout for the router (15 s). */
+  async stop(graceMs = 4_000): Promise<void> {
+    const master = await this.masterPid();
+    if (master === undefined) return;
+    const steps: [NodeJS.Signals, number][] = [['SIGUSR1', graceMs], ['SIGTERM', 3000], ['SIGKILL', 3000]];
+    for (const [signal, wait] of steps) {
+      try {
+        process.kill(master, signal);
+      } catch {
+        return;
+      }
+      const deadline = Date.now() + wait;
+      while (Date.now() < deadline) {
+        if (!alive(master)) return;
+        await sleep(50);
+      }
+    }
+  }
+
+  async logTail(): Promise<string> {
+    const text = await readFile(this.logPath, 'utf8').catch(() => '');
+    return text.trim().split('\n').slice(-8).join(' | ') || '(its log is empty)';
+  }
+}

@@ -1,0 +1,109 @@
+import { createConnection } from 'node:net';
+import { mapFile, MAP_NAMES, parseSlotBackend, type MapName } from './layout.js';
+import { emptyMaps, type AdminState, type Command, type Observed, type ObservedServer } from './plan.js';
+
+/**
+ * HAProxy's runtime API over its admin socket: one connection per command
+ * (HAProxy answers and closes in non-interactive mode), each bounded by a
+ * timeout so a hung HAProxy cannot stall the router.
+ */
+export class RuntimeApi {
+  constructor(
+    readonly socketPath: string,
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  send(command: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection(this.socketPath);
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => socket.destroy(new Error(`HAProxy did not answer "${command.split(' ').slice(0, 3).join(' ')}" within ${this.timeoutMs} ms`)), this.timeoutMs);
+      socket.on('connect', () => socket.end(`${command}\n`));
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      socket.on('close', (hadError) => {
+        clearTimeout(timer);
+        if (!hadError) resolve(Buffer.concat(chunks).toString('utf8'));
+      });
+    });
+  }
+
+  /** Runs a planned command; throws with HAProxy's answer when it did not succeed. */
+  async run(command: Command): Promise<void> {
+    const answer = (await this.send(command.text)).trim();
+    const ok = command.ok === undefined ? answer === '' : answer.includes(command.ok);
+    if (!ok) throw new Error(`HAProxy refused "${command.text}": ${answer || 'no answer'}`);
+  }
+
+  /** The worker's pid (changes on every reload and restart). */
+  async workerPid(): Promise<number> {
+    const match = /^Pid: (\d+)$/m.exec(await this.send('show info'));
+    if (match === null) throw new Error('HAProxy answered "show info" without a Pid line');
+    return Number(match[1]);
+  }
+
+  /** What HAProxy holds now: slot backends, their servers with state and sessions, and the maps. */
+  async observe(dir: string): Promise<Observed> {
+    const [backends, states, stats, ...maps] = await Promise.all([
+      this.send('show backend'),
+      this.send('show servers state'),
+      this.send('show stat -1 4 -1'),
+      ...MAP_NAMES.map((name) => this.send(`show map ${mapFile(dir, name)}`)),
+    ]);
+    const observed: Observed = { backends: parseBackends(backends), servers: parseServers(states, parseSessions(stats)), maps: emptyMaps() };
+    MAP_NAMES.forEach((name, i) => (observed.maps[name as MapName] = parseMap(maps[i]!)));
+    return observed;
+  }
+}
+
+function dataLines(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+}
+
+function parseBackends(text: string): Set<string> {
+  return new Set(dataLines(text).map((l) => l.trim()).filter((b) => parseSlotBackend(b) !== undefined));
+}
+
+/** "backend/server" → current sessions, from `show stat` CSV (pxname, svname, qcur, qmax, scur, …). */
+function parseSessions(text: string): Map<string, number> {
+  const sessions = new Map<string, number>();
+  for (const line of dataLines(text)) {
+    const [px, sv, , , scur] = line.split(',');
+    if (px !== undefined && sv !== undefined) sessions.set(`${px}/${sv}`, Number(scur) || 0);
+  }
+  return sessions;
+}
+
+// srv_admin_state bits (HAProxy's SRV_ADMF_*): any maintenance bit, or forced/inherited drain.
+const ADMIN_MAINT = 0x01 | 0x02 | 0x04 | 0x20;
+const ADMIN_DRAIN = 0x08 | 0x10;
+
+function parseServers(text: string, sessions: Map<string, number>): ObservedServer[] {
+  const servers: ObservedServer[] = [];
+  for (const line of dataLines(text)) {
+    const f = line.split(' ');
+    // be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state … srv_port is field 18.
+    const backend = f[1];
+    if (backend === undefined || parseSlotBackend(backend) === undefined) continue;
+    const name = f[3]!;
+    const admin = Number(f[6]);
+    const state: AdminState = (admin & ADMIN_MAINT) !== 0 ? 'maint' : (admin & ADMIN_DRAIN) !== 0 ? 'drain' : 'ready';
+    servers.push({ backend, name, address: f[4]!, port: Number(f[18]), admin: state, sessions: sessions.get(`${backend}/${name}`) ?? 0 });
+  }
+  return servers;
+}
+
+/** `show map` lines: "<ref> <key> <value…>". */
+function parseMap(text: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const first = line.indexOf(' ');
+    const second = first === -1 ? -1 : line.indexOf(' ', first + 1);
+    if (!line.startsWith('0x') || second === -1) continue;
+    map.set(line.slice(first + 1, second), line.slice(second + 1));
+  }
+  return map;
+}
