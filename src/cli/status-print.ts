@@ -31,8 +31,13 @@ export function statusDocument(service: string | undefined, shown: StatusShown, 
  * print exactly the same thing. The table's code (semver, chalk's styles)
  * loads only when a person asks for the table.
  */
-export async function printStatus(ctx: Context, shown: StatusShown): Promise<void> {
+/** The warning every status without the router prints on stderr. */
+export function warnRouterDown(ctx: Context, shown: StatusShown): void {
   if (!shown.routerUp) ctx.out.warn(`the router is not answering at ${shown.url}: showing the policy and PM2 only (no heartbeats); start it with \`switchyard router start\``);
+}
+
+export async function printStatus(ctx: Context, shown: StatusShown): Promise<void> {
+  warnRouterDown(ctx, shown);
   if (ctx.out.json) {
     process.stdout.write(statusDocument(ctx.options.service, shown));
     return;

@@ -53,7 +53,7 @@ describe('completion bash', () => {
     expect(await complete('switchyard ')).toEqual(expect.arrayContaining(['init', 'deploy', 'promote', 'rollback', 'drain', 'status', 'logs', 'down', 'completion', 'policy', 'router']));
     expect(await complete('switchyard dep')).toEqual(['deploy']);
     expect(await complete('switchyard d')).toEqual(['deploy', 'drain', 'down', 'demo']);
-    expect(await complete('switchyard policy ')).toEqual(['show', 'validate', 'history', 'diff']);
+    expect(await complete('switchyard policy ')).toEqual(['show', 'validate', 'history', 'diff', 'apply']);
     expect(await complete('switchyard --json router st')).toEqual(['start', 'stop', 'status']);
     expect(await complete('switchyard completion ')).toEqual(['bash', 'zsh', 'fish']);
   });

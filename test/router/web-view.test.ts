@@ -1,3 +1,4 @@
+import { heartbeatHeaders } from '../helpers/signed.js';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -48,7 +49,8 @@ async function beatAll(): Promise<void> {
   await Promise.all(
     [...terminals].map(([process, counts]) => {
       const [service, rest] = process.split('@') as [string, string];
-      return postJson(`${router.url}/v1/heartbeat`, { service, version: rest.split('#')[0], process, seq, terminals: counts }, { authorization: `Bearer ${router.token}` });
+      const body = { service, version: rest.split('#')[0], process, seq, terminals: counts };
+      return postJson(`${router.url}/v1/heartbeat`, body, heartbeatHeaders(router.token, JSON.stringify(body)));
     }),
   );
 }

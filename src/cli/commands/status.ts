@@ -11,7 +11,7 @@ import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import { openProject } from '../project.js';
 import { fetchStatus, routerUrl } from '../router-client.js';
-import { printStatus, problemsOf, statusDocument } from '../status-print.js';
+import { printStatus, problemsOf, statusDocument, warnRouterDown } from '../status-print.js';
 
 /** Status without the router: the policy, and PM2's view when a daemon runs; no heartbeats. */
 async function offlineStatus(fleets: FleetSet, policy: Policy): Promise<StatusBody> {
@@ -85,7 +85,10 @@ export const run: CommandModule['run'] = async (ctx: Context, _args, options) =>
     const failure = () => failedError('check_failed', `status --check found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => p.message).join('; ')}.`, { ...filtered, router: { url: shown.url, up: routerUp }, problems });
     // With --check, a failing status is the one JSON document (ok: false, with the status inside).
     if (failing && ctx.out.json) throw failure();
-    if (ctx.out.json) process.stdout.write(statusDocument(wanted, shown, orphans));
+    if (ctx.out.json) {
+      warnRouterDown(ctx, shown);
+      process.stdout.write(statusDocument(wanted, shown, orphans));
+    }
     else await printStatus(ctx, shown);
     for (const p of problems.filter((q) => q.kind === 'orphan')) if (!ctx.out.json) ctx.out.warn(p.message);
     if (failing) throw failure();
