@@ -103,6 +103,13 @@ interface ErrorBody {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** fetch's own message is only "fetch failed": its cause (ECONNREFUSED, ECONNRESET, …) says which way. */
+function why(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : undefined;
+  return detail === undefined ? (error as Error).message : `${(error as Error).message} (${detail})`;
+}
+
 /** One router call with its retries: the answer's body and how many attempts were repeated. */
 async function call(opts: RequestOptions, path: string, init: RequestInit): Promise<{ body: unknown; retries: number }> {
   const retries = opts.retries ?? 3;
@@ -122,7 +129,7 @@ async function call(opts: RequestOptions, path: string, init: RequestInit): Prom
     try {
       response = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(opts.timeoutMs ?? 5000) });
     } catch (error) {
-      lastError = new SwitchyardClientError('router_unreachable', `The router at ${base} could not be reached: ${(error as Error).message}.`);
+      lastError = new SwitchyardClientError('router_unreachable', `The router at ${base} could not be reached: ${why(error)}.`);
       continue;
     }
     const text = await response.text();
