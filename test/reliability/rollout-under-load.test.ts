@@ -72,7 +72,7 @@ describe.each(['redirect', 'proxy'] as const)('rollout under load, %s mode', (mo
     const metrics = await project.metrics();
     report(
       `rollout-under-load (${mode}, ${SIZE.name})`,
-      `${describeLoad(result)}; deploy ${NEW} (start, ready, promote) ${((deploy.json.elapsedMs - deploy.json.retiredAfterMs) / 1000).toFixed(1)} s, ` +
+      `${describeLoad(result)}; deploy ${NEW} (start, ready, promote) ${(deploy.json.elapsedMs / 1000).toFixed(1)} s, ` +
         `then drain → retire of ${OLD} ${(deploy.json.retiredAfterMs / 1000).toFixed(1)} s; ${OLD} retired ${(retiredAfterMs / 1000).toFixed(1)} s after the deploy started; ` +
         `terminals online on ${OLD} at the retire: ${afterRetire?.online[OLD] ?? 0}; whole test ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
