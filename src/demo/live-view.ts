@@ -1,6 +1,7 @@
 import chalk from 'chalk';
 import type { StatusBody } from '../router/status.js';
 import type { TerminalCounters } from './terminals.js';
+import { describeCalls } from './tries.js';
 
 function bar(share: number, width = 20): string {
   const filled = Math.round(share * width);
@@ -11,7 +12,7 @@ function bar(share: number, width = 20): string {
 export function renderFrame(status: StatusBody | undefined, service: string, counters: TerminalCounters, elapsedMs: number, tty: boolean): string {
   const svc = status?.services[service];
   const seconds = (elapsedMs / 1000).toFixed(1);
-  const totals = `requests ${counters.requestsOk} ok / ${counters.requestsFailed} failed, sessions ${counters.sessionsCompleted} completed / ${counters.sessionsCutOff} cut off, upgrades ${counters.upgradesFollowed}`;
+  const totals = `${describeCalls(counters)}; sessions ${counters.sessionsCompleted} completed / ${counters.sessionsCutOff} cut off, upgrades ${counters.upgradesFollowed}`;
   if (svc === undefined) return tty ? `t=${seconds}s  waiting for the router…\n${totals}` : `t=${seconds}s waiting for the router; ${totals}`;
   const versions = [...new Set(svc.processes.filter((p) => p.state !== 'retired').map((p) => p.version))];
   const total = svc.processes.reduce((n, p) => n + (p.state === 'retired' ? 0 : p.terminals), 0);

@@ -34,6 +34,8 @@ export interface DemoSummary extends TerminalCounters {
   dir: string;
   kept: boolean;
   failures: string[];
+  /** The first few reasons a login or resolve was retried. */
+  retried: string[];
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -135,5 +137,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     dir,
     kept: opts.keep,
     failures: fleet.failures,
+    retried: fleet.retried,
   };
 }

@@ -1,16 +1,37 @@
 import WebSocket from 'ws';
-import { login, resolve } from '../sdk/client.js';
+import { login, resolve, SwitchyardClientError } from '../sdk/client.js';
 
+/**
+ * What the terminals saw. A request is a call to the service (one attempt,
+ * never retried) or a resolve at the router (through the SDK, which retries);
+ * a login goes through the SDK too. Every call that succeeded is counted as
+ * first-try or after-retry, and every retry made is counted, so "0 failed"
+ * is never a success that quietly needed retries.
+ */
 export interface TerminalCounters {
+  /** Succeeded, first try or after retries (requestsFirstTry + requestsAfterRetry). */
   requestsOk: number;
+  requestsFirstTry: number;
+  requestsAfterRetry: number;
+  /** Retries made by requests, whether they succeeded in the end or not. */
+  requestRetries: number;
+  /** Never succeeded: retries used up, a wrong answer, or an error not worth retrying. */
   requestsFailed: number;
   sessionsOpened: number;
   sessionsCompleted: number;
   sessionsCutOff: number;
   upgradesFollowed: number;
+  /** Succeeded, first try or after retries (loginsFirstTry + loginsAfterRetry). */
   loginsOk: number;
+  loginsFirstTry: number;
+  loginsAfterRetry: number;
+  /** Retries made by logins, whether they succeeded in the end or not. */
+  loginRetries: number;
   loginsFailed: number;
 }
+
+/** Retries a call made before it threw (0 for errors that are not the SDK's). */
+const retriesOf = (error: unknown): number => (error instanceof SwitchyardClientError ? error.retries : 0);
 
 export interface TerminalFleetOptions {
   routerUrl: string;
@@ -37,13 +58,30 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * keep arriving. Everything that goes wrong is counted, nothing is hidden.
  */
 export class TerminalFleet {
-  readonly counters: TerminalCounters = { requestsOk: 0, requestsFailed: 0, sessionsOpened: 0, sessionsCompleted: 0, sessionsCutOff: 0, upgradesFollowed: 0, loginsOk: 0, loginsFailed: 0 };
+  readonly counters: TerminalCounters = {
+    requestsOk: 0,
+    requestsFirstTry: 0,
+    requestsAfterRetry: 0,
+    requestRetries: 0,
+    requestsFailed: 0,
+    sessionsOpened: 0,
+    sessionsCompleted: 0,
+    sessionsCutOff: 0,
+    upgradesFollowed: 0,
+    loginsOk: 0,
+    loginsFirstTry: 0,
+    loginsAfterRetry: 0,
+    loginRetries: 0,
+    loginsFailed: 0,
+  };
   /** Terminals in a session now, by the version they run. */
   readonly online = new Map<string, number>();
   private arriving = false;
   private next = 0;
   private readonly running = new Set<Promise<void>>();
   readonly failures: string[] = [];
+  /** The first few reasons a call was retried (each retry is counted in the counters). */
+  readonly retried: string[] = [];
 
   constructor(private readonly options: TerminalFleetOptions) {}
 
@@ -71,17 +109,42 @@ export class TerminalFleet {
     if (this.failures.length < 20) this.failures.push(problem);
   }
 
+  private noteRetry(id: string, what: string): (reason: Error, attempt: number) => void {
+    return (reason, attempt) => {
+      if (this.retried.length < 20) this.retried.push(`${id} ${what}, retry ${attempt}: ${reason.message}`);
+    };
+  }
+
+  private requestOk(retries: number): void {
+    this.counters.requestsOk += 1;
+    this.counters.requestRetries += retries;
+    if (retries > 0) this.counters.requestsAfterRetry += 1;
+    else this.counters.requestsFirstTry += 1;
+  }
+
   private async session(id: string): Promise<void> {
     const { routerUrl, service, sessionMs, requestEveryMs } = this.options;
     let where;
     try {
-      where = await login({ router: routerUrl, service, version: this.options.arriveWith, terminal: id, onUpgrade: () => undefined, retries: this.options.retries ?? 3 });
+      where = await login({
+        router: routerUrl,
+        service,
+        version: this.options.arriveWith,
+        terminal: id,
+        onUpgrade: () => undefined,
+        retries: this.options.retries ?? 3,
+        onRetry: this.noteRetry(id, 'login'),
+      });
     } catch (error) {
       this.counters.loginsFailed += 1;
+      this.counters.loginRetries += retriesOf(error);
       this.note(`${id} login: ${(error as Error).message}`);
       return;
     }
     this.counters.loginsOk += 1;
+    this.counters.loginRetries += where.retries;
+    if (where.retries > 0) this.counters.loginsAfterRetry += 1;
+    else this.counters.loginsFirstTry += 1;
     this.counters.upgradesFollowed += where.upgrades.length;
     const version = where.version;
     const proxied = this.options.mode === 'proxy';
@@ -128,14 +191,16 @@ export class TerminalFleet {
 
   private async resolveOnce(version: string, id: string): Promise<void> {
     try {
-      const where = await resolve({ router: this.options.routerUrl, service: this.options.service, version, retries: this.options.retries ?? 3 });
-      if (where.version === version) this.counters.requestsOk += 1;
+      const where = await resolve({ router: this.options.routerUrl, service: this.options.service, version, retries: this.options.retries ?? 3, onRetry: this.noteRetry(id, 'resolve') });
+      if (where.version === version) this.requestOk(where.retries);
       else {
         this.counters.requestsFailed += 1;
+        this.counters.requestRetries += where.retries;
         this.note(`${id} resolve of ${version} answered ${where.version}`);
       }
     } catch (error) {
       this.counters.requestsFailed += 1;
+      this.counters.requestRetries += retriesOf(error);
       this.note(`${id} resolve: ${(error as Error).message}`);
     }
   }
@@ -144,7 +209,8 @@ export class TerminalFleet {
     try {
       const response = await fetch(`${base}/play`, { headers: { 'x-switchyard-version': version, 'x-switchyard-service': this.options.service }, signal: AbortSignal.timeout(5000) });
       const body = (await response.json()) as { version?: string };
-      if (response.status === 200 && body.version === version) this.counters.requestsOk += 1;
+      // One attempt, never retried: a failure here is a failure.
+      if (response.status === 200 && body.version === version) this.requestOk(0);
       else {
         this.counters.requestsFailed += 1;
         this.note(`${id} request: status ${response.status}, answered by ${body.version}`);

@@ -3,9 +3,20 @@
  * version-change message by letting the app change version and logging in
  * again, resolves where a request goes, and retries what is worth retrying
  * (the router unreachable or restarting) with a bounded backoff.
+ *
+ * Every retry is counted, never hidden: a result's `retries` says how many
+ * attempts were repeated to get it (0: it succeeded on its first try), a
+ * thrown SwitchyardClientError's `retries` how many were made before giving
+ * up, and a RetryCounter passed as `counter` adds up the retries of every
+ * call it is given. The client talks to one router URL, so it has no
+ * failover; a version change followed during login is the protocol, not a
+ * retry, and is listed in `upgrades`.
  */
 
 export class SwitchyardClientError extends Error {
+  /** Attempts repeated before this error was thrown (0 for an error that is not retried). */
+  retries = 0;
+
   constructor(
     readonly code: string,
     message: string,
@@ -32,6 +43,11 @@ export class UpgradeRequiredError extends SwitchyardClientError {
   }
 }
 
+/** Retries added up over every call it is passed to (as `counter`). */
+export interface RetryCounter {
+  retries: number;
+}
+
 export interface RequestOptions {
   /** The router's base URL, like http://127.0.0.1:7400. */
   router: string;
@@ -42,6 +58,10 @@ export interface RequestOptions {
   retries?: number;
   /** First backoff; doubles each retry, with jitter. Default 100 ms. */
   backoffMs?: number;
+  /** Every retry this call makes is added to `counter.retries`, at the moment it is made. */
+  counter?: RetryCounter;
+  /** Told of each retry before it is made: why the last attempt failed, and the attempt about to start (1 for the first retry). */
+  onRetry?: (reason: SwitchyardClientError, attempt: number) => void;
 }
 
 export interface LoginOptions extends RequestOptions {
@@ -65,7 +85,12 @@ export interface Destination {
   process: string;
 }
 
-export interface LoginResult extends Destination {
+export interface ResolveResult extends Destination {
+  /** Attempts repeated to get this answer: 0 means the first try succeeded. */
+  retries: number;
+}
+
+export interface LoginResult extends ResolveResult {
   /** The versions the terminal was asked to change to, in order. */
   upgrades: string[];
 }
@@ -78,17 +103,33 @@ interface ErrorBody {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function call(opts: RequestOptions, path: string, init: RequestInit): Promise<unknown> {
+/** fetch's own message is only "fetch failed": its cause (ECONNREFUSED, ECONNRESET, …) says which way. */
+function why(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : undefined;
+  return detail === undefined ? (error as Error).message : `${(error as Error).message} (${detail})`;
+}
+
+/** One router call with its retries: the answer's body and how many attempts were repeated. */
+async function call(opts: RequestOptions, path: string, init: RequestInit): Promise<{ body: unknown; retries: number }> {
   const retries = opts.retries ?? 3;
   const base = opts.router.replace(/\/+$/, '');
-  let lastError: Error | undefined;
+  let lastError: SwitchyardClientError | undefined;
+  const fail = (error: SwitchyardClientError, attempt: number): SwitchyardClientError => {
+    error.retries = attempt;
+    return error;
+  };
   for (let attempt = 0; attempt <= retries; attempt += 1) {
-    if (attempt > 0) await sleep((opts.backoffMs ?? 100) * 2 ** (attempt - 1) * (0.5 + Math.random()));
+    if (attempt > 0) {
+      if (opts.counter !== undefined) opts.counter.retries += 1;
+      if (lastError !== undefined) opts.onRetry?.(lastError, attempt);
+      await sleep((opts.backoffMs ?? 100) * 2 ** (attempt - 1) * (0.5 + Math.random()));
+    }
     let response: Response;
     try {
       response = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(opts.timeoutMs ?? 5000) });
     } catch (error) {
-      lastError = new SwitchyardClientError('router_unreachable', `The router at ${base} could not be reached: ${(error as Error).message}.`);
+      lastError = new SwitchyardClientError('router_unreachable', `The router at ${base} could not be reached: ${why(error)}.`);
       continue;
     }
     const text = await response.text();
@@ -98,38 +139,53 @@ async function call(opts: RequestOptions, path: string, init: RequestInit): Prom
     } catch {
       body = {};
     }
-    if (response.ok) return body;
+    if (response.ok) return { body, retries: attempt };
     const err = body as ErrorBody;
     const message = err.message ?? `The router answered ${response.status}.`;
     if (response.status >= 500) {
       lastError = new SwitchyardClientError(err.error ?? 'router_error', message, response.status);
       continue;
     }
-    if (err.error === 'version_not_served') throw new VersionNotServedError(message, err.versions ?? []);
-    throw new SwitchyardClientError(err.error ?? 'request_failed', message, response.status);
+    if (err.error === 'version_not_served') throw fail(new VersionNotServedError(message, err.versions ?? []), attempt);
+    throw fail(new SwitchyardClientError(err.error ?? 'request_failed', message, response.status), attempt);
   }
-  throw lastError ?? new SwitchyardClientError('router_unreachable', 'The router could not be reached.');
+  throw fail(lastError ?? new SwitchyardClientError('router_unreachable', 'The router could not be reached.'), retries);
 }
 
 /** Where this terminal should connect, following version changes. */
 export async function login(opts: LoginOptions): Promise<LoginResult> {
   let version = opts.version;
   const upgrades: string[] = [];
+  // Retries of every login call this login makes (one more per version change followed).
+  let retries = 0;
+  const fail = (error: SwitchyardClientError): SwitchyardClientError => {
+    error.retries = retries;
+    return error;
+  };
   for (;;) {
-    const answer = (await call(opts, '/v1/login', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ service: opts.service, version, terminal: opts.terminal }),
-    })) as { action: string; targetVersion?: string } & Partial<Destination>;
+    let made;
+    try {
+      made = await call(opts, '/v1/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ service: opts.service, version, terminal: opts.terminal }),
+      });
+    } catch (error) {
+      // The earlier calls' retries count too.
+      if (error instanceof SwitchyardClientError) error.retries += retries;
+      throw error;
+    }
+    retries += made.retries;
+    const answer = made.body as { action: string; targetVersion?: string } & Partial<Destination>;
     if (answer.action === 'connect') {
-      return { service: answer.service!, version: answer.version!, address: answer.address!, port: answer.port!, process: answer.process!, upgrades };
+      return { service: answer.service!, version: answer.version!, address: answer.address!, port: answer.port!, process: answer.process!, upgrades, retries };
     }
     if (answer.action !== 'upgrade' || typeof answer.targetVersion !== 'string') {
-      throw new SwitchyardClientError('unexpected_answer', `The router's login answer was not understood: ${JSON.stringify(answer).slice(0, 200)}.`);
+      throw fail(new SwitchyardClientError('unexpected_answer', `The router's login answer was not understood: ${JSON.stringify(answer).slice(0, 200)}.`));
     }
-    if (opts.onUpgrade === undefined) throw new UpgradeRequiredError(answer.targetVersion);
+    if (opts.onUpgrade === undefined) throw fail(new UpgradeRequiredError(answer.targetVersion));
     if (upgrades.length >= (opts.maxUpgrades ?? 3)) {
-      throw new SwitchyardClientError('too_many_upgrades', `The router asked for ${upgrades.length + 1} version changes in one login (last: ${answer.targetVersion}); giving up.`);
+      throw fail(new SwitchyardClientError('too_many_upgrades', `The router asked for ${upgrades.length + 1} version changes in one login (last: ${answer.targetVersion}); giving up.`));
     }
     upgrades.push(answer.targetVersion);
     const changed = await opts.onUpgrade(answer.targetVersion);
@@ -138,7 +194,8 @@ export async function login(opts: LoginOptions): Promise<LoginResult> {
 }
 
 /** Where a request of a terminal running `version` goes. */
-export async function resolve(opts: RequestOptions & { version: string }): Promise<Destination> {
+export async function resolve(opts: RequestOptions & { version: string }): Promise<ResolveResult> {
   const query = new URLSearchParams({ version: opts.version, ...(opts.service ? { service: opts.service } : {}) });
-  return (await call(opts, `/v1/resolve?${query}`, { method: 'GET' })) as Destination;
+  const made = await call(opts, `/v1/resolve?${query}`, { method: 'GET' });
+  return { ...(made.body as Destination), retries: made.retries };
 }

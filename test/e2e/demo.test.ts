@@ -184,6 +184,12 @@ describe('switchyard demo (non-interactive, --json)', () => {
       });
       expect(summary.upgradesFollowed as number).toBeGreaterThan(0);
       expect(summary.requestsOk as number).toBeGreaterThan(0);
+      // The router never goes down in the demo: every request and login succeeds on its first try, and the summary says so.
+      expect(summary).toMatchObject({ requestRetries: 0, requestsAfterRetry: 0, loginRetries: 0, loginsAfterRetry: 0, retried: [] });
+      expect(summary.requestsFirstTry).toBe(summary.requestsOk);
+      expect(summary.loginsFirstTry).toBe(summary.loginsOk);
+      expect(stderr()).toContain(`${summary.requestsOk as number} requests: ${summary.requestsOk as number} first-try, 0 after retry (0 retries), 0 failed`);
+      expect(stderr()).toMatch(/\d+ logins: \d+ first-try, 0 after retry \(0 retries\), 0 failed/);
       expect(summary.sessionsCompleted).toBe(summary.sessionsOpened);
       expect(summary.oldRetiredAfterMs as number).toBeGreaterThan(0);
       expect(summary.oldRetiredAfterMs as number).toBeLessThanOrEqual(summary.totalMs as number);

@@ -10,7 +10,10 @@ import { SIZE } from './support/size.js';
  * The router killed with SIGKILL under load: PM2 restarts it; terminals
  * logging in and resolving through the client SDK (with retries) lose
  * nothing; sessions, held straight at the processes in redirect mode, are
- * not touched. The restarted router starts with no tallies: they are
+ * not touched. Here a retry is expected and accepted (the router is down for
+ * a moment, and retrying is how the SDK rides that out), but it is counted
+ * and printed beside the first-try successes, never folded into them; and
+ * there must be some, or the kills were not felt. The restarted router starts with no tallies: they are
  * complete again once every process's next heartbeat has arrived, which
  * must be within about one heartbeat interval of the router answering.
  */
@@ -62,7 +65,7 @@ function tallyComplete(status: any, tick: Tick | undefined, service: string): bo
 }
 
 describe('router killed with SIGKILL under load', () => {
-  it(`loses nothing over ${SIZE.routerKills} kills; the tally is complete within about one heartbeat interval of the router answering`, async () => {
+  it(`loses nothing over ${SIZE.routerKills} kills (0 failed; the retries that rode them out counted); the tally is complete within about one heartbeat interval of the router answering`, async () => {
     const started = Date.now();
     project = await loadedProject({ prefix: 'sy-rel-kill-', mode: 'redirect', heartbeatInterval: `${HEARTBEAT_MS}ms`, staleAfter: 3, instances: 2 });
     const p = project;
@@ -121,6 +124,9 @@ describe('router killed with SIGKILL under load', () => {
     expect(c.requestsFailed).toBe(0);
     expect(c.loginsFailed).toBe(0);
     expect(c.sessionsCutOff).toBe(0);
+    // Retries are fine here, but they happened and were counted: calls reached the router while it was down.
+    expect(c.requestRetries + c.loginRetries).toBeGreaterThan(0);
+    expect(c.requestsAfterRetry + c.loginsAfterRetry).toBeGreaterThan(0);
     expect(c.sessionsCompleted).toBe(c.sessionsOpened);
     expect(result.peakOnline).toBeGreaterThanOrEqual(SIZE.sessions);
     for (const k of kills) expect(k.toTallyMs).toBeLessThanOrEqual(TALLY_BOUND_MS);

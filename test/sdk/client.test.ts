@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { login, resolve, SwitchyardClientError, UpgradeRequiredError, VersionNotServedError } from '../../src/sdk/client.js';
+import { login, resolve, type RetryCounter, SwitchyardClientError, UpgradeRequiredError, VersionNotServedError } from '../../src/sdk/client.js';
 import { freePort } from '../helpers/free-port.js';
 import { guardUserPm2Home } from '../helpers/pm2-home.js';
 import { buildPolicy, startRouter, stopAllRouters, type RouterProcess } from '../helpers/router-process.js';
@@ -122,7 +122,7 @@ afterAll(async () => {
 describe('login', () => {
   it('a terminal on the target version connects to its process', async () => {
     const where = await login({ router: router.url, service: 'lobby', version: '1.5.0', terminal: 't-1' });
-    expect(where).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', upgrades: [] });
+    expect(where).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', upgrades: [], retries: 0 });
   });
 
   it('the service may be left out when the router has only one', async () => {
@@ -147,7 +147,8 @@ describe('login', () => {
     });
     expect(calls).toEqual(['1.5.0']);
     expect(running).toBe('1.5.0');
-    expect(where).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', upgrades: ['1.5.0'] });
+    // Following a version change is the protocol, not a retry.
+    expect(where).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', upgrades: ['1.5.0'], retries: 0 });
     expect(counting.count('/v1/login')).toBe(2);
   });
 
@@ -184,8 +185,8 @@ describe('login', () => {
 
 describe('resolve', () => {
   it('gives the destination of a version that is served, draining included', async () => {
-    expect(await resolve({ router: router.url, service: 'lobby', version: '1.5.0' })).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0' });
-    expect(await resolve({ router: router.url, version: '1.4.0' })).toEqual({ service: 'lobby', version: '1.4.0', address: '127.0.0.1', port: PORT_OLD, process: 'lobby@1.4.0#0' });
+    expect(await resolve({ router: router.url, service: 'lobby', version: '1.5.0' })).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', retries: 0 });
+    expect(await resolve({ router: router.url, version: '1.4.0' })).toEqual({ service: 'lobby', version: '1.4.0', address: '127.0.0.1', port: PORT_OLD, process: 'lobby@1.4.0#0', retries: 0 });
   });
 
   it('an unserved version is VersionNotServedError listing the versions served, not retried', async () => {
@@ -196,6 +197,7 @@ describe('resolve', () => {
     expect(error.status).toBe(404);
     expect([...(error as VersionNotServedError).versions].sort()).toEqual(['1.4.0', '1.5.0']);
     expect(counting.count()).toBe(1);
+    expect(error.retries).toBe(0);
   });
 });
 
@@ -221,6 +223,7 @@ describe('errors and retries', () => {
     expect(error.code).toBe('no_policy');
     expect(error.status).toBe(503);
     expect(counting.count('/v1/login')).toBe(3);
+    expect(error.retries).toBe(2);
   });
 
   it('a 503 clears once the router has a policy: a login that started during it succeeds', async () => {
@@ -233,6 +236,43 @@ describe('errors and retries', () => {
     const where = await pending;
     expect(where.port).toBe(PORT_NEW);
     expect(counting.count('/v1/login')).toBeGreaterThanOrEqual(2);
+    // The success is not shown as a first-try one: every attempt after the first is a retry.
+    expect(where.retries).toBe(counting.count('/v1/login') - 1);
+  });
+
+  it('every retry is counted: per call in the result or the error, across calls in a counter, each with its reason', async () => {
+    let target = empty.url;
+    const counting = await relay(() => target);
+    const counter: RetryCounter = { retries: 0 };
+    const reasons: string[] = [];
+    const onRetry = (reason: SwitchyardClientError, attempt: number) => reasons.push(`${attempt}:${reason.code}`);
+
+    // First try: nothing to count.
+    const first = await resolve({ router: router.url, service: 'lobby', version: '1.5.0', counter, onRetry });
+    expect(first.retries).toBe(0);
+    expect(counter.retries).toBe(0);
+
+    // 503 (no policy) at least twice, then the router has its policy: a success after retries, each counted.
+    const pending = resolve({ router: counting.url, service: 'lobby', version: '1.5.0', retries: 5, backoffMs: 150, counter, onRetry });
+    await expect.poll(() => counting.count('/v1/resolve'), { timeout: 5000, interval: 5 }).toBeGreaterThanOrEqual(2);
+    target = router.url;
+    const retried = await pending;
+    expect(retried.port).toBe(PORT_NEW);
+    expect(retried.retries).toBe(counting.count('/v1/resolve') - 1);
+    expect(retried.retries).toBeGreaterThanOrEqual(1);
+    expect(counter.retries).toBe(retried.retries);
+
+    // A call that gives up carries its retries too, and they add to the same counter.
+    counting.reset();
+    target = empty.url;
+    const error = await failure(login({ router: counting.url, service: 'lobby', version: '1.5.0', terminal: 't-13', retries: 2, backoffMs: 10, counter, onRetry }));
+    expect(error.code).toBe('no_policy');
+    expect(error.retries).toBe(2);
+    expect(counting.count('/v1/login')).toBe(3);
+    expect(counter.retries).toBe(retried.retries + 2);
+    expect(reasons).toHaveLength(counter.retries);
+    expect(reasons.every((r) => /^\d+:no_policy$/.test(r))).toBe(true);
+    expect(reasons.slice(-2)).toEqual(['1:no_policy', '2:no_policy']);
   });
 
   it('nothing listening: retries with backoff, then router_unreachable, in bounded time', async () => {
@@ -252,6 +292,7 @@ describe('errors and retries', () => {
     const error = await failure(resolve({ router: server.url, service: 'lobby', version: '1.5.0', retries: 2, backoffMs: 10 }));
     expect(error.code).toBe('router_unreachable');
     expect(server.connections()).toBe(3);
+    expect(error.retries).toBe(2);
   });
 
   it('a router that never answers is cut off by the per-attempt timeout', async () => {

@@ -1,6 +1,7 @@
 import { parseDuration } from '../../core/duration.js';
 import { failedError, usageError } from '../../core/errors.js';
 import { runDemo } from '../../demo/run-demo.js';
+import { describeTries, loginTries, requestTries } from '../../demo/tries.js';
 import type { CommandModule } from '../commands.js';
 
 function terminalCount(value: unknown): number {
@@ -36,14 +37,15 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const lines = [
     '',
     `summary: ${summary.terminals} terminals, ${(summary.totalMs / 1000).toFixed(1)}s in all`,
-    `  requests         ${summary.requestsOk} ok, ${summary.requestsFailed} failed`,
+    `  ${describeTries('requests', requestTries(summary))}`,
+    `  ${describeTries('logins', loginTries(summary))}`,
     `  sessions         ${summary.sessionsCompleted} completed, ${summary.sessionsCutOff} cut off (${summary.sessionsOpened} opened)`,
-    `  logins failed    ${summary.loginsFailed}`,
     `  upgrades         ${summary.upgradesFollowed} version changes followed`,
     `  rollout          ${summary.newVersion} deployed in ${summary.deployMs} ms; ${summary.oldVersion} ${summary.oldRetired ? `retired at ${((summary.oldRetiredAfterMs ?? 0) / 1000).toFixed(1)}s` : 'NOT retired'}`,
     `  clean-up         ${summary.kept ? `kept: ${summary.dir}` : 'router, processes and PM2 daemon stopped; files removed'}`,
   ];
   if (summary.failures.length > 0) lines.push('  first problems:', ...summary.failures.map((f) => `    ${f}`));
+  if (summary.retried.length > 0) lines.push('  first retries:', ...summary.retried.map((r) => `    ${r}`));
   ctx.out.info(lines.join('\n'));
   ctx.out.result(summary);
   if (!summary.ok) {

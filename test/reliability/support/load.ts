@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TerminalCounters } from '../../../src/demo/terminals.js';
+import { describeCalls } from '../../../src/demo/tries.js';
 import { captureStderr, type ChildTracker, isRunning, waitExit } from '../../helpers/child-processes.js';
 
 /**
@@ -55,6 +56,8 @@ export interface LoadResult {
   peakOnline: number;
   counters: TerminalCounters;
   failures: string[];
+  /** The first few reasons a login or resolve was retried (all are counted in `counters`). */
+  retried: string[];
   eventLoopLagMs: { p99: number; max: number };
   /** Median of the terminals online over the ticks (seen by the test). */
   medianOnline: number;
@@ -137,13 +140,13 @@ export function describeLoad(r: LoadResult): string {
   const c = r.counters;
   const d = r.callsDuringLoad;
   return [
-    `requests sent=${c.requestsOk + c.requestsFailed} ok=${c.requestsOk} failed=${c.requestsFailed}`,
-    `(HTTP calls during load: ${d.request} requests, ${d.resolve} resolves, ${d.login} logins)`,
+    describeCalls(c),
+    `(HTTP calls during load, each attempt counted: ${d.request} requests, ${d.resolve} resolves, ${d.login} logins)`,
     `sessions opened=${c.sessionsOpened} completed=${c.sessionsCompleted} cut off=${c.sessionsCutOff}`,
     `online median=${r.medianOnline} peak=${r.peakOnline}`,
     `upgrades followed=${c.upgradesFollowed}`,
-    `logins ok=${c.loginsOk} failed=${c.loginsFailed}`,
     `rate=${r.ratePerS}/s (lowest 1 s window ${r.lowestWindowRatePerS}/s) over ${(r.loadMs / 1000).toFixed(1)} s`,
     `generator event-loop lag p99=${r.eventLoopLagMs.p99} ms`,
+    ...(r.retried.length > 0 ? [`first retries: ${r.retried.slice(0, 5).join(' | ')}`] : []),
   ].join('; ');
 }
