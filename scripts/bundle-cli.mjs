@@ -28,7 +28,7 @@ const common = {
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  external: ['pm2', 'typescript'],
+  external: ['pm2', 'typescript', 'ioredis'],
   // yaml's "node" export is CommonJS, and a split-off CommonJS chunk that is
   // imported dynamically only has a default export: take its ES module build.
   alias: { yaml: './node_modules/yaml/browser/index.js' },

@@ -7,9 +7,10 @@ const UP = new Set(['online', 'launching', 'waiting restart']);
  * Which of these entries PM2 really runs. A command that brings a version
  * back (promote, rollback, a redeploy of a draining version) asks first, so
  * it never sends logins to a process that died before the reconcile loop
- * noticed. A host without a PM2 daemon runs nothing (dead); a host that
- * cannot be asked is unknown, and its entries are given the benefit of the
- * doubt (the loop keeps watching them).
+ * noticed. A host that cannot be asked (unreachable, or no PM2 daemon
+ * runs there, when nothing of the service runs either) is unknown, and its
+ * entries are given the benefit of the doubt: the reconcile loop keeps
+ * watching them, and status shows them as unknown.
  */
 export async function liveInFleet(fleets: Fleets, entries: readonly ProcessEntry[]): Promise<{ live: ProcessEntry[]; dead: ProcessEntry[] }> {
   const hosts = [...new Set(entries.map((p) => p.host))];
@@ -18,7 +19,7 @@ export async function liveInFleet(fleets: Fleets, entries: readonly ProcessEntry
     hosts.map(async (host) => {
       try {
         const fleet = await fleets.get(host);
-        seen.set(host, fleet === undefined ? new Map() : new Map((await fleet.list()).map((p) => [p.id, p.status])));
+        seen.set(host, fleet === undefined ? undefined : new Map((await fleet.list()).map((p) => [p.id, p.status])));
       } catch {
         seen.set(host, undefined);
       }

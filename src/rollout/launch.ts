@@ -145,7 +145,7 @@ export async function launch(input: LaunchInput): Promise<LaunchResult> {
   );
   if (recordError !== undefined) throw recordError;
   const hostOutcomes = preparations.map((p) => (p.ok ? hostOutcome(p.host, outcomes, keep, cleanup.get(p.host.job.host)) : p.outcome));
-  return { ok, partial: ok && keep.length < ids.length, processes: [...outcomes, ...preparations.flatMap((p) => (p.ok ? [] : p.processes))], hosts: hostOutcomes, claimed: ids, policy: recorded };
+  return { ok, partial: ok && (keep.length < ids.length || ready.length < jobs.length), processes: [...outcomes, ...preparations.flatMap((p) => (p.ok ? [] : p.processes))], hosts: hostOutcomes, claimed: ids, policy: recorded };
 }
 
 function slotId(p: PlannedProcess, version: string, incarnation: string): string {
