@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/cli.js';
 import { SSH_SKIP, startSshdHosts, type SshdFleet } from '../helpers/sshd.js';
 import { makeRemoteProject, type RemoteProject } from './remote-project.js';
+import { escapeRegExp as escaped, mustInSlot } from './slots.js';
 
 /**
  * `logs` and `down` when the processes run on two ssh hosts: the log lines
@@ -11,6 +12,8 @@ import { makeRemoteProject, type RemoteProject } from './remote-project.js';
  */
 let fleet: SshdFleet;
 let project: RemoteProject;
+/** The ids 1.0.0 was started under on east (slot 0) and west (slot 1), incarnation included. */
+let ids: [string, string];
 
 beforeAll(async () => {
   if (SSH_SKIP !== undefined) return;
@@ -19,6 +22,8 @@ beforeAll(async () => {
   await project.startRouter();
   const deployed = await project.json(['deploy', '1.0.0', '--sync', 'release']);
   expect(deployed.exitCode, deployed.stderr).toBe(0);
+  const policy = await project.policy();
+  ids = [mustInSlot(policy, '1.0.0', 0).id, mustInSlot(policy, '1.0.0', 1).id];
 });
 
 afterAll(async () => {
@@ -26,7 +31,8 @@ afterAll(async () => {
   await fleet?.cleanup();
 });
 
-const LINE = (i: number) => new RegExp(`^lobby@1\\.0\\.0#${i} \\| lobby@1\\.0\\.0#${i} listening on \\d+$`, 'm');
+/** The line the test server logs once it listens, prefixed by logs with the id of its process. */
+const LINE = (i: number) => new RegExp(`^${escaped(ids[i]!)} \\| ${escaped(ids[i]!)} listening on \\d+$`, 'm');
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -51,8 +57,8 @@ describe.skipIf(SSH_SKIP !== undefined)('logs and down on ssh hosts', () => {
     const { exitCode, body } = await project.json(['logs', '1.0.0', '--lines', '5']);
     expect(exitCode).toBe(0);
     expect(body.processes.map((p: any) => [p.id, p.host, p.lines.some((l: string) => /listening on/.test(l))])).toEqual([
-      ['lobby@1.0.0#0', 'east', true],
-      ['lobby@1.0.0#1', 'west', true],
+      [ids[0], 'east', true],
+      [ids[1], 'west', true],
     ]);
   });
 
@@ -63,8 +69,9 @@ describe.skipIf(SSH_SKIP !== undefined)('logs and down on ssh hosts', () => {
       child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
       await until('the last line of each host', () => LINE(0).test(out) && LINE(1).test(out));
       const east = fleet.host('east');
-      await east.ssh(`echo 'written later on east' >> '${east.pm2Home}/logs/lobby@1.0.0_0.log'`);
-      await until('the new line', () => /^lobby@1\.0\.0#0 \| written later on east$/m.test(out));
+      // The log file is named after the full id ('#' is not kept in file names).
+      await east.ssh(`echo 'written later on east' >> '${east.pm2Home}/logs/${ids[0].replace('#', '_')}.log'`);
+      await until('the new line', () => new RegExp(`^${escaped(ids[0])} \\| written later on east$`, 'm').test(out));
       expect((await tails()).length).toBe(2);
       child.kill('SIGINT');
       const result = await child;
@@ -79,7 +86,7 @@ describe.skipIf(SSH_SKIP !== undefined)('logs and down on ssh hosts', () => {
     const before = (await project.policy()).generation;
     const { exitCode, body, stderr } = await project.json(['down', '--yes']);
     expect(exitCode, stderr).toBe(0);
-    expect(body.hosts).toEqual([{ host: 'east', stopped: ['lobby@1.0.0#0'] }, { host: 'west', stopped: ['lobby@1.0.0#1'] }]);
+    expect(body.hosts).toEqual([{ host: 'east', stopped: [ids[0]] }, { host: 'west', stopped: [ids[1]] }]);
     expect(await fleet.host('east').jlist()).toEqual([]);
     expect(await fleet.host('west').jlist()).toEqual([]);
     expect((await project.policy()).generation).toBe(before);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedSync, SSH_SKIP, startSshdHosts, type SshdFleet } from '../helpers/sshd.js';
 import { makeRemoteProject, type RemoteProject } from './remote-project.js';
+import { mustInSlot, slotPattern } from './slots.js';
 
 /**
  * The rollout story on two remote hosts: both are this machine reached by
@@ -34,16 +35,21 @@ describe.skipIf(SSH_SKIP !== undefined)('deploy → deploy → retire across two
 
     const policy = await project.policy();
     const procs = policy.services.lobby!.processes;
-    expect(procs.map((p) => [p.id, p.host, p.state])).toEqual([['lobby@1.0.0#0', 'east', 'active'], ['lobby@1.0.0#1', 'west', 'active']]);
+    expect(procs.map((p) => [p.id, p.host, p.state])).toEqual([
+      [expect.stringMatching(slotPattern('1.0.0', 0)), 'east', 'active'],
+      [expect.stringMatching(slotPattern('1.0.0', 1)), 'west', 'active'],
+    ]);
+    // One deploy, one claiming generation for both.
+    expect(procs[0]!.id.split('.g')[1]).toBe(procs[1]!.id.split('.g')[1]);
     // One machine behind one address: each host got its own port.
     expect(procs[0]!.port).not.toBe(procs[1]!.port);
 
     for (const [i, name] of ['east', 'west'].entries()) {
       const host = fleet.host(name);
       const listed = await host.jlist();
-      expect(listed).toEqual([{ name: `lobby@1.0.0#${i}`, status: 'online', port: procs[i]!.port }]);
-      // It runs from that host's home, where --sync put the release.
-      expect(await answer(procs[i]!.port)).toEqual({ version: '1.0.0', process: `lobby@1.0.0#${i}`, home: host.home });
+      expect(listed).toEqual([{ name: procs[i]!.id, status: 'online', port: procs[i]!.port }]);
+      // It runs from that host's home, where --sync put the release, under the id it was claimed with.
+      expect(await answer(procs[i]!.port)).toEqual({ version: '1.0.0', process: procs[i]!.id, home: host.home });
     }
   });
 
@@ -54,12 +60,13 @@ describe.skipIf(SSH_SKIP !== undefined)('deploy → deploy → retire across two
     expect(body.retiredAfterMs).toBeGreaterThanOrEqual(0);
 
     const policy = await project.policy();
-    const byId = Object.fromEntries(policy.services.lobby!.processes.map((p) => [p.id, p]));
     expect(policy.services.lobby!.target).toBe('1.1.0');
-    expect([byId['lobby@1.0.0#0']!.state, byId['lobby@1.0.0#1']!.state]).toEqual(['retired', 'retired']);
+    expect([mustInSlot(policy, '1.0.0', 0).state, mustInSlot(policy, '1.0.0', 1).state]).toEqual(['retired', 'retired']);
     for (const [i, name] of ['east', 'west'].entries()) {
+      const current = mustInSlot(policy, '1.1.0', i);
+      expect([current.host, current.state]).toEqual([name, 'active']);
       const listed = await fleet.host(name).jlist();
-      expect(listed).toEqual([{ name: `lobby@1.1.0#${i}`, status: 'online', port: byId[`lobby@1.1.0#${i}`]!.port }]);
+      expect(listed).toEqual([{ name: current.id, status: 'online', port: current.port }]);
     }
     const resolved = await (await fetch(`${project.routerUrl}/v1/resolve?service=lobby&version=1.1.0`)).json() as { port: number };
     expect((await answer(resolved.port)).version).toBe('1.1.0');

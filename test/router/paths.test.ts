@@ -69,9 +69,9 @@ describe('only the router\'s own paths are the router\'s', () => {
     expect((await http(`${router.url}/v1/status`, { headers: V })).status).toBe(401);
     expect((await http(`${router.url}/healthz`, { headers: V })).json()).toEqual({ ok: true, generation: 1 });
     expect((await http(`${router.url}/v1/login`, { headers: V })).status).toBe(405);
-    // The web view's sign-in page, from the router itself.
+    // The web view asks for the token (401, its sign-in page), from the router itself.
     const ui = await http(`${router.url}/ui/`, { headers: V });
-    expect(ui.status).toBe(200);
+    expect(ui.status).toBe(401);
     expect(ui.text).toMatch(/switchyard: sign in/);
     expect((await raw('/games/../v1/status')).status).toBe(401);
     expect(backend.counters.requests).toBe(before);
