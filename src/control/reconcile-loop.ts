@@ -113,6 +113,8 @@ export class ReconcileLoop {
         try {
           const fleet = await this.deps.fleet(host);
           observed.set(host, fleet === undefined ? undefined : new Map((await fleet.list()).map((p) => [p.id, { status: p.status }])));
+          // Answered again: a later outage of this host is reported anew.
+          this.reported.delete(`list:${host}`);
         } catch (error) {
           observed.set(host, undefined);
           this.once(`list:${host}`, `cannot ask PM2 on host ${host}: ${(error as Error).message}; its processes are unknown this pass`);
@@ -192,6 +194,7 @@ export class ReconcileLoop {
       const fleet = await this.deps.fleet(ref.host);
       if (fleet === undefined) return false;
       await fleet.remove(ref.id);
+      this.reported.delete(`remove:${ref.id}`);
       return true;
     } catch (error) {
       this.once(`remove:${ref.id}`, `could not stop ${ref.id} on ${ref.host}: ${(error as Error).message}; will try again`);

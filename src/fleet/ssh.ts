@@ -70,7 +70,7 @@ export function sshArgs(host: SshHost, words: readonly string[], connectTimeoutS
 function lastLines(text: string, n = 3): string {
   // eslint-disable-next-line no-control-regex
   const plain = text.replace(/\u001b\[[0-9;]*m/g, '');
-  return plain.trim().split('\n').filter((l) => l.trim() !== '').slice(-n).join(' | ');
+  return plain.trim().split(/\r?\n|\r/).map((l) => l.trim()).filter((l) => l !== '').slice(-n).join(' | ');
 }
 
 function where(host: SshHost): string {

@@ -66,7 +66,7 @@ const JSON_TYPE = `content-type "application/json; charset=utf-8" hdr cache-cont
 
 function frontend(s: HaproxySettings): string[] {
   const map = (name: MapName) => quoted(mapFile(s.dir, name));
-  const unauthorized = JSON.stringify({ error: 'unauthorized', message: 'Metrics are open on loopback only; from elsewhere send Authorization: Bearer <token>.' });
+  const unauthorized = JSON.stringify({ error: 'unauthorized', message: 'Metrics are open on loopback only; from elsewhere sign the request with the CLI key (docs/signing.md).' });
   return [
     'frontend switchyard',
     `  bind ${hostPort(s.listen)}`,
@@ -95,8 +95,8 @@ function frontend(s: HaproxySettings): string[] {
     `  http-request set-var(txn.nsv) var(txn.svc),map(${map('nsvhead')}) if !sy_routed sy_semver`,
     // Never true: it only makes HAProxy load the slot map, so the runtime API can write to it.
     `  http-request set-var(txn.slot) str(-),map(${map('slot')}) if { always_false }`,
-    // Metrics through HAProxy come from HAProxy's loopback address: keep the router's rule (loopback or a token).
-    `  http-request return status 401 ${JSON_TYPE} string ${quotedJson(unauthorized)} if { path /metrics } !{ src 127.0.0.0/8 ::1 } !{ req.hdr(authorization) -m found }`,
+    // Metrics through HAProxy come from HAProxy's loopback address: keep the router's rule (loopback, or signed; the router checks the signature).
+    `  http-request return status 401 ${JSON_TYPE} string ${quotedJson(unauthorized)} if { path /metrics } !{ src 127.0.0.0/8 ::1 } !{ req.hdr(x-switchyard-signature) -m found }`,
     `  http-request return status 200 ${JSON_TYPE} lf-string "%[var(txn.be),map(${mapFile(s.dir, 'resolve')})]" if sy_resolve sy_get sy_routed`,
     `  http-request return status 404 ${JSON_TYPE} lf-string "%[var(txn.nsv)]%[var(txn.ver)]%[var(txn.svc),map(${mapFile(s.dir, 'nsvtail')})]" if { var(txn.nsv) -m found } !sy_router_path or { var(txn.nsv) -m found } sy_resolve sy_get`,
     '  use_backend switchyard_router if sy_router_path',

@@ -39,7 +39,8 @@ function keyRegex(rule: 'patch' | 'minor', key: string): string {
   const head = key.slice(0, dash);
   const pre = key.slice(dash + 1);
   const rest = rule === 'patch' ? '\\.(0|[1-9][0-9]*)' : '\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)';
-  return `${regexEscape(head)}${rest}${pre === '' ? '' : `-${regexEscape(pre)}`}(\\+[0-9A-Za-z.-]+)?$`;
+  const buildAndEnd = '(\\+[0-9A-Za-z.-]+)?$';
+  return `${regexEscape(head)}${rest}${pre === '' ? '' : `-${regexEscape(pre)}`}${buildAndEnd}`;
 }
 
 export function nginxConfig(policy: Policy, o: NginxExportOptions): string {

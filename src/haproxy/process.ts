@@ -1,5 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
 import { usageError } from '../core/errors.js';
 import { RuntimeApi } from './runtime-api.js';
@@ -14,13 +13,10 @@ import { RuntimeApi } from './runtime-api.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function run(bin: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string; missing: boolean }> {
-  return new Promise((resolve) => {
-    execFile(bin, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
-      const missing = (error as NodeJS.ErrnoException | null)?.code === 'ENOENT';
-      resolve({ ok: error === null, output: `${stdout}${stderr}`.trim(), missing });
-    });
-  });
+async function run(bin: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string; missing: boolean }> {
+  const result = await execa(bin, args, { timeout: timeoutMs, reject: false, stdin: 'ignore' });
+  const missing = result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message ?? ''));
+  return { ok: !result.failed, output: `${String(result.stdout ?? '')}${String(result.stderr ?? '')}`.trim(), missing };
 }
 
 function alive(pid: number): boolean {
@@ -91,15 +87,13 @@ export class HaproxyProcess {
    * kill of the router reaches it; the router stops it itself, softly.
    */
   async start(timeoutMs = 15_000): Promise<number> {
-    const out = openSync(this.logPath, 'a');
     let exited: { code: number | null; signal: NodeJS.Signals | null; error?: string } | undefined;
-    try {
-      const child = spawn(this.bin, ['-W', '-D', '-f', this.configPath, '-p', this.pidPath], { stdio: ['ignore', out, out] });
-      child.once('error', (error) => (exited = { code: null, signal: null, error: error.message }));
-      child.once('exit', (code, signal) => (exited ??= { code, signal }));
-    } finally {
-      closeSync(out);
-    }
+    // The launcher exits once the master has daemonized; the master is not our child any more.
+    const launcher = execa(this.bin, ['-W', '-D', '-f', this.configPath, '-p', this.pidPath], { stdin: 'ignore', stdout: { file: this.logPath, append: true }, stderr: { file: this.logPath, append: true }, reject: false, cleanup: false });
+    void launcher.then((r) => {
+      const neverRan = r.failed && r.exitCode === undefined && r.signal === undefined;
+      exited ??= { code: r.exitCode ?? null, signal: (r.signal ?? null) as NodeJS.Signals | null, ...(neverRan ? { error: `could not be started (${r.shortMessage})` } : {}) };
+    });
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       // The launcher exits 0 once the master has daemonized; anything else means the start failed.

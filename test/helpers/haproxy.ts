@@ -1,3 +1,4 @@
+import { cliHeaders } from './signed.js';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,7 +68,7 @@ export async function respawnHaproxyRouter(project: RouterProject, edgePort: num
     }
   };
   const dataPlane = async () => {
-    const response = await fetch(`${project.url}/v1/status`, { headers: { authorization: `Bearer ${project.token}` }, signal: AbortSignal.timeout(5000) });
+    const response = await fetch(`${project.url}/v1/status`, { headers: cliHeaders(project.token), signal: AbortSignal.timeout(5000) });
     return ((await response.json()) as { dataPlane: Awaited<ReturnType<HaproxyRouter['dataPlane']>> }).dataPlane;
   };
   const stopRouter = router.stop;
