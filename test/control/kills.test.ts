@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -90,8 +91,10 @@ describe('kills on a real PM2 fleet', () => {
       if (ended.exitCode === 0 && !ended.isTerminated) {
         // Ran to the end before the kill.
       } else if (mine.length === 0) counts.beforeClaim += 1;
-      else if (mine.some((q) => q.state !== 'starting')) counts.recorded += 1;
-      else if (mine.some((q) => jlist.some((j) => j.name === q.id))) counts.afterStart += 1;
+      // Active: the killed command recorded its start. Starting or failed (the router's loop marks an
+      // abandoned claim failed within an interval): PM2 started it if it opened the process's log.
+      else if (mine.some((q) => q.state === 'active')) counts.recorded += 1;
+      else if (mine.some((q) => jlist.some((j) => j.name === q.id) || existsSync(join(p.stateDir, 'logs', `${q.id}.log`)))) counts.afterStart += 1;
       else counts.afterClaim += 1;
 
       // No invisible process: every PM2 process of the service is named by an entry status shows
@@ -178,7 +181,7 @@ describe('kills on a real PM2 fleet', () => {
   it('8 CLI writers of policy apply racing, some SIGKILLed: each success owns one generation, the history is contiguous and never rewritten', async () => {
     const p = await project({ prefix: 'sy-kill-apply-' });
     const WRITERS = 8;
-    const ROUNDS = 5;
+    const ROUNDS = 8;
     const headText = await readFile(join(p.stateDir, 'policy.json'), 'utf8');
     const head = JSON.parse(headText);
     // Each attempt's own file: the head plus a service whose canary weight is the attempt's marker.
@@ -207,18 +210,23 @@ describe('kills on a real PM2 fleet', () => {
     const successes: Array<{ marker: number; generation: number }> = [];
     const attempted = new Set<number>();
     const killedMarkers = new Set<number>();
+    // How long a racing writer runs, from the rounds so far, so the kills land across its run (start-up, read, commit, publish).
+    const durations: number[] = [];
+    const typicalMs = () => (durations.length === 0 ? 1500 : [...durations].sort((a, b) => a - b)[Math.floor(durations.length / 2)]!);
     for (let r = 0; r < ROUNDS; r += 1) {
       const paths = await Promise.all(Array.from({ length: WRITERS }, (_, w) => fileFor(w, r)));
       const runs = paths.map((path, w) => {
         attempted.add(marker(w, r));
+        const started = Date.now();
         const child = spawnCli(p, ['policy', 'apply', path, '--json'], 60_000);
-        // About a third of them are SIGKILLed somewhere in their run (start-up, read, commit, publish).
-        const kill = Math.random() < 0.35 ? 100 + Math.random() * 900 : undefined;
+        // About two in five are SIGKILLed, at 60–120 % of a typical run (the commit is near its end).
+        const kill = Math.random() < 0.4 ? (0.6 + Math.random() * 0.6) * typicalMs() : undefined;
         if (kill !== undefined) setTimeout(() => child.kill('SIGKILL'), kill).unref();
-        return { w, child, kill };
+        return { w, child, kill, started };
       });
-      for (const { w, child } of runs) {
+      for (const { w, child, started } of runs) {
         const ended = await child;
+        if (!ended.isTerminated) durations.push(Date.now() - started);
         const m = marker(w, r);
         if (ended.isTerminated) {
           outcomes.killed += 1;
