@@ -1,13 +1,13 @@
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/cli.js';
 import { pidAlive } from '../helpers/pm2-home.js';
-import { assertNothingLeft, makeRolloutProject, waitFor, type RolloutProject, type RolloutProjectOptions } from '../helpers/rollout-project.js';
+import { assertNothingLeft, makeRolloutProject, SAMPLE_SERVICE, waitFor, type RolloutProject, type RolloutProjectOptions } from '../helpers/rollout-project.js';
 
 /**
  * Kills on a real fleet (PM2 under a temp PM2_HOME, the router and its
@@ -131,7 +131,10 @@ describe('kills on a real PM2 fleet', () => {
   }, 240_000);
 
   it('SIGKILL of the PM2 daemon during a deploy: the CLI ends within its timeout with a clear error, and status tells the truth', async () => {
-    const p = await project({ versions: ['1.0.0', '1.1.0'], prefix: 'sy-kill-pm2-' });
+    const p = await project({ versions: ['1.0.0'], prefix: 'sy-kill-pm2-' });
+    // 1.1.0 takes 3 s to listen, so the kill lands while the deploy waits for it (it is fast otherwise).
+    await mkdir(join(p.dir, 'releases', '1.1.0'), { recursive: true });
+    await writeFile(join(p.dir, 'releases', '1.1.0', 'server.mjs'), `await new Promise((r) => setTimeout(r, 3000));\nawait import(${JSON.stringify(SAMPLE_SERVICE)});\n`);
     await routerStart(p);
     await deploy(p, '1.0.0');
     for (const q of await p.pm2Jlist()) p.track(q.pid, q.name);
@@ -157,7 +160,8 @@ describe('kills on a real PM2 fleet', () => {
     expect(ended.timedOut).toBe(false);
     expect(tookMs).toBeLessThan(40_000);
     expect(ended.exitCode).toBe(1);
-    expect(message).toMatch(/PM2/);
+    expect(message).toMatch(/^error: lobby@1\.1\.0 was not deployed/m);
+    expect(message).toMatch(/PM2 (stopped answering|did not answer|could not)/);
     expect(pidAlive(daemon)).toBe(false);
 
     // status tells the truth: nothing shown as running, each live entry unknown, and --check fails.
