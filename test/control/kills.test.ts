@@ -161,9 +161,13 @@ describe('kills on a real PM2 fleet', () => {
     await waitFor('the deploy to claim 1.1.0', async () => (entries(await p.policy()).some((q) => q.version === '1.1.0') ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 });
     const at = Math.max(300 + Math.random() * 700, Date.now() - started);
     await sleep(Math.max(0, started + at - Date.now()));
+    const children = new Map<string, number>();
     for (const q of await readdir(join(p.pm2Home, 'pids')).catch(() => [] as string[])) {
       const pid = Number((await readFile(join(p.pm2Home, 'pids', q), 'utf8').catch(() => '')).trim());
-      if (pid > 0) p.track(pid, `PM2 process ${q}`);
+      if (pid > 0) {
+        p.track(pid, `PM2 process ${q}`);
+        children.set(q.replace(/-\d+\.pid$/, ''), pid);
+      }
     }
     process.kill(daemon, 'SIGKILL');
     const killedAfter = Date.now() - started;
@@ -177,6 +181,9 @@ describe('kills on a real PM2 fleet', () => {
     expect(message).toMatch(/^error: lobby@1\.1\.0 was not deployed/m);
     expect(message).toMatch(/PM2 (stopped answering|did not answer|could not)/);
     expect(pidAlive(daemon)).toBe(false);
+    // What the dead daemon was running lives on as orphans (the clean-up kills them by their pid files).
+    const survivors = [...children].map(([name, pid]) => `${name} ${pidAlive(pid) ? 'alive' : 'gone'}`);
+    console.log(`[kills] PM2's processes after its daemon died: ${survivors.join(', ')}`);
 
     // status tells the truth: nothing shown as running, each live entry unknown, and --check fails.
     let lastStatus: any;
