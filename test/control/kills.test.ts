@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localLogFile } from '../../src/fleet/local-fleet.js';
-import { BIN } from '../helpers/cli.js';
+import { spawnCli } from '../helpers/cli.js';
 import { pidAlive } from '../helpers/pm2-home.js';
 import { assertNothingLeft, makeRolloutProject, SAMPLE_SERVICE, waitFor, type RolloutProject, type RolloutProjectOptions } from '../helpers/rollout-project.js';
 
@@ -31,17 +31,7 @@ afterAll(async () => {
 }, 120_000);
 
 /** The built CLI as a child of ours (its pid is needed to kill it), in the project's folder and environment. */
-function spawnCli(p: RolloutProject, args: string[], timeoutMs = 60_000) {
-  return execa('node', [BIN, ...args], {
-    cwd: p.dir,
-    env: { CI: 'true', NO_COLOR: '1', FORCE_COLOR: undefined, ...p.env },
-    extendEnv: true,
-    stdin: 'ignore',
-    reject: false,
-    timeout: timeoutMs,
-    killSignal: 'SIGKILL',
-  });
-}
+const spawnIn = (p: RolloutProject, args: string[], timeoutMs = 60_000) => spawnCli(args, { cwd: p.dir, env: p.env, timeoutMs });
 
 async function routerStart(p: RolloutProject): Promise<void> {
   const started = await p.cli(['router', 'start']);
@@ -84,7 +74,7 @@ describe('kills on a real PM2 fleet', () => {
       // Spread over 0 to a little past a typical deploy (at most 1.5 s): one delay in each twentieth of the range.
       const delay = Math.round(((round + Math.random()) / ROUNDS) * Math.min(1500, typicalMs() * 1.1));
       delays.push(delay);
-      const child = spawnCli(p, ['deploy', version, '--json']);
+      const child = spawnIn(p, ['deploy', version, '--json']);
       await sleep(delay);
       child.kill('SIGKILL');
       const ended = await child;
@@ -156,7 +146,7 @@ describe('kills on a real PM2 fleet', () => {
     expect(daemon).toBeGreaterThan(0);
 
     const started = Date.now();
-    const child = spawnCli(p, ['deploy', '1.1.0'], 60_000);
+    const child = spawnIn(p, ['deploy', '1.1.0'], 60_000);
     // Kill once the deploy has claimed its process (so it talks to this daemon), 0.3–1 s after it began.
     await waitFor('the deploy to claim 1.1.0', async () => (entries(await p.policy()).some((q) => q.version === '1.1.0') ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 });
     const at = Math.max(300 + Math.random() * 700, Date.now() - started);
@@ -181,13 +171,15 @@ describe('kills on a real PM2 fleet', () => {
     expect(message).toMatch(/^error: lobby@1\.1\.0 was not deployed/m);
     expect(message).toMatch(/PM2 (stopped answering|did not answer|could not)/);
     expect(pidAlive(daemon)).toBe(false);
-    // What the dead daemon was running lives on as orphans (the clean-up kills them by their pid files).
+    // What the dead daemon ran may outlive it as orphans (the clean-up kills them by their pid files).
     const survivors = [...children].map(([name, pid]) => `${name} ${pidAlive(pid) ? 'alive' : 'gone'}`);
     console.log(`[kills] PM2's processes after its daemon died: ${survivors.join(', ')}`);
 
     // status tells the truth: nothing shown as running, each live entry unknown, and --check fails.
     let lastStatus: any;
+    let looks = 0;
     const status = await waitFor('status --json to show every live process as unknown', async () => {
+      looks += 1;
       const s = await p.cliJson(['status'], { timeoutMs: 60_000 });
       lastStatus = s.json;
       const live = (s.json.services?.lobby?.processes ?? []).filter((q: any) => LIVE.includes(q.state) || q.state === 'starting' || q.state === 'stopping');
@@ -200,7 +192,7 @@ describe('kills on a real PM2 fleet', () => {
     const checked = await p.cliJson(['status', '--check'], { timeoutMs: 60_000 });
     expect(checked.exitCode, checked.stderr).toBe(1);
     expect(checked.json).toMatchObject({ ok: false, error: 'check_failed' });
-    console.log(`[kills] after the daemon died: status shows ${live.map((q: any) => `${q.id} ${q.state} pm2=${JSON.stringify(q.pm2)}`).join(', ')}; problems: ${status.json.problems.map((q: any) => q.kind).join(', ')}; status --check exit ${checked.exitCode}`);
+    console.log(`[kills] after the daemon died, status look ${looks} shows ${live.map((q: any) => `${q.id} ${q.state} pm2=${JSON.stringify(q.pm2)}`).join(', ')}; problems: ${status.json.problems.map((q: any) => q.kind).join(', ')}; status --check exit ${checked.exitCode}`);
   }, 180_000);
 
   it('8 CLI writers of policy apply racing, some SIGKILLed: each success owns one generation, the history is contiguous and never rewritten', async () => {
@@ -243,7 +235,7 @@ describe('kills on a real PM2 fleet', () => {
       const runs = paths.map((path, w) => {
         attempted.add(marker(w, r));
         const started = Date.now();
-        const child = spawnCli(p, ['policy', 'apply', path, '--json'], 60_000);
+        const child = spawnIn(p, ['policy', 'apply', path, '--json'], 60_000);
         // About two in five are SIGKILLed, at 60–120 % of a typical run (the commit is near its end).
         const kill = Math.random() < 0.4 ? (0.6 + Math.random() * 0.6) * typicalMs() : undefined;
         if (kill !== undefined) setTimeout(() => child.kill('SIGKILL'), kill).unref();
