@@ -16,7 +16,14 @@ export interface CliResult {
  * colour, a timeout so a hung command fails the test instead of the suite.
  */
 export async function runCli(args: string[], opts: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<CliResult> {
-  const result = await execa('node', [BIN, ...args], {
+  const result = await spawnCli(args, opts);
+  if (result.timedOut) throw new Error(`switchyard ${args.join(' ')} timed out\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** The same run as a child the caller holds (its pid, to kill it); the result says whether it was killed. */
+export function spawnCli(args: string[], opts: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number }) {
+  return execa('node', [BIN, ...args], {
     cwd: opts.cwd,
     env: { CI: 'true', NO_COLOR: '1', FORCE_COLOR: undefined, ...opts.env },
     extendEnv: true,
@@ -25,8 +32,6 @@ export async function runCli(args: string[], opts: { cwd: string; env?: Record<s
     timeout: opts.timeoutMs ?? 30_000,
     killSignal: 'SIGKILL',
   });
-  if (result.timedOut) throw new Error(`switchyard ${args.join(' ')} timed out\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
-  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
 /** A fresh temp folder, and a function that removes it. */
