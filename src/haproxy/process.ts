@@ -14,7 +14,7 @@ import { RuntimeApi } from './runtime-api.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function run(bin: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string; missing: boolean }> {
-  const result = await execa(bin, args, { timeout: timeoutMs, reject: false, stdin: 'ignore' });
+  const result = await execa(bin, [...args], { timeout: timeoutMs, reject: false, stdin: 'ignore' });
   const missing = result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message ?? ''));
   return { ok: !result.failed, output: `${String(result.stdout ?? '')}${String(result.stderr ?? '')}`.trim(), missing };
 }

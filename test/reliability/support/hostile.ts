@@ -69,11 +69,12 @@ export function seenBy(script: string): Seen {
 }
 
 /** pid of a named process in a PM2_HOME, by `pm2 jlist` (the daemon must be running). */
+/** The pid of the PM2 process of a slot (`lobby@1.0.0#0`), whatever its incarnation (`.g<n>`). */
 export async function pm2Pid(home: string, name: string): Promise<number | undefined> {
   const r = await execa(PM2_BIN, ['jlist'], { env: { PM2_HOME: home }, reject: false, timeout: 20_000, stdin: 'ignore' });
   const line = String(r.stdout).split('\n').reverse().find((l) => l.trimStart().startsWith('['));
   const list = line === undefined ? [] : (JSON.parse(line) as Array<{ name: string; pid: number }>);
-  return list.find((p) => p.name === name)?.pid;
+  return list.find((p) => p.name === name || p.name.startsWith(`${name}.g`))?.pid;
 }
 
 export interface RemoteProject {
