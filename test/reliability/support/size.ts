@@ -40,7 +40,7 @@ const SIZES: Record<SizeName, ReliabilitySize> = {
     sessionMs: [2000, 5000],
     routerKills: 2,
     brokenRounds: 1,
-    writerKills: 500,
+    writerKills: 300,
     writers: 8,
     updatesPerWriter: 50,
     httpInputs: 5000,
