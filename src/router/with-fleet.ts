@@ -21,6 +21,8 @@ export function attachFleet(router: Router, config: Config, log: (line: string) 
   const fleets = new FleetSet(config, false, 15_000);
   let recent: { key: string; at: number; views: Promise<Map<string, HostView>> } | undefined;
   const look = (hosts: string[]): Promise<Map<string, HostView>> => {
+    // Local hosts are asked every time (a few ms): a process deployed a moment ago must not show as missing.
+    if (!hosts.some((h) => config.hosts[h]?.local === false)) return fleetView(fleets, hosts);
     const key = [...new Set(hosts)].sort().join('\n');
     if (recent === undefined || recent.key !== key || Date.now() - recent.at > VIEW_REUSE_MS) recent = { key, at: Date.now(), views: fleetView(fleets, hosts) };
     return recent.views;
