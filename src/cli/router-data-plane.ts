@@ -12,6 +12,7 @@ import type { Router } from '../router/router.js';
  */
 export async function attachDataPlane(router: Router, config: Config, log: (line: string) => void): Promise<{ stop(): Promise<void> }> {
   if (config.router.dataPlane !== 'haproxy') return { stop: async () => undefined };
+  const source = router.state.watcher;
   const plane = new HaproxyDataPlane({
     bin: config.router.haproxy.bin,
     settings: {
@@ -22,9 +23,18 @@ export async function attachDataPlane(router: Router, config: Config, log: (line
       versionHeader: config.router.versionHeader,
       serviceHeader: config.router.serviceHeader,
     },
-    current: () => router.state.watcher.current(),
+    current: () => source.current(),
     log,
   });
+  // Logins, resolves and status go by what HAProxy routes by: a terminal is never sent to a version
+  // HAProxy cannot route to yet. The loaded policy feeds HAProxy; the applied one answers terminals.
+  router.state.watcher = {
+    start: () => source.start(),
+    current: () => plane.appliedPolicy() ?? source.current(),
+    fileState: () => source.fileState(),
+    check: () => source.check(),
+    stop: () => source.stop(),
+  };
   router.onPolicyLoaded = () => plane.policyChanged();
   router.dataPlaneStatus = () => plane.status();
   await plane.start();

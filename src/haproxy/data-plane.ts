@@ -34,6 +34,8 @@ const NO_SERVICES: Desired = { generation: -1, services: new Map(), only: undefi
 export class HaproxyDataPlane {
   readonly process: HaproxyProcess;
   private applied: number | null = null;
+  /** The policy HAProxy routes by, fully applied: logins are answered from it, so none sends a terminal where HAProxy cannot route yet. */
+  private appliedPolicyObject: Policy | undefined;
   private error: string | null = null;
   private waiting = 0;
   private running: Promise<void> | undefined;
@@ -66,6 +68,11 @@ export class HaproxyDataPlane {
     await this.sync();
     this.timer = setInterval(() => this.tick(), this.opts.intervalMs ?? 500);
     this.timer.unref();
+  }
+
+  /** The last policy HAProxy has fully applied (undefined before the first). */
+  appliedPolicy(): Policy | undefined {
+    return this.appliedPolicyObject;
   }
 
   /** Call when the router has loaded a new policy generation. */
@@ -142,6 +149,7 @@ export class HaproxyDataPlane {
       for (const command of plan.commands) await this.process.api.run(command);
       if (this.applied !== policy.generation) this.opts.log(`HAProxy applied generation ${policy.generation} (${plan.commands.length} runtime commands, no reload)`);
       this.applied = policy.generation;
+      this.appliedPolicyObject = policy;
       this.waiting = plan.waiting;
       if (this.error !== null) this.opts.log('HAProxy is in step with the policy again');
       this.error = null;
