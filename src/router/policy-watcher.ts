@@ -3,6 +3,7 @@ import { basename, dirname } from 'node:path';
 import { usageError } from '../core/errors.js';
 import type { Policy } from '../core/policy-schema.js';
 import { describeBehind, isBehind, pathsOfPolicyFile, readHead, type Head, type StatePaths } from '../store/head.js';
+import { PolicyHolder } from './policy-source.js';
 
 export interface PolicyFileState {
   /** Generation being served, or null before any valid policy was loaded. */
@@ -41,14 +42,10 @@ const BEHIND_GRACE_MS = 1_000;
  * history never is. A valid new revision is swapped in whole; an invalid
  * one is reported and the last good policy keeps serving.
  */
-export class PolicyWatcher {
-  private policy: Policy | undefined;
+export class PolicyWatcher extends PolicyHolder {
   private lastText: string | undefined;
-  private state: PolicyFileState = { generation: null, fileBroken: false, error: null, loadedAt: null };
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private checking: Promise<void> | undefined;
-  private again = false;
   private readonly fileName: string;
   private readonly paths: StatePaths;
   /** Since when policy.json has lagged behind which head, to report it once it lasts. */
@@ -59,11 +56,12 @@ export class PolicyWatcher {
     readonly path: string,
     private readonly options: PolicyWatcherOptions,
   ) {
+    super(options);
     this.fileName = basename(path);
     this.paths = pathsOfPolicyFile(path);
   }
 
-  async start(): Promise<void> {
+  override async start(): Promise<void> {
     await this.check();
     try {
       this.watcher = watch(dirname(this.path), { persistent: false }, (_event, name) => {
@@ -77,32 +75,8 @@ export class PolicyWatcher {
     this.timer.unref();
   }
 
-  current(): Policy | undefined {
-    return this.policy;
-  }
-
-  fileState(): PolicyFileState {
-    return this.state;
-  }
-
-  /** Reads the file once; concurrent calls coalesce into one more read. */
-  check(): Promise<void> {
-    if (this.checking !== undefined) {
-      this.again = true;
-      return this.checking;
-    }
-    this.checking = (async () => {
-      do {
-        this.again = false;
-        await this.readOnce();
-      } while (this.again);
-    })().finally(() => {
-      this.checking = undefined;
-    });
-    return this.checking;
-  }
-
-  private async readOnce(): Promise<void> {
+  /** Reads the file once (the head: policy.json rolled forward by the history). */
+  protected async readOnce(): Promise<void> {
     let head: Head;
     try {
       head = await readHead(this.paths, () => usageError('policy_missing', `no policy file at ${this.path}: run \`switchyard init\``));
@@ -111,11 +85,8 @@ export class PolicyWatcher {
       return;
     }
     if (head.text !== this.lastText) {
-      const previous = this.policy;
-      this.policy = head.policy;
       this.lastText = head.text;
-      this.state = { generation: head.generation, fileBroken: false, error: null, loadedAt: (this.options.now?.() ?? new Date()).toISOString() };
-      this.options.onLoad?.(head.policy, previous);
+      this.load(head.policy);
     }
     if (isBehind(head)) {
       this.noteBehind(head);
@@ -123,7 +94,7 @@ export class PolicyWatcher {
     }
     this.behind = undefined;
     // The same content back after a problem (a file deleted and restored, a publish that caught up) clears it.
-    if (this.state.fileBroken) this.state = { ...this.state, fileBroken: false, error: null };
+    this.healthy();
   }
 
   /** Reports a policy.json left behind the history once it has stayed so for BEHIND_GRACE_MS, rechecking by itself. */
@@ -140,14 +111,7 @@ export class PolicyWatcher {
     if (now - this.behind.since >= BEHIND_GRACE_MS) this.fail(describeBehind(this.paths, head));
   }
 
-  /** Reports a problem once, not on every periodic check that sees it again. */
-  private fail(message: string): void {
-    const repeated = this.state.error === message;
-    this.state = { ...this.state, fileBroken: true, error: message };
-    if (!repeated) this.options.onError?.(message);
-  }
-
-  stop(): void {
+  override stop(): void {
     this.watcher?.close();
     if (this.timer !== undefined) clearInterval(this.timer);
     clearTimeout(this.recheck);

@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { localLogFile } from '../../src/fleet/local-fleet.js';
 import { spawnCli } from '../helpers/cli.js';
 import { pidAlive } from '../helpers/pm2-home.js';
-import { assertNothingLeft, makeRolloutProject, SAMPLE_SERVICE, waitFor, type RolloutProject, type RolloutProjectOptions } from '../helpers/rollout-project.js';
+import { projectPool, routerStart, deployOk } from '../helpers/project-pool.js';
+import { SAMPLE_SERVICE, waitFor, type RolloutProject, type RolloutProjectOptions } from '../helpers/rollout-project.js';
 
 /**
  * Kills on a real fleet (PM2 under a temp PM2_HOME, the router and its
@@ -17,33 +18,14 @@ import { assertNothingLeft, makeRolloutProject, SAMPLE_SERVICE, waitFor, type Ro
  * of the policy racing and SIGKILLed. Each test prints what it counted.
  * Build first (`npm run build`).
  */
-const projects: RolloutProject[] = [];
-async function project(opts: RolloutProjectOptions): Promise<RolloutProject> {
-  const made = await makeRolloutProject(opts);
-  projects.push(made);
-  return made;
-}
-afterAll(async () => {
-  const results = await Promise.allSettled(projects.map((p) => p.cleanup()));
-  await assertNothingLeft();
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
-}, 120_000);
+const pool = projectPool();
+const project = (opts: RolloutProjectOptions) => pool.make(opts);
+afterAll(() => pool.cleanupAll(), 120_000);
 
 /** The built CLI as a child of ours (its pid is needed to kill it), in the project's folder and environment. */
 const spawnIn = (p: RolloutProject, args: string[], timeoutMs = 60_000) => spawnCli(args, { cwd: p.dir, env: p.env, timeoutMs });
 
-async function routerStart(p: RolloutProject): Promise<void> {
-  const started = await p.cli(['router', 'start']);
-  expect(started.exitCode, started.stderr).toBe(0);
-  p.daemonPid();
-}
-
-async function deploy(p: RolloutProject, version: string): Promise<any> {
-  const result = await p.cliJson(['deploy', version]);
-  expect(result.exitCode, result.stderr).toBe(0);
-  return result.json;
-}
+const deploy = deployOk;
 
 const LIVE = ['active', 'draining'];
 const entries = (policy: any): any[] => policy.services.lobby?.processes ?? [];

@@ -13,6 +13,7 @@ import { TallyBook } from '../../src/core/tally.js';
 import { launch } from '../../src/rollout/launch.js';
 import { applyRole, type DeadProcesses, type Role } from '../../src/rollout/roles.js';
 import { liveInFleet } from '../../src/rollout/alive.js';
+import { bringBack } from '../../src/cli/bring-back.js';
 import { usageError } from '../../src/core/errors.js';
 import { commitIfChanged } from '../../src/store/commit-if-changed.js';
 import { PolicyStore } from '../../src/store/policy-store.js';
@@ -47,6 +48,8 @@ export class World {
   readonly tallies = new TallyBook({ intervalMs: INTERVAL, staleAfter: 3 });
   readonly violations: string[] = [];
   readonly terminals = new Map<string, number>();
+  /** Processes killed from outside (a fault, not a decision): the control plane can only alarm about them. */
+  readonly killed = new Set<string>();
   readonly counts = { actions: 0, refused: 0, conflicts: 0, crashes: 0, stops: 0, ticks: 0 };
   private readonly seq = new Map<string, number>();
   private readonly hashes = new Map<number, string>();
@@ -114,8 +117,8 @@ export class World {
       case 'rollback': {
         const { live, dead } = await this.serving(action.version);
         const lost = this.lost(dead);
-        if (live.length > 0) await commitIfChanged(this.store, (p) => applyRole(p, this.service, action.version, { kind: 'rollback' }, now(), lost), { retries: 0 });
-        else await this.launch(action.version, { kind: 'rollback' }, undefined, lost);
+        const back = live.length > 0 ? await bringBack(() => commitIfChanged(this.store, (p) => applyRole(p, this.service, action.version, { kind: 'rollback' }, now(), lost), { retries: 0 })) : undefined;
+        if (back === undefined) await this.launch(action.version, { kind: 'rollback' }, undefined, lost);
         return;
       }
       case 'drain':
@@ -147,7 +150,10 @@ export class World {
         const svc = head.services.lobby;
         // A draining process dies: the loop must see it lost and retire it (an active one only alarms).
         const victim = svc?.processes.find((p) => this.fleet.running.has(p.id) && p.state === 'draining');
-        if (victim !== undefined) await this.fleet.kill(victim.id);
+        if (victim !== undefined) {
+          this.killed.add(victim.id);
+          await this.fleet.kill(victim.id);
+        }
         return;
       }
     }
@@ -167,10 +173,8 @@ export class World {
   private async deploy(version: string, role: Role, crash?: 'afterClaim' | 'afterStart'): Promise<void> {
     const { live, dead } = await this.serving(version);
     const lost = this.lost(dead);
-    if (live.length > 0) {
-      await commitIfChanged(this.store, (p) => applyRole(p, this.service, version, role, new Date(), lost));
-      return;
-    }
+    // As the command: bring the live processes back, or start new ones when they went away meanwhile.
+    if (live.length > 0 && (await bringBack(() => commitIfChanged(this.store, (p) => applyRole(p, this.service, version, role, new Date(), lost)))) !== undefined) return;
     await this.launch(version, role, crash, lost);
   }
 
@@ -239,8 +243,12 @@ export class World {
     const head = await this.store.read();
     const svc = head.services.lobby;
     if (svc?.target) {
-      const live = svc.processes.filter((p) => p.version === svc.target && p.state === 'active' && this.fleet.running.has(p.id));
-      if (live.length === 0) this.violations.push(`after ${step}: the target ${svc.target} has no live process (${svc.processes.filter((p) => p.version === svc.target).map((p) => `${p.id} ${p.state}${this.fleet.running.has(p.id) ? ' running' : ''}`).join(', ')})`);
+      const active = svc.processes.filter((p) => p.version === svc.target && p.state === 'active');
+      const live = active.filter((p) => this.fleet.running.has(p.id));
+      // A kill racing a rollback can leave the target on a process that died after it was checked: that
+      // is a fault from outside, which the loop alarms about; anything else is the control plane's doing.
+      const killedFromOutside = active.length > 0 && active.every((p) => this.killed.has(p.id));
+      if (live.length === 0 && !killedFromOutside) this.violations.push(`after ${step}: the target ${svc.target} has no live process (${svc.processes.filter((p) => p.version === svc.target).map((p) => `${p.id} ${p.state}${this.fleet.running.has(p.id) ? ' running' : ''}`).join(', ')})`);
     }
     await this.checkHistory(head, step);
   }
@@ -269,7 +277,7 @@ export class World {
       const running = this.fleet.running.has(p.id);
       if (p.state === 'starting' || p.state === 'stopping') this.violations.push(`converged: ${p.id} is still ${p.state}`);
       if (p.state === 'draining') this.violations.push(`converged: ${p.id} still drains with no terminal`);
-      if (p.state === 'active' && !running) this.violations.push(`converged: ${p.id} is active but not running (it should be missing: only killed processes of other versions are, and those were retired)`);
+      if (p.state === 'active' && !running && !this.killed.has(p.id)) this.violations.push(`converged: ${p.id} is active but not running (it should be missing: only killed processes of other versions are, and those were retired)`);
       if ((p.state === 'failed' || p.state === 'retired') && running) this.violations.push(`converged: ${p.id} is ${p.state} but still runs`);
     }
     const named = new Set((head.services.lobby?.processes ?? []).map((p) => p.id));

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assertNothingLeft, makeRolloutProject, PM2_BIN, waitFor, type RolloutProject, type RolloutProjectOptions } from '../helpers/rollout-project.js';
+import { projectPool, routerStart, deployOk } from '../helpers/project-pool.js';
+import { PM2_BIN, waitFor, type RolloutProject, type RolloutProjectOptions } from '../helpers/rollout-project.js';
 import { Terminal, login } from '../helpers/rollout-terminals.js';
 import { execa } from 'execa';
 
@@ -9,29 +10,10 @@ import { execa } from 'execa';
  * router and its reconcile loop under that PM2, the sample service): the
  * cases of the control-plane issue, each a test that counts what it saw.
  */
-const projects: RolloutProject[] = [];
-async function project(opts: RolloutProjectOptions): Promise<RolloutProject> {
-  const made = await makeRolloutProject(opts);
-  projects.push(made);
-  return made;
-}
-afterAll(async () => {
-  const results = await Promise.allSettled(projects.map((p) => p.cleanup()));
-  await assertNothingLeft();
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
-}, 120_000);
-
-async function routerStart(p: RolloutProject): Promise<void> {
-  const started = await p.cli(['router', 'start']);
-  expect(started.exitCode, started.stderr).toBe(0);
-}
-
-async function deploy(p: RolloutProject, version: string, ...flags: string[]): Promise<any> {
-  const result = await p.cliJson(['deploy', version, ...flags]);
-  expect(result.exitCode, result.stderr).toBe(0);
-  return result.json;
-}
+const pool = projectPool();
+const project = (opts: RolloutProjectOptions) => pool.make(opts);
+afterAll(() => pool.cleanupAll(), 120_000);
+const deploy = deployOk;
 
 /** Logs in as the target version and asks the process it is given: the service answers, or why not. */
 async function targetAnswers(p: RolloutProject): Promise<string | undefined> {

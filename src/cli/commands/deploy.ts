@@ -19,6 +19,7 @@ import { openProject } from '../project.js';
 import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
 import { waitRetired } from '../wait-retired.js';
+import { bringBack } from '../bring-back.js';
 
 /** The version's active and draining entries that PM2 really runs, and those it no longer does. */
 async function servingOf(config: Config, policy: Policy, service: string, version: string) {
@@ -42,7 +43,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   const previousTarget = before.services[service.name]?.target ?? null;
   // Hosts with no live process of the version: a process PM2 lost is not brought back, it is replaced.
   const { live, dead } = await servingOf(config, before, service.name, version);
-  const missing = service.hosts.filter((h) => !live.some((p) => p.host === h));
+  let missing = service.hosts.filter((h) => !live.some((p) => p.host === h));
   const lost = { ids: dead.map((p) => p.id), owner: ownerOf('deploy', new Date(), 60_000) };
   const ports = portList(options.port, service, missing);
   for (const [i, port] of (ports ?? []).entries()) {
@@ -59,15 +60,20 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   let written: Policy;
   let unchanged = false;
   let result: Awaited<ReturnType<typeof launch>> | undefined;
-  if (missing.length === 0) {
-    // Every host already runs it (active, or draining and brought back): only the policy changes.
-    const committed = await commitIfChanged(store, (head) => applyRole(head, service, version, role, new Date(), lost));
+  const committed = missing.length > 0 ? undefined : await bringBack(() => commitIfChanged(store, (head) => applyRole(head, service, version, role, new Date(), lost)));
+  if (committed !== undefined) {
+    // Every host already runs it (active, or draining and brought back): only the policy changed.
     written = committed.policy;
     unchanged = !committed.wrote;
     ctx.out.success(committed.wrote
       ? `${service.name}@${version} already runs on every host: made it ${role.kind === 'target' ? 'the target' : role.kind === 'canary' ? `the canary at ${role.weight}%` : 'active'} (generation ${written.generation})`
       : `${service.name}@${version} is already ${role.kind === 'target' ? 'the target' : 'deployed'}: nothing to do`);
   } else {
+    if (missing.length === 0) {
+      // Its draining processes were claimed for a stop meanwhile: start new incarnations instead.
+      ctx.out.info(`${service.name}@${version}'s draining processes are being stopped: starting new ones`);
+      missing = [...service.hosts];
+    }
     const { token } = await ensureToken(config.stateDir);
     const fleets = new FleetSet(config, true);
     const progress = createProgress({ json: ctx.out.json, tty: process.stderr.isTTY === true });

@@ -17,6 +17,7 @@ import { createProgress } from '../progress.js';
 import { openProject } from '../project.js';
 import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
+import { bringBack } from '../bring-back.js';
 
 /** The most recent earlier target of a service, read from the policy history. */
 async function previousTarget(store: Store, service: string, current: string | null, generation: number): Promise<string | undefined> {
@@ -54,11 +55,13 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
     ctx.out.info(`${service.name}@${to} has no live process: a rollback starts ${service.instances} new process${service.instances === 1 ? '' : 'es'} on each of ${service.hosts.join(', ')} first`);
     return printPlan(ctx, before, before, []);
   }
-  let written: Policy;
+  let written: Policy | undefined;
   let restarted: string[] = [];
   if (serving.length > 0) {
-    written = (await commitIfChanged(store, (head) => applyRole(head, service, to, { kind: 'rollback' }, new Date(), lost), { retries: 0 })).policy;
-  } else {
+    written = (await bringBack(() => commitIfChanged(store, (head) => applyRole(head, service, to, { kind: 'rollback' }, new Date(), lost), { retries: 0 })))?.policy;
+  }
+  // No live process (or they were claimed for a stop meanwhile): start new incarnations, then switch.
+  if (written === undefined) {
     // Its processes were retired (or are being stopped): start new incarnations, then switch in the record commit.
     const { token } = await ensureToken(config.stateDir);
     const fleets = new FleetSet(config, true);
