@@ -5,7 +5,7 @@ import { parseProcessId, SERVICE_NAME } from '../core/names.js';
 import { isValidVersion } from '../core/version.js';
 import type { Fleet, FleetProcess, ProbeResult, ProcessSpec } from './fleet.js';
 import { parseJlist } from './pm2-jlist.js';
-import { HELLO, LOG_FOLLOW, LOG_TAIL, PM2_DELETE, PM2_JLIST, PM2_START, PROBE, PROBE_NODE } from './remote-scripts.js';
+import { HELLO, LOG_FOLLOW, LOG_TAIL, PM2_DELETE, PM2_DELETE_IF_RUNNING, PM2_JLIST, PM2_JLIST_IF_RUNNING, PM2_START, PROBE, PROBE_NODE } from './remote-scripts.js';
 import { lastLines, runSsh, streamSsh, type SshCall } from './ssh.js';
 import { syncFolder, type SyncMethod } from './remote-sync.js';
 
@@ -62,6 +62,8 @@ export class RemoteFleet implements Fleet {
     private readonly config: HostConfig,
     private readonly facts: HostFacts,
     private readonly timeoutMs: number,
+    /** False for read-only callers (the router, status): nothing they do may start a PM2 daemon there. */
+    private readonly startDaemon: boolean,
   ) {}
 
   get host(): string {
@@ -82,7 +84,7 @@ export class RemoteFleet implements Fleet {
       throw failedError('pm2_missing', `pm2 is not found on host ${config.name} (looked for "${pm2}"): install it there (npm install -g pm2) or set hosts.${config.name}.pm2Path`, { host: config.name });
     }
     if (!opts.startDaemon && !facts.daemon) return undefined;
-    return new RemoteFleet(config, facts, timeoutMs);
+    return new RemoteFleet(config, facts, timeoutMs, opts.startDaemon);
   }
 
   /** Relative paths on a remote host start at the ssh user's home; "~" is that home. */
@@ -142,14 +144,18 @@ export class RemoteFleet implements Fleet {
 
   async remove(id: string): Promise<void> {
     checkRemoteProcessId(id);
-    const result = await this.pm2(PM2_DELETE, [id], { what: `stop ${id} with pm2`, allowFailure: true, timeoutMs: this.timeoutMs + 60_000 });
+    const result = await this.pm2(this.startDaemon ? PM2_DELETE : PM2_DELETE_IF_RUNNING, [id], { what: `stop ${id} with pm2`, allowFailure: true, timeoutMs: this.timeoutMs + 60_000 });
     if (result.exitCode === 0 || /not found/i.test(result.stderr + result.stdout)) return;
     throw failedError('remote_command_failed', `could not stop ${id} with pm2 on host ${this.host} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout) || 'no output'}`, { host: this.host });
   }
 
   async list(): Promise<FleetProcess[]> {
-    const { stdout } = await this.pm2(PM2_JLIST, [], { what: "list PM2's processes" });
-    return parseJlist(stdout, this.host);
+    if (this.startDaemon) return parseJlist((await this.pm2(PM2_JLIST, [], { what: "list PM2's processes" })).stdout, this.host);
+    // `pm2 jlist` starts a daemon when none runs: a read-only look asks first, and a host without one is unknown.
+    const result = await this.pm2(PM2_JLIST_IF_RUNNING, [], { what: "list PM2's processes", allowFailure: true });
+    if (result.exitCode === 3) throw failedError('no_daemon', 'no PM2 daemon running', { host: this.host });
+    if (result.exitCode !== 0) throw failedError('remote_command_failed', `could not list PM2's processes on host ${this.host} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout) || 'no output'}`, { host: this.host });
+    return parseJlist(result.stdout, this.host);
   }
 
   async logTail(id: string, lines: number): Promise<string> {

@@ -46,6 +46,17 @@ ${body}`;
 
 export const PM2_JLIST = withPm2('pm2 jlist');
 
+/** Whether the host's PM2 daemon runs; read-only callers must not start one (pm2 itself would). */
+const DAEMON_RUNS = '[ -f "$PM2_HOME/pm2.pid" ] && kill -0 "$(cat "$PM2_HOME/pm2.pid")" 2>/dev/null';
+
+/** pm2 jlist only while a daemon runs; exit 3 (and a word on stderr) when none does. */
+export const PM2_JLIST_IF_RUNNING = withPm2(`${DAEMON_RUNS} || { echo 'no PM2 daemon running' >&2; exit 3; }
+pm2 jlist`);
+
+/** pm2 delete "$1" only while a daemon runs: with none, nothing of it runs and there is nothing to delete. Args: the process name. */
+export const PM2_DELETE_IF_RUNNING = withPm2(`${DAEMON_RUNS} || exit 0
+pm2 delete "$1"`);
+
 /** The app description comes on stdin; pm2 reads an ecosystem file only from a path ending in .json. */
 export const PM2_START = withPm2(`d=$(mktemp -d "\${TMPDIR:-/tmp}/switchyard.XXXXXX") || exit 1
 cat > "$d/app.json" && pm2 start "$d/app.json"
