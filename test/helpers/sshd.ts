@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { userInfo } from 'node:os';
@@ -125,6 +125,24 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/** SIGKILLs every process of ours whose environment names this PM2_HOME (pm2 CLIs a session left running), by pid. */
+function killByPm2Home(pm2Home: string): void {
+  const wanted = `PM2_HOME=${pm2Home}`;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid);
+  } catch {
+    return;
+  }
+  for (const pid of pids) {
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(wanted)) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+}
+
 /** Ends a PM2 daemon and the processes it ran, by the pids in its home; never by name. */
 export async function killPm2At(pm2Home: string): Promise<void> {
   const daemon = readPid(join(pm2Home, 'pm2.pid'));
@@ -243,8 +261,14 @@ export async function startSshdHosts(names: string[], backend: SshBackend = sshB
     backend,
     host: (name) => hosts.find((h) => h.name === name) ?? (() => { throw new Error(`no test host ${name}`); })(),
     async cleanup() {
-      await Promise.all(hosts.map((h) => killPm2At(h.pm2Home)));
+      // No new sessions first; then whatever still runs with a host's PM2_HOME (a pm2 CLI a session
+      // left behind would start a new daemon once this one is gone), then the daemon and its processes.
       await Promise.all(hosts.map((h) => h.stop()));
+      for (const h of hosts) killByPm2Home(h.pm2Home);
+      await Promise.all(hosts.map((h) => killPm2At(h.pm2Home)));
+      await new Promise((r) => setTimeout(r, 300));
+      for (const h of hosts) killByPm2Home(h.pm2Home);
+      await Promise.all(hosts.map((h) => killPm2At(h.pm2Home)));
       await Promise.all([...hosts.map((h) => rm(h.home, { recursive: true, force: true })), rm(keyDir, { recursive: true, force: true })]);
     },
   };
