@@ -131,9 +131,3 @@ export function parseUrl(req: IncomingMessage): URL | undefined {
   }
 }
 
-export function bearerToken(req: IncomingMessage): string | undefined {
-  const header = single(req.headers.authorization);
-  if (header === undefined) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1];
-}

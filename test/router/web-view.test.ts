@@ -114,6 +114,8 @@ describe('web view over HTTP', () => {
     expect(Object.keys(data.json().status.services).sort()).toEqual(['chat', 'lobby']);
     // A cookie made from another secret is refused.
     expect((await http(`${router.url}/ui/data`, { headers: { cookie: 'switchyard_ui=AAAA' } })).status).toBe(401);
+    // The secret itself is never a credential on later requests: only at sign-in.
+    expect((await http(`${router.url}/ui/data`, { headers: { authorization: `Bearer ${router.token}` } })).status).toBe(401);
   });
 
   it('serves uPlot from the package and refuses writes', async () => {

@@ -1,7 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { tokenMatches } from '../auth.js';
-import { bearerToken, cookieValue } from '../http-util.js';
+import { cookieValue } from '../http-util.js';
 
 export const COOKIE_NAME = 'switchyard_ui';
 
@@ -26,8 +25,12 @@ function cookieMatches(presented: string | undefined, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** Signed in: the cookie, or (for scripts and curl) the bearer token. */
+/**
+ * Signed in: the cookie. The secret itself is accepted only once, at
+ * sign-in (`?token=` or the form), never on every request: scripts read the
+ * same data, signed, from GET /v1/status (docs/signing.md).
+ */
 export function isSignedIn(req: IncomingMessage, token: string): boolean {
   const cookie = Array.isArray(req.headers.cookie) ? req.headers.cookie[0] : req.headers.cookie;
-  return cookieMatches(cookieValue(cookie, COOKIE_NAME), token) || tokenMatches(bearerToken(req), token);
+  return cookieMatches(cookieValue(cookie, COOKIE_NAME), token);
 }
