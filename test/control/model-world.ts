@@ -188,7 +188,10 @@ export class World {
         afterClaim: async (ids: readonly string[]) => {
           if (crash === 'afterStart') {
             const claimed = (await this.store.read()).services.lobby!.processes.filter((p) => ids.includes(p.id));
-            for (const p of claimed) await this.fleet.start({ id: p.id, service: 'lobby', version, host: p.host, address: p.address, port: p.port, script: '', args: [], cwd: '', env: {}, killTimeoutMs: 1000 });
+            for (const p of claimed) {
+              // A start that fails (the port taken meanwhile) is a crash before the start: nothing runs.
+              await this.fleet.start({ id: p.id, service: 'lobby', version, host: p.host, address: p.address, port: p.port, script: '', args: [], cwd: '', env: {}, killTimeoutMs: 1000 }).catch(() => undefined);
+            }
           }
           throw new Crash('the command was killed');
         },

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import type { Fleet, FleetProcess, ProbeResult, ProcessSpec } from '../../src/fleet/fleet.js';
 import type { Fleets } from '../../src/rollout/fleets.js';
+import { canBind } from '../../src/fleet/ports.js';
 
 /**
  * A fleet double for the control plane's model tests: it records every start
@@ -34,9 +35,14 @@ export class FleetDouble implements Fleet, Fleets {
     return path;
   }
 
+  /** As the real fleet does: only ports that can be bound right now (another suite may hold one). */
   async probe(_script: string, ports: number[], want: number): Promise<ProbeResult> {
-    const taken = new Set([...this.running.values()].map((r) => r.spec.port));
-    return { scriptFound: true, freePorts: ports.filter((p) => !taken.has(p)).slice(0, want) };
+    const freePorts: number[] = [];
+    for (const port of ports) {
+      if (freePorts.length >= want) break;
+      if (await canBind(port, '127.0.0.1')) freePorts.push(port);
+    }
+    return { scriptFound: true, freePorts };
   }
 
   async copyFolder(): Promise<'none'> {
