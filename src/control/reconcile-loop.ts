@@ -38,6 +38,11 @@ export interface ReconcileDeps {
   wallNow?: () => number;
   /** The fencing token commits carry (the drain leader's lease, with several routers). */
   fence?: () => number | undefined;
+  /**
+   * Whether this loop may claim and act now (the drain leader, with several
+   * routers). Without it, passes still plan: baselines, missing processes.
+   */
+  mayAct?: () => boolean;
 }
 
 /**
@@ -99,9 +104,14 @@ export class ReconcileLoop {
     });
     this.deps.onObserved?.(plan.missing, plan.orphans);
     this.reportMissing(plan.missing);
+    if (!this.mayAct()) return plan;
     await this.claim(plan, new Date(wall));
     await this.act(observed, new Date(wall));
     return plan;
+  }
+
+  private mayAct(): boolean {
+    return this.deps.mayAct?.() ?? true;
   }
 
   private async observe(policy: Policy): Promise<Map<string, HostObservation>> {
@@ -164,6 +174,8 @@ export class ReconcileLoop {
    */
   private async act(observed: ReadonlyMap<string, HostObservation>, now: Date): Promise<void> {
     const head = await this.deps.store.read();
+    // Asked again after every await: a leader that lost its lease meanwhile must not touch PM2.
+    if (!this.mayAct()) return;
     const mine: ProcessRef[] = [];
     const deletes: ProcessRef[] = [];
     for (const [service, svc] of Object.entries(head.services)) {
@@ -192,7 +204,7 @@ export class ReconcileLoop {
   private async remove(ref: ProcessRef): Promise<boolean> {
     try {
       const fleet = await this.deps.fleet(ref.host);
-      if (fleet === undefined) return false;
+      if (fleet === undefined || !this.mayAct()) return false;
       await fleet.remove(ref.id);
       this.reported.delete(`remove:${ref.id}`);
       return true;

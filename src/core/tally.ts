@@ -225,6 +225,11 @@ export class TallyBook {
     this.drop(processId);
   }
 
+  /** The ids the policy names in a live state (the last `setKnown`). */
+  knownIds(): ReadonlySet<string> {
+    return this.known;
+  }
+
   /** Records held for ids the policy does not name (bounded). */
   get pendingCount(): number {
     return this.pending.size;

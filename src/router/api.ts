@@ -139,8 +139,10 @@ export async function heartbeat(req: IncomingMessage, res: ServerResponse, state
   if (parsed.heartbeat.process !== auth.keyId) {
     return refuse('wrong_process', 'wrong_process', `it is signed with the key of ${auth.keyId} but speaks for ${parsed.heartbeat.process}; a process may only report for itself.`);
   }
-  const outcome = state.tallies.ingest(parsed.heartbeat, state.now());
+  const now = state.now();
+  const outcome = state.tallies.ingest(parsed.heartbeat, now);
   state.metrics.heartbeats.inc({ outcome });
+  if (outcome === 'accepted') state.onAccepted?.(parsed.heartbeat, now);
   if (outcome === 'seq_jump') {
     return sendError(res, 409, 'seq_jump', `Heartbeat seq ${parsed.heartbeat.seq} is implausibly far ahead of the last one accepted for ${auth.keyId}; count up by one a beat (or restart from 0).`);
   }

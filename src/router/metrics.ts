@@ -27,6 +27,8 @@ export class RouterMetrics {
   readonly drainCutOff: Counter<'service' | 'version'>;
   readonly retired: Counter<'service' | 'reason'>;
   private readonly missing: Gauge<'service' | 'version' | 'serving_logins'>;
+  /** 1 while this router holds the drain leader's lease (always 1 for a router alone). */
+  readonly leader: Gauge;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -36,6 +38,8 @@ export class RouterMetrics {
     this.drainCutOff = new Counter({ name: 'switchyard_drain_terminals_cut_off_total', help: 'Terminals still held by processes stopped at their drain deadline', labelNames: ['service', 'version'], registers });
     this.retired = new Counter({ name: 'switchyard_processes_retired_total', help: 'Processes stopped by the drain controller, by reason (drained, deadline)', labelNames: ['service', 'reason'], registers });
 
+    this.leader = new Gauge({ name: 'switchyard_drain_leader', help: 'Whether this router runs the reconcile loop: 1 while it holds the drain leader lease (always 1 for a router alone)', registers });
+    this.leader.set(1);
     this.missing = new Gauge({
       name: 'switchyard_processes_missing',
       help: 'Live processes of the policy that PM2 lacks or reports errored or stopped (an alarm when serving_logins is "true")',

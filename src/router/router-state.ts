@@ -1,3 +1,4 @@
+import type { Heartbeat } from '../core/heartbeat.js';
 import type { Policy } from '../core/policy-schema.js';
 import type { ConnectionLimits } from './connection-guard.js';
 import type { Loads, RoundRobin } from '../core/resolve.js';
@@ -42,6 +43,8 @@ export interface RouterState {
   cursor: RoundRobin;
   now(): number;
   status(): Promise<StatusBody>;
+  /** Told of every heartbeat the tally accepted (several routers share them through Redis). */
+  onAccepted?: (hb: Heartbeat, nowMs: number) => void;
 }
 
 /** The router's clock for heartbeat ages: monotonic, so a wall-clock step never makes a process fresh or stale. */

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { resolveRequest } from '../core/resolve.js';
@@ -18,7 +19,7 @@ import { isRouterPath, isUiPath, normaliseTarget, ROUTER_PATHS, type NormalTarge
 import { buildStatus, type StatusBody } from './status.js';
 import { WebView } from './ui/web-view.js';
 import type { Policy } from '../core/policy-schema.js';
-import type { DataPlaneStatus } from './status.js';
+import type { CoordinationStatus, DataPlaneStatus, RouterEntry } from './status.js';
 
 export type { RouterOptions } from './router-state.js';
 
@@ -69,6 +70,10 @@ export class Router {
   /** Hooks for an external data plane (HAProxy, wired by the CLI): told of each policy, asked for its status. */
   onPolicyLoaded: ((policy: Policy) => void) | undefined;
   dataPlaneStatus: (() => DataPlaneStatus) | undefined;
+  /** The routers serving this state (from Redis, with coordination); alone, this one as the leader. */
+  routersStatus: (() => Promise<RouterEntry[]>) | undefined;
+  coordinationStatus: (() => CoordinationStatus) | undefined;
+  private boundPort: number | undefined;
 
   constructor(readonly options: RouterOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
@@ -96,6 +101,9 @@ export class Router {
       now: monotonicMs,
       status: async () => {
         const body = buildStatus(watcher.current(), watcher.fileState(), tallies, monotonicMs(), this.dataPlaneStatus?.());
+        body.routers = await this.routers();
+        const coordination = this.coordinationStatus?.();
+        if (coordination !== undefined) body.coordination = coordination;
         return this.statusExtras ? this.statusExtras(body) : body;
       },
     };
@@ -137,6 +145,30 @@ export class Router {
     });
   }
 
+  /** This router's base URL as others reach it (a wildcard listen address is named by the host's name). */
+  get url(): string {
+    let host = this.options.host;
+    if (host === '0.0.0.0' || host === '::' || host === '[::]') host = hostname();
+    const shown = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+    return `http://${shown}:${this.boundPort ?? this.options.port}`;
+  }
+
+  /** This router's id among several: the host's name and the port. */
+  get id(): string {
+    return `${hostname()}:${this.boundPort ?? this.options.port}`;
+  }
+
+  /** The routers for status; when Redis cannot list them, this one alone, flagged by the coordination status. */
+  private async routers(): Promise<RouterEntry[]> {
+    const self: RouterEntry = { id: this.id, url: this.url, leader: true, ageMs: 0 };
+    if (this.routersStatus === undefined) return [self];
+    try {
+      return await this.routersStatus();
+    } catch {
+      return [{ ...self, leader: false }];
+    }
+  }
+
   /** Client connections open now (the connection caps count these). */
   get openConnections(): number {
     return this.guard.openConnections;
@@ -164,6 +196,7 @@ export class Router {
     });
     const address = this.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : this.options.port;
+    this.boundPort = port;
     this.log(`router listening on http://${this.options.host}:${port} (${this.options.mode} mode)`);
     return { host: this.options.host, port };
   }

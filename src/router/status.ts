@@ -1,6 +1,16 @@
 import type { Policy } from '../core/policy-schema.js';
 import type { TallyBook, TallyEntry } from '../core/tally.js';
 import type { PolicyFileState } from './policy-watcher.js';
+import type { RouterEntry } from '../coordination/router-registry.js';
+import type { SharedTallyState } from '../coordination/shared-tally.js';
+
+export type { RouterEntry } from '../coordination/router-registry.js';
+
+/** With coordination on Redis: where the fleet-wide tally comes from, and how fresh it is. */
+export interface CoordinationStatus extends SharedTallyState {
+  /** The Redis URL, password hidden. */
+  redis: string;
+}
 
 export interface StatusProcess {
   id: string;
@@ -35,6 +45,10 @@ export interface StatusBody {
   policy: PolicyFileState;
   /** Absent when the status was read without a router (status offline). */
   dataPlane?: DataPlaneStatus;
+  /** Every router serving this state; exactly one is the drain leader. Absent when read without a router. */
+  routers?: RouterEntry[];
+  /** Present when several routers share a state through Redis. */
+  coordination?: CoordinationStatus;
   services: Record<string, StatusService>;
 }
 

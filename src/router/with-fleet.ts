@@ -1,7 +1,8 @@
 import type { Config } from '../config/schema.js';
 import { FleetSet } from '../rollout/fleets.js';
 import { fleetView, type HostView } from '../rollout/fleet-view.js';
-import { ownerAlive, ownerOf } from '../control/owner.js';
+import { soleLeadership, type Leadership } from '../control/leadership.js';
+import { ownerOf } from '../control/owner.js';
 import { ReconcileLoop } from '../control/reconcile-loop.js';
 import { openStore } from '../store/open-store.js';
 import type { Router } from './router.js';
@@ -15,7 +16,7 @@ const VIEW_REUSE_MS = 1000;
  * the policy against PM2. The router never starts a PM2 daemon itself; it
  * uses one once one is running for the host.
  */
-export function attachFleet(router: Router, config: Config, log: (line: string) => void): { stop(): Promise<void>; loop: ReconcileLoop } {
+export function attachFleet(router: Router, config: Config, log: (line: string) => void, leadership: Leadership = soleLeadership(ownerOf('router', new Date(), 0))): { stop(): Promise<void>; loop: ReconcileLoop } {
   // A remote host is asked over ssh (about a second with pm2's CLI): bound each call, and let
   // status requests that come close together share one look.
   const fleets = new FleetSet(config, false, 15_000);
@@ -47,8 +48,10 @@ export function attachFleet(router: Router, config: Config, log: (line: string) 
     tallies: router.state.tallies,
     graceFor: (service) => (Object.hasOwn(config.services, service) ? config.services[service]!.drain.grace : 2),
     intervalMs: config.router.heartbeatIntervalMs,
-    self: ownerOf('router', new Date(), 0),
-    ownerAlive,
+    self: leadership.self,
+    ownerAlive: leadership.ownerAlive,
+    mayAct: leadership.mayAct,
+    fence: leadership.fence,
     log,
     metrics: {
       retired: (service, reason) => router.state.metrics.retired.inc({ service, reason }),

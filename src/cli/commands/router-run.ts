@@ -2,6 +2,7 @@ import { failedError } from '../../core/errors.js';
 import { Router } from '../../router/router.js';
 import { routerOptionsFromConfig } from '../../router/from-config.js';
 import { listenFailure } from '../../router/port-holder.js';
+import { attachCoordination } from '../../router/with-coordination.js';
 import { attachFleet } from '../../router/with-fleet.js';
 import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
@@ -53,15 +54,19 @@ export const run: CommandModule['run'] = async (ctx) => {
     exitSoon(1000, 1);
     throw failedError('router_listen_failed', message);
   }
-  const fleet = attachFleet(router, loaded.config, timestamped);
+  const coordination = await attachCoordination(router, loaded.config, timestamped);
+  const fleet = attachFleet(router, loaded.config, timestamped, coordination.leadership);
   const dataPlane = await attachDataPlane(router, loaded.config, timestamped).catch(async (error: unknown) => {
     await fleet.stop();
+    await coordination.stop();
     await router.stop();
     throw error;
   });
   ctx.out.result({ ok: true, listening: bound, mode: loaded.config.router.mode, pid: process.pid });
   const signal = await nextStopSignal();
   timestamped(`${signal} received: closing listeners, letting in-flight requests finish`);
+  // The lease is given up first, so another router takes over the drains at once.
+  await coordination.stop();
   await fleet.stop();
   await dataPlane.stop();
   await router.stop();
