@@ -3,7 +3,7 @@ import type { StatusBody, StatusProcess } from '../router/status.js';
 
 /** Something in status that needs an operator: `status --check` exits 1 when there is any. */
 export interface StatusProblem {
-  kind: 'missing' | 'errored' | 'unknown' | 'orphan' | 'policy_broken' | 'router_down' | 'stale';
+  kind: 'missing' | 'errored' | 'unknown' | 'orphan' | 'policy_broken' | 'router_down' | 'stale' | 'tally_not_shared' | 'no_leader';
   id?: string;
   host?: string;
   message: string;
@@ -25,6 +25,14 @@ export function statusProblems(body: StatusBody, opts: { routerUp: boolean; rout
   const problems: StatusProblem[] = [];
   if (!opts.routerUp) problems.push({ kind: 'router_down', message: `the router is not answering at ${opts.routerUrl}` });
   if (body.policy.fileBroken) problems.push({ kind: 'policy_broken', message: `the policy file is broken (${body.policy.error ?? 'unreadable'}); the router serves generation ${body.generation ?? 'none'}, the last good one` });
+  const c = body.coordination;
+  if (c !== undefined && !c.ok) {
+    const age = c.dataAgeMs === null ? 'never read' : `${Math.round(c.dataAgeMs / 100) / 10} s old`;
+    problems.push({ kind: 'tally_not_shared', message: `the tally is not fleet-wide: Redis at ${c.redis} is not answering (${c.error ?? 'unknown'}); heartbeats sent to other routers are ${age}, and ${c.buffered} heartbeat${c.buffered === 1 ? ' waits' : 's wait'} to be shared` });
+  }
+  if (opts.routerUp && body.routers !== undefined && body.routers.length > 0 && !body.routers.some((r) => r.leader)) {
+    problems.push({ kind: 'no_leader', message: `no router holds the drain leader's lease right now: drained versions are not retired until one does (it takes a few heartbeat intervals after a leader stops)` });
+  }
   for (const svc of Object.values(body.services)) {
     for (const p of svc.processes) {
       const problem = pm2Problem(p);

@@ -49,6 +49,11 @@ export function renderStatus(body: StatusBody, opts: { routerUp: boolean; showRe
   const lines: string[] = [];
   const names = Object.keys(body.services);
   if (names.length === 0) return 'no services in the policy yet: run `switchyard deploy <version>`';
+  const routers = body.routers ?? [];
+  if (routers.length > 1 || body.coordination !== undefined) {
+    const shown = routers.map((r) => `${r.url}${r.leader ? ' (leader)' : ''}${r.ageMs > 5000 ? chalk.yellow(` (last seen ${formatDuration(r.ageMs)} ago)`) : ''}`);
+    lines.push(`routers: ${shown.join(', ') || '(none listed)'}`);
+  }
   if (body.policy.fileBroken) lines.push(chalk.yellow(`the policy file is broken, so the router serves generation ${body.generation ?? '-'}, the last good one: ${body.policy.error ?? ''}`));
   for (const name of names) {
     const svc = body.services[name]!;

@@ -45,6 +45,8 @@ export function parseHolder(value: string | null | undefined): LeaseHolder | und
 
 export class LeaderLease {
   private timer: NodeJS.Timeout | undefined;
+  /** Fires when the last renewal runs out, so the change is told even before the next attempt. */
+  private expiry: NodeJS.Timeout | undefined;
   private token: number | undefined;
   private validUntil = -Infinity;
   private leading = false;
@@ -98,6 +100,9 @@ export class LeaderLease {
         }
         this.token = fence;
         this.validUntil = sentAt + VALID_SHARE * this.o.leaseMs;
+        if (this.expiry !== undefined) clearTimeout(this.expiry);
+        this.expiry = setTimeout(() => this.set(this.isLeader()), Math.max(1, this.validUntil - this.o.now() + 1));
+        this.expiry.unref();
         this.lastHolder = { routerId: this.o.routerId, ownerId: this.o.ownerId, fence };
         this.set(true);
       } else {
@@ -122,6 +127,7 @@ export class LeaderLease {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.expiry !== undefined) clearTimeout(this.expiry);
     await this.attempting?.catch(() => undefined);
     if (this.leading) {
       this.leading = false;

@@ -6,6 +6,7 @@ import { runCli } from '../helpers/cli.js';
 import { closeHttp, postJson } from '../helpers/http.js';
 import { redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { cliEnv, startRouter, stopAllRouters, type RouterProcess } from '../helpers/router-process.js';
+import { cliHeaders } from '../helpers/signed.js';
 import { twoVersions } from '../helpers/store-project.js';
 
 // Real routers (`switchyard router run` with coordination) following the policy in a real redis-server:
@@ -42,6 +43,19 @@ async function propagation(store: RedisStore, routers: RouterProcess[], writes: 
   return latencies.sort((a, b) => a - b);
 }
 
+async function signedStatus(router: RouterProcess): Promise<any> {
+  const response = await fetch(`${router.url}/v1/status`, { headers: cliHeaders(router.token) });
+  return response.json();
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function report(label: string, latencies: number[]): string {
   return `${label}: ${latencies.length} write→serving samples, p50 ${percentile(latencies, 50)} ms, p90 ${percentile(latencies, 90)} ms, p99 ${percentile(latencies, 99)} ms, slowest ${latencies.slice(-3).join(", ")} ms`;
 }
@@ -58,7 +72,7 @@ describe.skipIf(!available)('routers on Redis', () => {
     await store.init();
     await store.write(twoVersions('1.5.0'), 0);
     const extraYaml = `coordination: { redis: "${redis.url}", prefix: ${prefix} }\nservices:\n  lobby: { script: "releases/{version}/server.js", ports: 7500-7599 }\n`;
-    routers = await Promise.all([0, 1].map(() => startRouter({ policy: null, expectHealthy: true, extraYaml })));
+    routers = await Promise.all([0, 1, 2].map(() => startRouter({ policy: null, expectHealthy: true, extraYaml })));
   }, 60_000);
   afterAll(async () => {
     await stopAllRouters();
@@ -70,8 +84,8 @@ describe.skipIf(!available)('routers on Redis', () => {
   it('serves the policy from Redis and follows every write through pub/sub', async () => {
     for (const router of routers) expect((await router.health())?.generation).toBe(1);
     const latencies = await propagation(store, routers, WRITES);
-    console.log(report('pub/sub propagation, 2 routers', latencies));
-    expect(latencies).toHaveLength(2 * WRITES);
+    console.log(report('pub/sub propagation, 3 routers', latencies));
+    expect(latencies).toHaveLength(3 * WRITES);
     expect(latencies.every((ms) => Number.isFinite(ms) && ms >= 0)).toBe(true);
     const login = await postJson(`${routers[1]!.url}/v1/login`, { service: 'lobby', version: '1.5.0', terminal: 't-1' });
     const target = (await store.read()).services.lobby!.target;
@@ -95,9 +109,14 @@ describe.skipIf(!available)('routers on Redis', () => {
     await redis.kill('SIGKILL');
     await Promise.all(routers.map((r) => r.waitForHealth((h) => h.ok && h.fileBroken === true && /Redis/.test(h.error ?? ''), 15_000)));
 
+    // The tally says it is not fleet-wide now, and how old the shared part is.
+    const during = await signedStatus(routers[0]!);
+    expect(during.coordination).toMatchObject({ ok: false, redis: redis.url });
+    expect(during.coordination.error).toBeTruthy();
+
     const project = routers[0]!;
     const started = Date.now();
-    const write = await runCli(['promote', '1.4.0', '--json'], { cwd: project.dir, env: cliEnv(project.pm2Home) });
+    const write = await runCli(['rollback', '--json'], { cwd: project.dir, env: cliEnv(project.pm2Home) });
     const tookMs = Date.now() - started;
     expect(write.exitCode, write.stderr).toBe(1);
     expect(write.stderr).toContain(`Redis at ${redis.url} is unavailable for`);
@@ -105,9 +124,10 @@ describe.skipIf(!available)('routers on Redis', () => {
 
     await redis.restart();
     await Promise.all(routers.map((r) => r.waitForHealth((h) => h.ok && !h.fileBroken, 15_000)));
+    await waitFor(async () => (await signedStatus(routers[0]!)).coordination?.ok === true, 10_000);
     outage = false;
     await loop;
-    console.log(`Redis outage: ${logins.ok} logins answered, ${logins.failed} failed; the write during the outage exited 1 after ${tookMs} ms`);
+    console.log(`Redis outage: ${logins.ok} logins answered, ${logins.failed} failed; the rollback during the outage exited 1 after ${tookMs} ms`);
     expect(logins.failed).toBe(0);
     expect(logins.ok).toBeGreaterThan(0);
     expect(tookMs).toBeLessThan(10_000);

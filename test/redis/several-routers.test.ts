@@ -63,6 +63,12 @@ describe.skipIf(!available)('several routers on Redis', () => {
       expect(status.routers.map((r: { url: string }) => r.url).sort()).toEqual(routers.map((r) => r.url).sort());
       expect(status.coordination).toMatchObject({ ok: true, redis: redis.url });
     }
+    // The CLI shows the same: in --json, and as a line for people.
+    const cliStatus = await project.cliJson(['status']);
+    expect(cliStatus.exitCode, cliStatus.stderr).toBe(0);
+    expect(cliStatus.json.routers).toHaveLength(3);
+    expect(leaderOf(cliStatus.json)).toBe(routers[0]!.url);
+    expect(cliStatus.json.coordination).toMatchObject({ ok: true });
     // Processes heartbeat to the second router; the first (the leader) must count them too.
     await setRouterUrl(project, routers[1]!.url);
     const deploy = await project.cliJson(['deploy', '1.0.0']);
@@ -70,6 +76,9 @@ describe.skipIf(!available)('several routers on Redis', () => {
     const id = deploy.json.processes?.[0]?.id ?? (await new RedisStore({ url: redis.url, prefix }).read()).services.lobby!.processes[0]!.id;
 
     // A heartbeat with terminals, sent to the third router only, is in every router's tally within one interval.
+    const human = await project.cli(['status']);
+    expect(human.stdout).toContain(`routers: `);
+    expect(human.stdout).toContain(`${routers[0]!.url} (leader)`);
     const policy = await routers[0]!.waitStatus((s) => s.services?.lobby?.processes?.some((p: { id: string; heartbeat: { stale: boolean } }) => p.id === id && !p.heartbeat.stale));
     expect(policy.services.lobby.processes[0].id).toBe(id);
     // The process itself is paused meanwhile, so only these heartbeats speak for it (seq 0 is a restart).
