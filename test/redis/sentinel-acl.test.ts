@@ -4,6 +4,8 @@ import { RedisStore } from '../../src/store/redis-store.js';
 import { failure } from '../helpers/config-project.js';
 import { redisServerAvailable, startRedis, startSentinel, type RedisServer } from '../helpers/redis-server.js';
 import { twoVersions } from '../helpers/store-project.js';
+import { startRouter, stopAllRouters } from '../helpers/router-process.js';
+import { cliHeaders } from '../helpers/signed.js';
 
 // The URL forms passed through to Redis: an ACL user in the URL, and a Sentinel URL naming the master.
 const available = redisServerAvailable();
@@ -19,10 +21,12 @@ describe.skipIf(!available)('Redis URLs passed through', () => {
     const admin = new Redis(master.port, '127.0.0.1');
     // A user that may touch only its own prefix and channel.
     // The command list docs/several-routers.md gives.
-    await admin.call('ACL', 'SETUSER', 'ops', 'on', '>s3cret-pw', '~acl:*', '&acl:*', '+get', '+mget', '+set', '+eval', '+publish', '+subscribe', '+info');
+    await admin.call('ACL', 'SETUSER', 'ops', 'on', '>s3cret-pw', '~acl:*', '&acl:*', '+get', '+mget', '+set', '+eval', '+publish', '+subscribe', '+info',
+      '+pttl', '+pexpire', '+incr', '+del', '+sadd', '+srem', '+smembers', '+multi', '+exec');
     admin.disconnect();
   }, 30_000);
   afterAll(async () => {
+    await stopAllRouters();
     for (const store of stores) await store.close();
     await sentinel?.stop();
     await master?.stop();
@@ -43,6 +47,22 @@ describe.skipIf(!available)('Redis URLs passed through', () => {
     const refused = await failure(outside.init());
     expect(refused).toMatchObject({ exitCode: 1, code: 'redis_refused' });
     expect(refused.message).toContain('NOPERM');
+  });
+
+  it('a router as the ACL user takes the lease, shares heartbeats and lists itself', async () => {
+    const url = `redis://ops:s3cret-pw@127.0.0.1:${master.port}/0`;
+    const router = await startRouter({ policy: null, expectHealthy: true, extraYaml: `coordination: { redis: "${url}", prefix: acl }\n` });
+    const deadline = Date.now() + 10_000;
+    let status: any;
+    do {
+      status = await (await fetch(`${router.url}/v1/status`, { headers: cliHeaders(router.token) })).json();
+      if (status.routers?.[0]?.leader === true) break;
+      await new Promise((r) => setTimeout(r, 50));
+    } while (Date.now() < deadline);
+    expect(status.routers).toEqual([expect.objectContaining({ url: router.url, leader: true })]);
+    expect(status.coordination).toMatchObject({ ok: true, redis: `redis://ops:***@127.0.0.1:${master.port}/0` });
+    expect(router.stderr()).not.toContain('s3cret-pw');
+    expect(router.stderr()).not.toMatch(/NOPERM/);
   });
 
   it('finds the master through a Sentinel URL', async () => {
