@@ -4,7 +4,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkConfig } from '../../src/config/load.js';
 import type { Config, ServiceConfig } from '../../src/config/schema.js';
-import { ownerAlive, ownerOf } from '../../src/control/owner.js';
+import { leasedLeadership, soleLeadership, type Leadership } from '../../src/control/leadership.js';
+import { ownerOf } from '../../src/control/owner.js';
 import { ReconcileLoop } from '../../src/control/reconcile-loop.js';
 import { isSwitchyardError } from '../../src/core/errors.js';
 import type { Policy } from '../../src/core/policy-schema.js';
@@ -14,7 +15,8 @@ import { launch } from '../../src/rollout/launch.js';
 import { applyRole, type DeadProcesses, type Role } from '../../src/rollout/roles.js';
 import { liveInFleet } from '../../src/rollout/alive.js';
 import { bringBack } from '../../src/cli/bring-back.js';
-import { usageError } from '../../src/core/errors.js';
+import { conflictError, usageError } from '../../src/core/errors.js';
+import type { CommitOptions } from '../../src/store/store.js';
 import { commitIfChanged } from '../../src/store/commit-if-changed.js';
 import { PolicyStore } from '../../src/store/policy-store.js';
 import { FleetDouble } from '../helpers/fleet-double.js';
@@ -32,7 +34,9 @@ export type Action =
   | { kind: 'rollback'; version: string }
   | { kind: 'drain'; version: string }
   | { kind: 'drainNow'; version: string }
-  | { kind: 'tick' }
+  | { kind: 'tick'; router?: number }
+  /** With several routers: the leader's lease lapses and the next router takes a new one. */
+  | { kind: 'failover'; afterMs?: number }
   | { kind: 'beat' }
   | { kind: 'connect'; n: number }
   | { kind: 'disconnect'; n: number }
@@ -43,6 +47,29 @@ export type Action =
 const INTERVAL = 1000;
 class Crash extends Error {}
 
+/** The drain leader's lease as the model keeps it: who holds it, and its fencing token. */
+interface ModelLease {
+  holder: number;
+  token: number;
+}
+
+/**
+ * The file store with the Redis commit script's fencing check: a commit
+ * carrying a token older than the newest lease is refused.
+ */
+class FencedStore extends PolicyStore {
+  fenced = 0;
+
+  constructor(stateDir: string, private readonly lease: ModelLease) {
+    super(stateDir);
+  }
+
+  override async write(next: Policy, expectedGeneration: number, opts?: CommitOptions): Promise<Policy> {
+    if (opts?.fence !== undefined && opts.fence < this.lease.token && ++this.fenced > 0) throw conflictError('lease_fenced', `lease ${opts.fence} is older than lease ${this.lease.token}`);
+    return super.write(next, expectedGeneration, opts);
+  }
+}
+
 export class World {
   readonly fleet = new FleetDouble();
   readonly tallies = new TallyBook({ intervalMs: INTERVAL, staleAfter: 3 });
@@ -50,35 +77,57 @@ export class World {
   readonly terminals = new Map<string, number>();
   /** Processes killed from outside (a fault, not a decision): the control plane can only alarm about them. */
   readonly killed = new Set<string>();
-  readonly counts = { actions: 0, refused: 0, conflicts: 0, crashes: 0, stops: 0, ticks: 0 };
+  readonly counts = { actions: 0, refused: 0, conflicts: 0, crashes: 0, stops: 0, ticks: 0, failovers: 0 };
   private readonly seq = new Map<string, number>();
+  /** The last token each router held (a deposed one keeps sending it). */
+  readonly tokens = new Map<number, number>();
   private readonly hashes = new Map<number, string>();
   private offset = 0;
-  private constructor(readonly dir: string, readonly config: Config, readonly store: PolicyStore, readonly loop: ReconcileLoop) {}
+  readonly loops: ReconcileLoop[] = [];
+  readonly leaderships: Leadership[] = [];
+  private constructor(readonly dir: string, readonly config: Config, readonly store: FencedStore, readonly lease: ModelLease) {}
 
-  static async create(portBase: number): Promise<World> {
+  /** The loop of the router holding the lease. */
+  get loop(): ReconcileLoop {
+    return this.loops[this.lease.holder]!;
+  }
+
+  /** `routers` reconcile loops share the store and the tally; above one, only the lease holder may act. */
+  static async create(portBase: number, routers = 1): Promise<World> {
     const dir = await mkdtemp(join(tmpdir(), 'sy-model-'));
     const raw = {
       hosts: { local: { address: '127.0.0.1' } },
       services: { lobby: { script: 'releases/{version}/server.js', ports: `${portBase}-${portBase + 199}`, readiness: { timeout: '5s' }, drain: { grace: 2, timeout: '10m' } } },
     };
     const { config } = checkConfig(raw, join(dir, 'switchyard.config.yaml'), { cwd: dir, env: {} });
-    const store = new PolicyStore(config.stateDir);
+    const lease: ModelLease = { holder: 0, token: 1 };
+    const store = new FencedStore(config.stateDir, lease);
     await store.init();
-    let world: World | undefined;
-    const loop = new ReconcileLoop({
-      store,
-      fleet: async () => world!.fleet,
-      tallies: { processView: (id, now) => world!.tallies.processView(id, now), zeroStreak: (id, now) => world!.tallies.zeroStreak(id, now), forget: (id) => world!.tallies.forget(id) },
-      graceFor: () => 2,
-      intervalMs: INTERVAL,
-      self: ownerOf('router', new Date(), 0),
-      ownerAlive,
-      log: () => undefined,
-      monoNow: () => performance.now() + world!.offset,
-      wallNow: () => Date.now() + world!.offset,
-    });
-    world = new World(dir, config, store, loop);
+    const world: World = new World(dir, config, store, lease);
+    for (let i = 0; i < routers; i += 1) {
+      const self = ownerOf('router', new Date(), 0);
+      const leadership = routers === 1 ? soleLeadership(self) : leasedLeadership(self, {
+        isLeader: () => lease.holder === i,
+        fence: () => (lease.holder === i ? lease.token : world.tokens.get(i)),
+        holder: () => ({ ownerId: world.leaderships[lease.holder]!.self.id }),
+      });
+      world.leaderships.push(leadership);
+      world.loops.push(new ReconcileLoop({
+        store,
+        fleet: async () => world.fleet,
+        tallies: { processView: (id, now) => world.tallies.processView(id, now), zeroStreak: (id, now) => world.tallies.zeroStreak(id, now), forget: (id) => world.tallies.forget(id) },
+        graceFor: () => 2,
+        intervalMs: INTERVAL,
+        self: leadership.self,
+        ownerAlive: leadership.ownerAlive,
+        mayAct: leadership.mayAct,
+        fence: leadership.fence,
+        log: () => undefined,
+        monoNow: () => performance.now() + world.offset,
+        wallNow: () => Date.now() + world.offset,
+      }));
+    }
+    world.tokens.set(0, 1);
     world.fleet.onRemove = (id) => world!.checkStop(id);
     return world;
   }
@@ -128,7 +177,16 @@ export class World {
         return this.drainNow(action.version);
       case 'tick':
         this.counts.ticks += 1;
-        await this.loop.tick();
+        await (this.loops[(action.router ?? this.lease.holder) % this.loops.length] ?? this.loop).tick();
+        return;
+      case 'failover':
+        if (this.loops.length < 2) return;
+        // Later, so that a pass racing it may already hold the old token.
+        if (action.afterMs !== undefined) await new Promise((r) => setTimeout(r, action.afterMs));
+        this.lease.holder = (this.lease.holder + 1) % this.loops.length;
+        this.lease.token += 1;
+        this.tokens.set(this.lease.holder, this.lease.token);
+        this.counts.failovers += 1;
         return;
       case 'beat':
         return this.beat();
@@ -229,12 +287,16 @@ export class World {
   /** At the instant of every stop: what authorised it, and what it cut off. */
   private async checkStop(id: string): Promise<void> {
     this.counts.stops += 1;
+    // Who leads at the instant the stop is called (the lease may pass on while the head is read below).
+    const leaderOwner = this.leaderships[this.lease.holder]!.self.id;
     const head = await this.store.read();
     const svc = head.services.lobby;
     const p = svc?.processes.find((e) => e.id === id);
     if (svc === undefined || p === undefined) return void this.violations.push(`stopped ${id}, which the policy does not name`);
     if (!['stopping', 'failed', 'retired'].includes(p.state)) return void this.violations.push(`stopped ${id} while the head says ${p.state}: no committed claim authorised it`);
     if (p.state !== 'stopping') return;
+    // A router acts only on its own claims: a stop under a router's claim is that router's, and it must hold the lease.
+    if (this.loops.length > 1 && p.owner?.id.startsWith('router-') && p.owner.id !== leaderOwner) this.violations.push(`stopped ${id} under the claim of ${p.owner.id}, a router that does not hold the lease (${leaderOwner} does)`);
     if (p.version === svc.target || p.version === svc.canary?.version) this.violations.push(`stopped ${id} while ${p.version} is the ${p.version === svc.target ? 'target' : 'canary'}`);
     const held = this.terminals.get(id) ?? 0;
     if (held > 0 && p.reason === 'drained') this.violations.push(`stopped ${id} as drained while it held ${held} terminals`);
@@ -288,7 +350,7 @@ export class World {
   }
 
   async close(): Promise<void> {
-    this.loop.stop();
+    for (const loop of this.loops) loop.stop();
     await this.fleet.close();
     await rm(this.dir, { recursive: true, force: true });
   }
