@@ -3,7 +3,7 @@ import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 import { readToken } from '../../store/token.js';
 import { askRouters, failoverMessages, routerUrls, type Health } from '../router-client.js';
-import { ROUTER_PM2_NAME } from './router-start.js';
+import { ROUTER_PM2_NAME } from '../router-listen.js';
 
 export const run: CommandModule['run'] = async (ctx) => {
   const { loaded } = await openProject(ctx);
