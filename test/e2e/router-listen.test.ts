@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import type { CliResult } from '../helpers/cli.js';
 import { freePorts } from '../helpers/free-port.js';
 import { makePm2Home, pidAlive, USER_PM2_HOME, type Pm2Home } from '../helpers/pm2-home.js';
-import { buildPolicy, cliEnv, fetchHealth, writeRouterProject, type RouterProject } from '../helpers/router-process.js';
+import { buildPolicy, fetchHealth, jsonOk, projectCli, writeRouterProject, type RouterProject } from '../helpers/router-process.js';
 
 /**
  * `router start --listen host:port`, twice: two more routers of one project
@@ -40,14 +40,8 @@ afterAll(async () => {
   }
 });
 
-function cli(...args: string[]): Promise<CliResult> {
-  return runCli([...args, '--config', project.configPath], { cwd: project.dir, env: cliEnv(pm2.home), timeoutMs: 45_000 });
-}
-
-function json<T = Record<string, any>>(result: CliResult): T {
-  expect(result.exitCode, `exit ${result.exitCode}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`).toBe(0);
-  return JSON.parse(result.stdout) as T;
-}
+const cli = (...args: string[]): Promise<CliResult> => projectCli(project, pm2.home)(...args);
+const json = jsonOk;
 
 describe('several routers of one project under PM2', () => {
   const pids: number[] = [];
