@@ -89,6 +89,17 @@ describe('several routers of one project under PM2', () => {
     expect(json(await cli('router', 'stop', '--json'))).toMatchObject({ wasRunning: false, stopped: [] });
   });
 
+  it('router stop --all stops every router of this PM2 home', async () => {
+    const again = json(await cli('router', 'start', '--listen', `127.0.0.1:${ports[1]}`, '--json'));
+    expect((await cli('router', 'stop', '--all', '--listen', `127.0.0.1:${ports[1]}`)).exitCode).toBe(2);
+    const stopped = json(await cli('router', 'stop', '--all', '--json'));
+    expect(stopped.stopped.map((s: { name: string }) => s.name).sort()).toEqual([`switchyard-router-${ports[1]}`, `switchyard-router-${ports[2]}`].sort());
+    for (const port of ports.slice(1)) expect(await fetchHealth(url(port), 500)).toBeUndefined();
+    expect(pidAlive(again.pid as number)).toBe(false);
+    // One back for down.
+    pids[1] = json(await cli('router', 'start', '--listen', `127.0.0.1:${ports[2]}`, '--json')).pid as number;
+  });
+
   it('down stops the remaining router and the PM2 daemon', async () => {
     const daemon = pm2.daemonPid();
     expect(daemon).toBeGreaterThan(0);
