@@ -168,16 +168,22 @@ export const COMMANDS: CommandSpec[] = [
     name: 'router run',
     group: 'the router: under PM2 (start, stop, status) or in the foreground (run)',
     description: 'run the router in the foreground (logs to stderr; stops cleanly on SIGINT/SIGTERM)',
+    options: [{ flags: '--listen <host:port>', description: 'run one more router with the same config on this address (instead of router.listen)' }],
     load: () => import('./commands/router-run.js'),
   },
   {
     name: 'router start',
     description: 'start the router under PM2 as switchyard-router; returns once it answers /healthz',
+    options: [{ flags: '--listen <host:port>', description: 'start one more router with the same config on this address, as switchyard-router-<port>' }],
     load: () => import('./commands/router-start.js'),
   },
   {
     name: 'router stop',
     description: 'stop the router that PM2 runs, letting in-flight requests finish',
+    options: [
+      { flags: '--listen <host:port>', description: 'stop the router started on this address with router start --listen' },
+      { flags: '--all', description: 'stop every switchyard router this PM2 home runs' },
+    ],
     load: () => import('./commands/router-stop.js'),
   },
   {

@@ -1,7 +1,10 @@
 import { get } from 'node:http';
 import { signAsCli } from '../sdk/signing.js';
+import type { RouterFailover } from './router-failover.js';
 
-export { routerUrl } from '../config/router-url.js';
+export { failoverMessages, type RouterFailover } from './router-failover.js';
+
+export { routerUrl, routerUrls } from '../config/router-url.js';
 
 /** /healthz: `ok` and `generation` for anyone; the rest only with the token. */
 export interface Health {
@@ -12,12 +15,14 @@ export interface Health {
   mode?: string;
 }
 
+type Got = { status: number; body: unknown } | { reason: string };
+
 /**
- * One GET to the router, answered as status and parsed JSON. node:http
- * rather than fetch: fetch's first use costs about 120 ms of start-up, which
- * is most of what `switchyard status` would otherwise spend.
+ * One GET to the router, answered as status and parsed JSON, or why not.
+ * node:http rather than fetch: fetch's first use costs about 120 ms of
+ * start-up, which is most of what `switchyard status` would otherwise spend.
  */
-function getJson(url: string, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: unknown } | undefined> {
+function getJson(url: string, headers: Record<string, string>, timeoutMs: number): Promise<Got> {
   return new Promise((resolve) => {
     const request = get(url, { headers, timeout: timeoutMs }, (response) => {
       const chunks: Buffer[] = [];
@@ -26,21 +31,49 @@ function getJson(url: string, headers: Record<string, string>, timeoutMs: number
         try {
           resolve({ status: response.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
         } catch {
-          resolve(undefined);
+          resolve({ reason: `answered ${response.statusCode ?? 0} with no JSON` });
         }
       });
-      response.on('error', () => resolve(undefined));
+      response.on('error', (error: NodeJS.ErrnoException) => resolve({ reason: error.code ?? error.message }));
     });
-    request.on('timeout', () => request.destroy());
-    request.on('error', () => resolve(undefined));
+    request.on('timeout', () => request.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+    request.on('error', (error: NodeJS.ErrnoException) => resolve({ reason: error.code ?? error.message }));
   });
+}
+
+export interface RouterAnswer {
+  /** The router that answered (undefined: none did). */
+  url: string | undefined;
+  status: number | undefined;
+  body: unknown;
+  /** Each router that failed before `url` answered, in order. */
+  failovers: RouterFailover[];
+}
+
+/**
+ * A signed GET of `path` from the first router of `urls` that answers
+ * below 500: one that refuses, times out or answers 5xx is a failover, and
+ * the next is asked. When every router failed, the first 5xx answer (if any)
+ * is returned, so "up, but no valid policy" still shows.
+ */
+export async function askRouters(urls: readonly string[], path: string, secret: string | undefined, timeoutMs: number): Promise<RouterAnswer> {
+  const failovers: RouterFailover[] = [];
+  let fallback: RouterAnswer | undefined;
+  for (const [i, base] of urls.entries()) {
+    const url = new URL(`${base}${path}`);
+    const got = await getJson(url.href, secret === undefined ? {} : signAsCli(secret, 'GET', url.pathname), timeoutMs);
+    const answered = 'status' in got;
+    if (answered && got.status < 500) return { url: base, status: got.status, body: got.body, failovers };
+    if (answered && fallback === undefined) fallback = { url: base, status: got.status, body: got.body, failovers: [] };
+    const next = urls[i + 1];
+    if (next !== undefined) failovers.push({ url: base, reason: answered ? `answered ${got.status}` : got.reason, next });
+  }
+  return fallback === undefined ? { url: undefined, status: undefined, body: undefined, failovers } : { ...fallback, failovers };
 }
 
 /** GET /healthz (signed with the CLI's key from the router's secret: the details too); undefined when nothing answers. */
 export async function fetchHealth(baseUrl: string, timeoutMs = 1000, secret?: string): Promise<Health | undefined> {
-  const url = new URL(`${baseUrl}/healthz`);
-  const headers: Record<string, string> = secret === undefined ? {} : signAsCli(secret, 'GET', url.pathname);
-  return (await getJson(url.href, headers, timeoutMs))?.body as Health | undefined;
+  return (await askRouters([baseUrl], '/healthz', secret, timeoutMs)).body as Health | undefined;
 }
 
 /** Polls /healthz until it answers 200 or the time is up. */
@@ -56,12 +89,11 @@ export async function waitForHealthy(baseUrl: string, timeoutMs: number): Promis
 }
 
 /**
- * GET /v1/status, signed with the CLI's key derived from the router's secret
- * (the token file); the secret itself is never sent. Undefined when the
- * router does not answer.
+ * GET /v1/status from the first of `urls` that answers, signed with the
+ * CLI's key derived from the router's secret (the token file); the secret
+ * itself is never sent. `body` is undefined when no router answered 200.
  */
-export async function fetchStatus(baseUrl: string, secret: string, timeoutMs = 2000): Promise<unknown | undefined> {
-  const url = new URL(`${baseUrl}/v1/status`);
-  const answer = await getJson(url.href, signAsCli(secret, 'GET', url.pathname), timeoutMs);
-  return answer?.status === 200 ? answer.body : undefined;
+export async function fetchStatus(urls: readonly string[], secret: string, timeoutMs = 2000): Promise<RouterAnswer> {
+  const answer = await askRouters(urls, '/v1/status', secret, timeoutMs);
+  return answer.status === 200 ? answer : { ...answer, body: undefined };
 }

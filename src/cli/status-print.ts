@@ -1,12 +1,16 @@
 import type { StatusBody } from '../router/status.js';
 import type { Context } from './context.js';
+import { failoverMessages, type RouterFailover } from './router-failover.js';
 import { statusProblems, type StatusProblem } from './status-problems.js';
 
 export interface StatusShown {
   body: StatusBody;
   routerUp: boolean;
+  /** The router that answered (the first listed when none did). */
   url: string;
   watch: boolean;
+  /** Routers asked first that failed (several routers only). */
+  failovers?: RouterFailover[];
 }
 
 /** The services `--service` asks for (all without it). */
@@ -19,10 +23,15 @@ export function problemsOf(filtered: StatusBody, shown: StatusShown, orphans: Ar
   return statusProblems(filtered, { routerUp: shown.routerUp, routerUrl: shown.url, orphans });
 }
 
+/** The `router` field of the JSON status: failovers only when a router was failed over. */
+export function routerField(shown: StatusShown): { url: string; up: boolean; failovers?: RouterFailover[] } {
+  return { url: shown.url, up: shown.routerUp, ...(shown.failovers !== undefined && shown.failovers.length > 0 ? { failovers: shown.failovers } : {}) };
+}
+
 /** The one JSON document `status --json` prints. */
 export function statusDocument(service: string | undefined, shown: StatusShown, orphans?: Array<{ host: string; id: string }>): string {
   const filtered = selectServices(shown.body, service);
-  return `${JSON.stringify({ ...filtered, router: { url: shown.url, up: shown.routerUp }, problems: problemsOf(filtered, shown, orphans) }, null, shown.watch ? 0 : 2)}\n`;
+  return `${JSON.stringify({ ...filtered, router: routerField(shown), problems: problemsOf(filtered, shown, orphans) }, null, shown.watch ? 0 : 2)}\n`;
 }
 
 /**
@@ -33,6 +42,7 @@ export function statusDocument(service: string | undefined, shown: StatusShown, 
  */
 /** The warning every status without the router prints on stderr. */
 export function warnRouterDown(ctx: Context, shown: StatusShown): void {
+  for (const message of failoverMessages(shown.failovers ?? [])) ctx.out.warn(message);
   if (!shown.routerUp) ctx.out.warn(`the router is not answering at ${shown.url}: showing the policy and PM2 only (no heartbeats); start it with \`switchyard router start\``);
 }
 

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { ENV_OVERRIDES } from './defaults.js';
-import { routerUrl } from './router-url.js';
+import { routerUrls } from './router-url.js';
 import { SEARCH_PLACES, TS_PLACES } from './search-places.js';
 import type { Config } from './schema.js';
 
@@ -20,6 +20,11 @@ import type { Config } from './schema.js';
  * other files, which no mtime here would notice.
  */
 export interface Endpoint {
+  /**
+   * The router the CLI asks first (with several routers listed, the first of
+   * them: when it fails, the fast path gives way and the full command fails
+   * over and reports it).
+   */
   routerUrl: string;
   stateDir: string;
 }
@@ -103,7 +108,7 @@ export async function rememberEndpoint(filepath: string, config: Config, env: No
   if (JS_EXTENSIONS.includes(extname(filepath))) return;
   try {
     const file = statSync(filepath);
-    const entry: Entry = { filepath, size: file.size, mtimeMs: file.mtimeMs, env: envKey(env, cwd), routerUrl: routerUrl(config), stateDir: config.stateDir };
+    const entry: Entry = { filepath, size: file.size, mtimeMs: file.mtimeMs, env: envKey(env, cwd), routerUrl: routerUrls(config)[0]!, stateDir: config.stateDir };
     const current = cachedEndpoint(filepath, env, cwd);
     if (current?.routerUrl === entry.routerUrl && current.stateDir === entry.stateDir) return;
     await mkdir(cacheDir(env), { recursive: true, mode: 0o700 });

@@ -186,3 +186,31 @@ export function isReservedEnvKey(key: string): boolean {
   const upper = key.toUpperCase();
   return upper === 'PORT' || upper.startsWith('SWITCHYARD_');
 }
+
+const ROUTER_URL_FORM = 'an http URL processes on every host can reach, like http://router.internal:7400, or several routers as a list or comma-separated, like http://r1.internal:7400,http://r2.internal:7400';
+const ROUTER_URL = /^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?\/?$/;
+
+/**
+ * router.url: one router URL, several comma-separated in one string, or a
+ * YAML list of them; to the list in the order given, without trailing "/".
+ */
+export const routerUrls = z.unknown().transform((input, ctx): string[] => {
+  const entries = typeof input === 'string' ? input.split(',').map((e) => e.trim())
+    : Array.isArray(input) ? input.map((e: unknown) => (typeof e === 'string' ? e.trim() : e)) : undefined;
+  if (entries === undefined || entries.length === 0) {
+    ctx.addIssue({ code: 'custom', message: ROUTER_URL_FORM });
+    return z.NEVER;
+  }
+  const bad = entries.find((e) => typeof e !== 'string' || !ROUTER_URL.test(e));
+  if (bad !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `${ROUTER_URL_FORM} (${bad === '' ? 'an empty entry' : JSON.stringify(bad)} is not one)` });
+    return z.NEVER;
+  }
+  const urls = (entries as string[]).map((e) => e.replace(/\/+$/, ''));
+  const twice = urls.find((u, i) => urls.indexOf(u) !== i);
+  if (twice !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `${ROUTER_URL_FORM}, each router once (${twice} is listed twice)` });
+    return z.NEVER;
+  }
+  return urls;
+});

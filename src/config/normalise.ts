@@ -74,7 +74,7 @@ export function normaliseConfig(parsed: ParsedConfig, dir: string): Config {
       keepAliveTimeoutMs: router.keepAliveTimeout,
       maxConnections: router.maxConnections,
       maxConnectionsPerClient: router.maxConnectionsPerClient,
-      url: router.url?.replace(/\/+$/, ''),
+      urls: router.url ?? [],
       dataPlane: router.dataPlane,
       haproxy: { listen: router.haproxy.listen, bin: router.haproxy.bin, threads: router.haproxy.threads },
     },

@@ -46,6 +46,7 @@ export function renderConfig(answers: RenderAnswers): string {
     `  maxConnections: ${r.maxConnections}`,
     `  maxConnectionsPerClient: ${r.maxConnectionsPerClient}`,
     '  # The URL processes on every host send heartbeats to (default: from listen; set it when hosts are remote).',
+    '  # Several routers: comma-separated or a list, tried in order (docs/configuration.md).',
     '  # url: http://router.internal:7400',
     '',
     '# The policy, its history and the token live here.',

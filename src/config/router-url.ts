@@ -1,8 +1,20 @@
 import type { Config } from './schema.js';
 
-/** The URL the processes of a host send heartbeats to: router.url, or this machine's view of listen. */
+/**
+ * What processes get as SWITCHYARD_ROUTER_URL: router.url's routers,
+ * comma-separated in the order they are tried, or this machine's view of
+ * listen when router.url is unset.
+ */
 export function advertisedRouterUrl(config: Config): string {
-  return config.router.url ?? routerUrl(config);
+  return config.router.urls.length > 0 ? config.router.urls.join(',') : routerUrl(config);
+}
+
+/**
+ * The routers the CLI asks, in order: router.url's list when it names
+ * several routers, else this machine's router (listen), as with one router.
+ */
+export function routerUrls(config: Config): string[] {
+  return config.router.urls.length > 1 ? [...config.router.urls] : [routerUrl(config)];
 }
 
 /** The router's base URL as this machine reaches it (a wildcard listen address is reached on loopback). */

@@ -4,7 +4,7 @@ import { MATCH_RULES, type MatchRule } from '../core/version.js';
 import { parseRedisUrl, REDIS_URL_EXPECTED } from './redis-url.js';
 import { CONFIG_DEFAULTS, DATA_PLANES, LOGIN_POLICIES, ROUTER_MODES, type DataPlaneKind, type LoginPolicy, type RouterMode } from './defaults.js';
 import {
-  durationMs, ENV_KEY, headerName, isReservedEnvKey, listenAddress, plainString, portRange, remotePath,
+  durationMs, ENV_KEY, headerName, isReservedEnvKey, listenAddress, plainString, portRange, remotePath, routerUrls,
   SSH_TARGET, sshOption, versionTemplate, wholeNumber, type ListenAddress, type PortRange,
 } from './fields.js';
 
@@ -55,10 +55,11 @@ export interface RouterConfig {
   /** Open client connections from one address; beyond it that address's new ones are closed at once. */
   maxConnectionsPerClient: number;
   /**
-   * The URL processes send heartbeats to, on every host. Unset: derived from
-   * `listen`, which only works for processes on this machine.
+   * The routers processes send heartbeats to, on every host, in the order
+   * they are tried (no trailing "/"). Empty: derived from `listen`, which
+   * only works for processes on this machine.
    */
-  url: string | undefined;
+  urls: string[];
   dataPlane: DataPlaneKind;
   /** Used when dataPlane is haproxy. */
   haproxy: HaproxyConfig;
@@ -142,10 +143,7 @@ export const routerShape = {
   keepAliveTimeout: durationMs.prefault(D.router.keepAliveTimeout),
   maxConnections: wholeNumber(1, 1_000_000).default(D.router.maxConnections),
   maxConnectionsPerClient: wholeNumber(1, 1_000_000).default(D.router.maxConnectionsPerClient),
-  url: z
-    .string({ error: 'an http URL processes on every host can reach, like http://router.internal:7400' })
-    .regex(/^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?\/?$/, 'an http URL processes on every host can reach, like http://router.internal:7400')
-    .optional(),
+  url: routerUrls.optional(),
   dataPlane: z.enum(DATA_PLANES, { error: 'builtin or haproxy' }).default(D.router.dataPlane),
   haproxy: section(mapping(haproxyShape, 'a mapping like {listen: 0.0.0.0:8080, bin: haproxy}').prefault({})),
 };

@@ -6,9 +6,17 @@
  * restarting: a refused or dropped connection is retried at the interval).
  * Every heartbeat is signed with the process's own key (docs/signing.md);
  * the key itself is never sent.
+ *
+ * With several routers (SWITCHYARD_ROUTER_URL comma-separated, or a list
+ * in the options), a beat that meets a refused connection, a timeout or a
+ * 5xx goes on to the next router at once, signed afresh; each failover is
+ * counted in `failovers` and told to onFailover and onError.
  */
 
+import { failureCode, RouterList, type Failover } from './router-list.js';
 import { signRequest } from './signing.js';
+
+export type { Failover } from './router-list.js';
 
 /** Terminals held: a map or record of version → count, or an iterable of versions (one per terminal). */
 export type TerminalsSnapshot = Map<string, number> | Record<string, number> | Iterable<string>;
@@ -16,8 +24,11 @@ export type TerminalsSnapshot = Map<string, number> | Record<string, number> | I
 export interface HeartbeatOptions {
   /** Called at every beat: the terminals this process holds now. */
   terminals: () => TerminalsSnapshot;
-  /** Defaults come from the environment switchyard gives a process. */
-  routerUrl?: string;
+  /**
+   * Defaults come from the environment switchyard gives a process. Several
+   * routers: a list, or one comma-separated string, tried in order.
+   */
+  routerUrl?: string | readonly string[];
   /** This process's own signing key (SWITCHYARD_TOKEN); it never leaves the process. */
   token?: string;
   service?: string;
@@ -26,6 +37,8 @@ export interface HeartbeatOptions {
   intervalMs?: number;
   /** Called with each failed send (the app keeps running); default: silent. */
   onError?: (error: Error) => void;
+  /** Called with each failover: the router that failed, why, and the one asked next. */
+  onFailover?: (failover: Failover) => void;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -36,6 +49,8 @@ export interface Heartbeat {
   beat(): Promise<boolean>;
   readonly sent: number;
   readonly failed: number;
+  /** Heartbeats sent on to another router because one failed (several routers only). */
+  readonly failovers: number;
 }
 
 function required(value: string | undefined, name: string): string {
@@ -63,7 +78,7 @@ function pathOf(url: string): string {
   try {
     return new URL(url).pathname;
   } catch {
-    throw new Error(`switchyard heartbeat: SWITCHYARD_ROUTER_URL must be a URL like http://127.0.0.1:7400, got ${JSON.stringify(url)}.`);
+    throw new Error(`switchyard heartbeat: SWITCHYARD_ROUTER_URL must be a URL like http://127.0.0.1:7400 (several comma-separated), got ${JSON.stringify(url)}.`);
   }
 }
 
@@ -79,21 +94,46 @@ export function countTerminals(snapshot: TerminalsSnapshot): Record<string, numb
 
 /** fetch failed because nothing listens at the address, or the connection died with the router (not a timeout or an error answer). */
 function restarting(error: unknown): boolean {
-  const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  const code = failureCode(error);
   return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET';
+}
+
+/** Worth asking another router: no connection, a timeout, or a 5xx. */
+class RouterFailed extends Error {
+  constructor(message: string, readonly status?: number) {
+    super(message);
+  }
 }
 
 export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   const env = options.env ?? process.env;
-  const routerUrl = required(options.routerUrl ?? env.SWITCHYARD_ROUTER_URL, 'SWITCHYARD_ROUTER_URL').replace(/\/+$/, '');
+  const given = options.routerUrl ?? env.SWITCHYARD_ROUTER_URL;
+  const routers = new RouterList(typeof given === 'string' || given === undefined ? required(given, 'SWITCHYARD_ROUTER_URL') : given);
   const token = required(options.token ?? env.SWITCHYARD_TOKEN, 'SWITCHYARD_TOKEN');
   const service = required(options.service ?? env.SWITCHYARD_SERVICE, 'SWITCHYARD_SERVICE');
   const version = required(options.version ?? env.SWITCHYARD_VERSION, 'SWITCHYARD_VERSION');
   const processId = required(options.process ?? env.SWITCHYARD_PROCESS, 'SWITCHYARD_PROCESS');
   const intervalMs = heartbeatInterval(options.intervalMs, env.SWITCHYARD_HEARTBEAT_MS);
-  const heartbeatUrl = `${routerUrl}/v1/heartbeat`;
-  // Signed as the router will see the request line: the URL's path, any prefix included.
-  const heartbeatPath = pathOf(heartbeatUrl);
+  // Signed as each router will see the request line: the URL's path, any prefix included.
+  const paths = new Map(routers.urls.map((url) => [url, pathOf(`${url}/v1/heartbeat`)]));
+
+  /** One signed POST to one router (a fresh nonce each time); throws when the beat was not taken. */
+  const send = async (url: string, body: string): Promise<void> => {
+    let response: Response;
+    try {
+      response = await fetch(`${url}/v1/heartbeat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signRequest(token, processId, 'POST', paths.get(url)!, body) },
+        body,
+        signal: AbortSignal.timeout(Math.max(1000, Math.min(intervalMs, 5000))),
+      });
+    } catch (error) {
+      throw Object.assign(new RouterFailed(`the router at ${url} could not be reached (${failureCode(error) ?? (error as Error).message})`), { cause: error });
+    }
+    await response.body?.cancel();
+    if (response.status >= 500) throw new RouterFailed(`the router at ${url} answered ${response.status} to a heartbeat`, response.status);
+    if (response.status !== 204) throw new Error(`the router at ${url} answered ${response.status} to a heartbeat`);
+  };
 
   let seq = 0;
   let sent = 0;
@@ -111,26 +151,32 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
       return false;
     }
     const body = JSON.stringify({ service, version, process: processId, seq: seq++, terminals });
-    try {
-      const response = await fetch(heartbeatUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...signRequest(token, processId, 'POST', heartbeatPath, body) },
-        body,
-        signal: AbortSignal.timeout(Math.max(1000, Math.min(intervalMs, 5000))),
-      });
-      await response.body?.cancel();
-      if (response.status !== 204) throw new Error(`the router answered ${response.status} to a heartbeat`);
-      sent += 1;
-      failures = 0;
-      return true;
-    } catch (error) {
-      failed += 1;
-      // A refused or dropped connection means the router is restarting (or stopped): trying again costs it
-      // nothing, and the next beat at the normal interval makes its tally whole again within one interval.
-      failures = restarting(error) ? 0 : failures + 1;
-      options.onError?.(error as Error);
-      return false;
+    const order = routers.order();
+    for (let i = 0; i < order.length; i += 1) {
+      const url = order[i]!;
+      try {
+        await send(url, body);
+        routers.answered(url);
+        sent += 1;
+        failures = 0;
+        return true;
+      } catch (error) {
+        const next = order[i + 1];
+        if (error instanceof RouterFailed && next !== undefined) {
+          // Counted and told, never hidden: the app sees which router failed and why.
+          routers.failedOver(url, error, next, options.onFailover);
+          options.onError?.(error);
+          continue;
+        }
+        failed += 1;
+        // A refused or dropped connection means the router is restarting (or stopped): trying again costs it
+        // nothing, and the next beat at the normal interval makes its tally whole again within one interval.
+        failures = restarting((error as Error).cause) ? 0 : failures + 1;
+        options.onError?.(error as Error);
+        return false;
+      }
     }
+    return false;
   };
 
   // Up to ±10% jitter so a fleet restarted together does not beat in lockstep;
@@ -159,6 +205,9 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
     },
     get failed() {
       return failed;
+    },
+    get failovers() {
+      return routers.failovers;
     },
   };
 }

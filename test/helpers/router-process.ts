@@ -8,7 +8,7 @@ import type { Health } from '../../src/cli/router-client.js';
 import type { PolicyInput, ProcessState } from '../../src/core/policy-schema.js';
 import { writeFileAtomic } from '../../src/store/atomic-write.js';
 import { ChildTracker, captureStderr, isRunning, waitExit } from './child-processes.js';
-import { BIN } from './cli.js';
+import { BIN, runCli, type CliResult } from './cli.js';
 import { freePort } from './free-port.js';
 import { makePm2Home, type Pm2Home } from './pm2-home.js';
 
@@ -142,6 +142,17 @@ export function childEnv(extra: Record<string, string> = {}): Record<string, str
  */
 export function cliEnv(pm2Home: string): Record<string, string | undefined> {
   return { ...Object.fromEntries(SCRUBBED_ENV.map((key) => [key, undefined])), PM2_HOME: pm2Home };
+}
+
+/** The built CLI run on `project`'s config with `pm2Home` as PM2_HOME (45 s at the most). */
+export function projectCli(project: RouterProject, pm2Home: string): (...args: string[]) => Promise<CliResult> {
+  return (...args) => runCli([...args, '--config', project.configPath], { cwd: project.dir, env: cliEnv(pm2Home), timeoutMs: 45_000 });
+}
+
+/** The --json document of a run that must have exited 0 (else an error with its output). */
+export function jsonOk<T = Record<string, any>>(result: CliResult): T {
+  if (result.exitCode !== 0) throw new Error(`exit ${result.exitCode}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
 }
 
 export async function writeRouterProject(opts: RouterProjectOptions = {}): Promise<RouterProject> {

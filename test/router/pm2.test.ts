@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import type { CliResult } from '../helpers/cli.js';
 import { makePm2Home, pidAlive, USER_PM2_HOME, type Pm2Home } from '../helpers/pm2-home.js';
-import { buildPolicy, cliEnv, fetchHealth, writeRouterProject, type RouterProject } from '../helpers/router-process.js';
+import { buildPolicy, fetchHealth, jsonOk, projectCli, writeRouterProject, type RouterProject } from '../helpers/router-process.js';
 
 /**
  * `switchyard router start|status|stop` with a real PM2 daemon in a private,
@@ -33,14 +33,8 @@ afterAll(async () => {
   }
 });
 
-function cli(...args: string[]): Promise<CliResult> {
-  return runCli([...args, '--config', project.configPath], { cwd: project.dir, env: cliEnv(pm2.home), timeoutMs: 45_000 });
-}
-
-function json<T = Record<string, any>>(result: CliResult): T {
-  expect(result.exitCode, `exit ${result.exitCode}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`).toBe(0);
-  return JSON.parse(result.stdout) as T;
-}
+const cli = (...args: string[]): Promise<CliResult> => projectCli(project, pm2.home)(...args);
+const json = jsonOk;
 
 describe('router under PM2', () => {
   let routerPid: number;

@@ -122,7 +122,7 @@ afterAll(async () => {
 describe('login', () => {
   it('a terminal on the target version connects to its process', async () => {
     const where = await login({ router: router.url, service: 'lobby', version: '1.5.0', terminal: 't-1' });
-    expect(where).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', upgrades: [], retries: 0 });
+    expect(where).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', upgrades: [], retries: 0, failovers: 0 });
   });
 
   it('the service may be left out when the router has only one', async () => {
@@ -148,7 +148,7 @@ describe('login', () => {
     expect(calls).toEqual(['1.5.0']);
     expect(running).toBe('1.5.0');
     // Following a version change is the protocol, not a retry.
-    expect(where).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', upgrades: ['1.5.0'], retries: 0 });
+    expect(where).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', upgrades: ['1.5.0'], retries: 0, failovers: 0 });
     expect(counting.count('/v1/login')).toBe(2);
   });
 
@@ -185,8 +185,8 @@ describe('login', () => {
 
 describe('resolve', () => {
   it('gives the destination of a version that is served, draining included', async () => {
-    expect(await resolve({ router: router.url, service: 'lobby', version: '1.5.0' })).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', retries: 0 });
-    expect(await resolve({ router: router.url, version: '1.4.0' })).toEqual({ service: 'lobby', version: '1.4.0', address: '127.0.0.1', port: PORT_OLD, process: 'lobby@1.4.0#0', retries: 0 });
+    expect(await resolve({ router: router.url, service: 'lobby', version: '1.5.0' })).toEqual({ service: 'lobby', version: '1.5.0', address: '127.0.0.1', port: PORT_NEW, process: 'lobby@1.5.0#0', retries: 0, failovers: 0 });
+    expect(await resolve({ router: router.url, version: '1.4.0' })).toEqual({ service: 'lobby', version: '1.4.0', address: '127.0.0.1', port: PORT_OLD, process: 'lobby@1.4.0#0', retries: 0, failovers: 0 });
   });
 
   it('an unserved version is VersionNotServedError listing the versions served, not retried', async () => {

@@ -100,7 +100,7 @@ describe('defaults and normalisation', () => {
     expect(config.router).toEqual({
       listen: { host: '127.0.0.1', port: 7400 }, mode: 'redirect', heartbeatIntervalMs: 5000, staleAfter: 3,
       versionHeader: 'x-switchyard-version', serviceHeader: 'x-switchyard-service', maxBodyBytes: 65536,
-      headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, maxConnections: 10_000, maxConnectionsPerClient: 1000,
+      headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, maxConnections: 10_000, maxConnectionsPerClient: 1000, urls: [],
       dataPlane: 'builtin', haproxy: { listen: { host: '127.0.0.1', port: 8080 }, bin: 'haproxy', threads: undefined },
     });
     expect(config.stateDir).toBe(join(dir, '.switchyard'));

@@ -7,7 +7,7 @@ import { FleetSet } from '../../rollout/fleets.js';
 import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import { openProject } from '../project.js';
-import { ROUTER_PM2_NAME } from './router-start.js';
+import { isRouterPm2Name } from '../router-listen.js';
 
 /**
  * `switchyard down`: the router, every process of this project on every
@@ -30,7 +30,8 @@ interface DaemonResult {
 }
 
 function belongsHere(name: string, services: Set<string>): boolean {
-  if (name === ROUTER_PM2_NAME) return true;
+  // Every switchyard router of this PM2 home: the config's own and those started with --listen.
+  if (isRouterPm2Name(name)) return true;
   const parsed = parseProcessId(name);
   return parsed !== null && services.has(parsed.service);
 }

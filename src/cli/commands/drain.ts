@@ -14,15 +14,17 @@ import type { CommandModule } from '../commands.js';
 import { printPlan } from '../dry-run.js';
 import { createProgress } from '../progress.js';
 import { openProject } from '../project.js';
-import { fetchStatus, routerUrl } from '../router-client.js';
+import { failoverMessages, fetchStatus, routerUrls } from '../router-client.js';
 import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
 import { waitRetired } from '../wait-retired.js';
 
 /** Terminals each process holds by its last heartbeat, when the router answers. */
-async function terminalsHeld(url: string, token: string | undefined, service: string): Promise<Map<string, number> | undefined> {
+async function terminalsHeld(urls: readonly string[], token: string | undefined, service: string, warn: (message: string) => void): Promise<Map<string, number> | undefined> {
   if (token === undefined) return undefined;
-  const status = (await fetchStatus(url, token)) as StatusBody | undefined;
+  const asked = await fetchStatus(urls, token);
+  for (const message of failoverMessages(asked.failovers)) warn(message);
+  const status = asked.body as StatusBody | undefined;
   const svc = status?.services[service];
   if (svc === undefined) return undefined;
   return new Map(svc.processes.map((p) => [p.id, p.terminals]));
@@ -51,7 +53,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
 
   if (options.now === true) {
     // Claim → act → record: the stop is committed (stopping, owned by this command) before anything is stopped.
-    const held = await terminalsHeld(routerUrl(config), await readToken(config.stateDir), service.name);
+    const held = await terminalsHeld(routerUrls(config), await readToken(config.stateDir), service.name, (m) => ctx.out.warn(m));
     const owner = ownerOf('drain', new Date(), service.killTimeoutMs * 2 + 60_000);
     const claimed = await commitIfChanged(store, (head) => {
       const next = drained(head);

@@ -8,6 +8,7 @@ import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 import { attachDataPlane } from '../router-data-plane.js';
+import { withListen } from '../router-listen.js';
 
 function timestamped(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -36,8 +37,9 @@ function exitSoon(graceMs: number, fallbackCode: number): void {
   setTimeout(() => process.exit(process.exitCode ?? fallbackCode), graceMs).unref();
 }
 
-export const run: CommandModule['run'] = async (ctx) => {
-  const { loaded } = await openProject(ctx);
+export const run: CommandModule['run'] = async (ctx, _args, options) => {
+  // --listen: one more router with the same config, on another address.
+  const loaded = withListen((await openProject(ctx)).loaded, options.listen);
   const { token } = await ensureToken(loaded.config.stateDir);
   // A background loop's failure is logged and the router keeps serving; it never ends the process.
   process.on('unhandledRejection', (reason) => {

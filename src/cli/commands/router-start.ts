@@ -7,8 +7,9 @@ import type { CommandModule } from '../commands.js';
 import { packageFile } from '../../package-root.js';
 import { openProject } from '../project.js';
 import { fetchHealth, routerUrl, waitForHealthy, type Health } from '../router-client.js';
+import { listenText, ROUTER_PM2_NAME, routerPm2Name, withListen } from '../router-listen.js';
 
-export const ROUTER_PM2_NAME = 'switchyard-router';
+export { ROUTER_PM2_NAME } from '../router-listen.js';
 const BIN = packageFile('bin/switchyard.js');
 const START_TIMEOUT_MS = 15_000;
 /** How often a starting router is looked at, in PM2 and on /healthz. */
@@ -23,10 +24,10 @@ type StartOutcome =
  * while PM2 still runs the process it started; failed as soon as PM2 shows
  * it exited (a restart, errored or stopped), or at the start timeout.
  */
-async function watchStart(pm2: Pm2Client, url: string): Promise<StartOutcome> {
+async function watchStart(pm2: Pm2Client, name: string, url: string): Promise<StartOutcome> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
-    const [described, health] = await Promise.all([pm2.describe(ROUTER_PM2_NAME), fetchHealth(url, 500)]);
+    const [described, health] = await Promise.all([pm2.describe(name), fetchHealth(url, 500)]);
     if (described === undefined) return { kind: 'failed', reason: 'The router vanished from PM2 while starting' };
     if (described.restarts > 0 || described.status === 'errored' || described.status === 'stopped') {
       return { kind: 'failed', reason: `The router exited while starting (PM2 status ${described.status}, ${described.restarts} restart${described.restarts === 1 ? '' : 's'})` };
@@ -47,15 +48,20 @@ async function tail(path: string, lines: number): Promise<string> {
   }
 }
 
-export const run: CommandModule['run'] = async (ctx) => {
-  const { loaded, store } = await openProject(ctx);
+export const run: CommandModule['run'] = async (ctx, _args, options) => {
+  const project = await openProject(ctx);
+  const { store } = project;
+  // --listen: one more router with the same config on another address, under a PM2 name of its own.
+  const loaded = withListen(project.loaded, options.listen);
   const { config } = loaded;
+  const name = routerPm2Name(project.loaded.config.router.listen, config.router.listen);
   // A router without a valid policy would only answer 503: say so now, not after the start timeout.
   await store.read();
   const url = routerUrl(config);
   const logDir = join(config.stateDir, 'logs');
   await mkdir(logDir, { recursive: true });
-  const logFile = join(logDir, 'router.log');
+  const shownName = name === ROUTER_PM2_NAME ? '' : ` ${name}`;
+  const logFile = join(logDir, name === ROUTER_PM2_NAME ? 'router.log' : `${name.slice('switchyard-'.length)}.log`);
 
   const { host, port } = config.router.listen;
   const busy = () => addressInUse(host, port);
@@ -63,37 +69,37 @@ export const run: CommandModule['run'] = async (ctx) => {
   if ((await busy()) && !pm2DaemonRunning(config.pm2Home)) throw failedError('router_listen_failed', await listenFailure(host, port, undefined));
   const pm2 = await Pm2Client.connect(config.pm2Home);
   try {
-    const existing = await pm2.describe(ROUTER_PM2_NAME);
+    const existing = await pm2.describe(name);
     if (existing?.status === 'online') {
       const health = await waitForHealthy(url, 2000);
       if (health?.ok) {
-        ctx.out.success(`the router is already running (pid ${existing.pid}) on ${url}, serving generation ${health.generation}`);
-        ctx.out.result({ ok: true, alreadyRunning: true, pid: existing.pid, url, generation: health.generation });
+        ctx.out.success(`the router${shownName} is already running (pid ${existing.pid}) on ${url}, serving generation ${health.generation}`);
+        ctx.out.result({ ok: true, alreadyRunning: true, name, pid: existing.pid, url, generation: health.generation });
         return;
       }
     }
-    if (existing !== undefined) await pm2.delete(ROUTER_PM2_NAME);
+    if (existing !== undefined) await pm2.delete(name);
     if (await busy()) throw failedError('router_listen_failed', await listenFailure(host, port, undefined));
-    ctx.out.info(`starting ${ROUTER_PM2_NAME} under PM2 (PM2_HOME ${config.pm2Home})…`);
+    ctx.out.info(`starting ${name} under PM2 (PM2_HOME ${config.pm2Home})…`);
     await pm2.start({
-      name: ROUTER_PM2_NAME,
+      name,
       script: BIN,
-      args: ['router', 'run', '--config', loaded.filepath],
+      args: ['router', 'run', '--config', loaded.filepath, ...(options.listen === undefined ? [] : ['--listen', listenText(config.router.listen)])],
       cwd: loaded.dir,
       env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
       killTimeoutMs: 15_000,
       outFile: logFile,
       errorFile: logFile,
     });
-    const outcome = await watchStart(pm2, url);
+    const outcome = await watchStart(pm2, name, url);
     if (outcome.kind !== 'healthy') {
       // A router that failed is not left for PM2 to restart over and over.
-      await pm2.delete(ROUTER_PM2_NAME).catch(() => undefined);
+      await pm2.delete(name).catch(() => undefined);
       throw failedError('router_not_healthy', `${outcome.reason}; it was removed from PM2. Last lines of ${logFile}:\n${await tail(logFile, 20)}`);
     }
     const { health, described } = outcome;
-    ctx.out.success(`router running on ${url} (pid ${described?.pid}), serving generation ${health.generation}; log: ${logFile}`);
-    ctx.out.result({ ok: true, alreadyRunning: false, pid: described?.pid, url, generation: health.generation, log: logFile });
+    ctx.out.success(`router${shownName} running on ${url} (pid ${described?.pid}), serving generation ${health.generation}; log: ${logFile}`);
+    ctx.out.result({ ok: true, alreadyRunning: false, name, pid: described?.pid, url, generation: health.generation, log: logFile });
   } finally {
     pm2.disconnect();
   }

@@ -2,13 +2,16 @@ import { Pm2Client, pm2DaemonRunning, type Pm2Process } from '../../fleet/pm2-cl
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 import { readToken } from '../../store/token.js';
-import { fetchHealth, routerUrl } from '../router-client.js';
-import { ROUTER_PM2_NAME } from './router-start.js';
+import { askRouters, failoverMessages, routerUrls, type Health } from '../router-client.js';
+import { ROUTER_PM2_NAME } from '../router-listen.js';
 
 export const run: CommandModule['run'] = async (ctx) => {
   const { loaded } = await openProject(ctx);
-  const url = routerUrl(loaded.config);
-  const health = await fetchHealth(url, 1000, await readToken(loaded.config.stateDir));
+  const urls = routerUrls(loaded.config);
+  const asked = await askRouters(urls, '/healthz', await readToken(loaded.config.stateDir), 1000);
+  const health = asked.body as Health | undefined;
+  const url = asked.url ?? urls[0]!;
+  for (const message of failoverMessages(asked.failovers)) ctx.out.warn(message);
   let pm2View: Pm2Process | undefined;
   if (pm2DaemonRunning(loaded.config.pm2Home)) {
     const pm2 = await Pm2Client.connect(loaded.config.pm2Home);
@@ -22,6 +25,7 @@ export const run: CommandModule['run'] = async (ctx) => {
   ctx.out.result({
     ok: true,
     url,
+    ...(asked.failovers.length > 0 ? { failovers: asked.failovers } : {}),
     answering,
     healthy: health?.ok ?? false,
     generation: health?.generation ?? null,

@@ -1,31 +1,45 @@
+import { usageError } from '../../core/errors.js';
 import { Pm2Client, pm2DaemonRunning } from '../../fleet/pm2-client.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 import { stopLeftoverDataPlane } from '../router-data-plane.js';
-import { ROUTER_PM2_NAME } from './router-start.js';
+import { isRouterPm2Name, parseListenOption, ROUTER_PM2_NAME, routerPm2Name } from '../router-listen.js';
 
-export const run: CommandModule['run'] = async (ctx) => {
+/**
+ * `router stop`: the router on the config's address; `--listen host:port`
+ * the one started on that address; `--all` every switchyard router of this
+ * PM2 home.
+ */
+export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const { loaded } = await openProject(ctx);
+  if (options.all === true && options.listen !== undefined) throw usageError('conflicting_options', 'router stop takes --listen or --all, not both.');
+  const configured = loaded.config.router.listen;
+  const named = options.listen === undefined ? ROUTER_PM2_NAME : routerPm2Name(configured, parseListenOption(options.listen));
   const pm2Home = loaded.config.pm2Home;
   // A stop must not start a PM2 daemon just to find nothing there.
   if (!pm2DaemonRunning(pm2Home)) {
     ctx.out.info(`the router is not running (no PM2 daemon in ${pm2Home})`);
-    ctx.out.result({ ok: true, wasRunning: false });
+    ctx.out.result({ ok: true, wasRunning: false, stopped: [] });
     return;
   }
   const pm2 = await Pm2Client.connect(pm2Home);
   try {
-    const existing = await pm2.describe(ROUTER_PM2_NAME);
-    if (existing === undefined) {
-      ctx.out.info('the router is not running under PM2');
-      ctx.out.result({ ok: true, wasRunning: false });
+    const wanted = options.all === true
+      ? (await pm2.list()).filter((p) => isRouterPm2Name(p.name))
+      : [await pm2.describe(named)].filter((p) => p !== undefined);
+    if (wanted.length === 0) {
+      ctx.out.info(options.all === true ? 'no router is running under PM2' : `${named} is not running under PM2`);
+      ctx.out.result({ ok: true, wasRunning: false, stopped: [] });
       return;
     }
-    // PM2 sends SIGINT, and the router lets in-flight requests finish before it exits.
-    await pm2.delete(ROUTER_PM2_NAME);
-    if (await stopLeftoverDataPlane(loaded.config)) ctx.out.info('stopped the HAProxy the router had left running');
-    ctx.out.success(`stopped ${ROUTER_PM2_NAME} (was pid ${existing.pid})`);
-    ctx.out.result({ ok: true, wasRunning: true, pid: existing.pid });
+    // PM2 sends SIGINT, and each router lets in-flight requests finish before it exits.
+    for (const router of wanted) {
+      await pm2.delete(router.name);
+      ctx.out.success(`stopped ${router.name} (was pid ${router.pid})`);
+    }
+    if (wanted.some((p) => p.name === ROUTER_PM2_NAME) && (await stopLeftoverDataPlane(loaded.config))) ctx.out.info('stopped the HAProxy the router had left running');
+    const stopped = wanted.map((p) => ({ name: p.name, pid: p.pid }));
+    ctx.out.result({ ok: true, wasRunning: true, pid: wanted[0]!.pid, stopped });
   } finally {
     pm2.disconnect();
   }

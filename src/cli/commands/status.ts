@@ -10,8 +10,8 @@ import { readToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import { openProject } from '../project.js';
-import { fetchStatus, routerUrl } from '../router-client.js';
-import { printStatus, problemsOf, statusDocument, warnRouterDown } from '../status-print.js';
+import { fetchStatus, routerUrls, type RouterFailover } from '../router-client.js';
+import { printStatus, problemsOf, routerField, statusDocument, warnRouterDown } from '../status-print.js';
 
 /** Status without the router: the policy, and PM2's view when a daemon runs; no heartbeats. */
 async function offlineStatus(fleets: FleetSet, policy: Policy): Promise<StatusBody> {
@@ -51,11 +51,13 @@ async function findOrphans(fleets: FleetSet, config: Config, policy: Policy): Pr
   return orphans;
 }
 
-async function snapshot(config: Config, store: Store, fleets: FleetSet): Promise<{ body: StatusBody; routerUp: boolean }> {
+async function snapshot(config: Config, store: Store, fleets: FleetSet): Promise<{ body: StatusBody; routerUp: boolean; url: string; failovers: RouterFailover[] }> {
   const token = await readToken(config.stateDir);
-  const fromRouter = token === undefined ? undefined : ((await fetchStatus(routerUrl(config), token)) as StatusBody | undefined);
-  if (fromRouter !== undefined) return { body: fromRouter, routerUp: true };
-  return { body: await offlineStatus(fleets, await store.read()), routerUp: false };
+  const urls = routerUrls(config);
+  const asked = token === undefined ? undefined : await fetchStatus(urls, token);
+  const failovers = asked?.failovers ?? [];
+  if (asked?.body !== undefined) return { body: asked.body as StatusBody, routerUp: true, url: asked.url ?? urls[0]!, failovers };
+  return { body: await offlineStatus(fleets, await store.read()), routerUp: false, url: urls[0]!, failovers };
 }
 
 export const run: CommandModule['run'] = async (ctx: Context, _args, options) => {
@@ -64,7 +66,7 @@ export const run: CommandModule['run'] = async (ctx: Context, _args, options) =>
   const wanted = ctx.options.service;
   const fleets = new FleetSet(config, false);
   const show = async (): Promise<number> => {
-    const { body, routerUp } = await snapshot(config, store, fleets);
+    const { body, routerUp, url, failovers } = await snapshot(config, store, fleets);
     if (wanted !== undefined && !Object.hasOwn(body.services, wanted) && !Object.hasOwn(config.services, wanted)) {
       const known = [...new Set([...Object.keys(config.services), ...Object.keys(body.services)])].sort();
       throw usageError('unknown_service', `There is no service ${JSON.stringify(wanted)} in the config or the policy${known.length > 0 ? `; known: ${known.join(', ')}` : ''}.`);
@@ -79,10 +81,10 @@ export const run: CommandModule['run'] = async (ctx: Context, _args, options) =>
       }
       orphans = [];
     }
-    const shown = { body, routerUp, url: routerUrl(config), watch: options.watch === true };
+    const shown = { body, routerUp, url, failovers, watch: options.watch === true };
     const problems = problemsOf(filtered, shown, orphans);
     const failing = options.check === true && options.watch !== true && problems.length > 0;
-    const failure = () => failedError('check_failed', `status --check found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => p.message).join('; ')}.`, { ...filtered, router: { url: shown.url, up: routerUp }, problems });
+    const failure = () => failedError('check_failed', `status --check found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => p.message).join('; ')}.`, { ...filtered, router: routerField(shown), problems });
     // With --check, a failing status is the one JSON document (ok: false, with the status inside).
     if (failing && ctx.out.json) throw failure();
     if (ctx.out.json) {
