@@ -20,6 +20,11 @@ export function soleLeadership(self: Owner): Leadership {
   return { self, mayAct: () => true, fence: () => undefined, ownerAlive };
 }
 
+/** A router that never leads: it serves, and its passes only watch (a second router without Redis). */
+export function followerLeadership(self: Owner): Leadership {
+  return { self, mayAct: () => false, fence: () => undefined, ownerAlive };
+}
+
 /**
  * Leadership under a lease. A router's claim is alive exactly while its
  * owner holds the lease: the claims of a router that lost it are taken over

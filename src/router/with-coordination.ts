@@ -4,7 +4,7 @@ import { LeaderLease } from '../coordination/leader-lease.js';
 import { openRedisLink } from '../coordination/redis-link.js';
 import { RouterRegistry } from '../coordination/router-registry.js';
 import { SharedTally } from '../coordination/shared-tally.js';
-import { leasedLeadership, soleLeadership, type Leadership } from '../control/leadership.js';
+import { followerLeadership, leasedLeadership, soleLeadership, type Leadership } from '../control/leadership.js';
 import { ownerOf } from '../control/owner.js';
 import { redactUrl } from '../config/redis-url.js';
 import type { Router } from './router.js';
@@ -24,12 +24,20 @@ export interface Coordination {
  * Joins a started router to the others sharing its state through Redis:
  * heartbeats are shared (one fleet-wide tally), the router registers
  * itself for /v1/status, and it competes for the drain leader's lease.
- * Without coordination in the config the router is alone and always leads.
+ * Without coordination in the config, the router on the config's own
+ * address leads, and one more (`--listen`, `primary` false) only serves:
+ * two drain controllers must never judge one fleet from two tallies.
  */
-export async function attachCoordination(router: Router, config: Config, log: (line: string) => void): Promise<Coordination> {
+export async function attachCoordination(router: Router, config: Config, log: (line: string) => void, primary = true): Promise<Coordination> {
   const self = ownerOf('router', new Date(), 0);
   const coordination = config.coordination;
-  if (coordination === undefined) return { leadership: soleLeadership(self), tally: undefined, lease: undefined, stop: async () => undefined };
+  if (coordination === undefined) {
+    if (primary) return { leadership: soleLeadership(self), tally: undefined, lease: undefined, stop: async () => undefined };
+    router.state.metrics.leader.set(0);
+    router.routersStatus = async () => [{ id: router.id, url: router.url, leader: false, ageMs: 0 }];
+    log(`no coordination.redis: this router answers logins, resolves and heartbeats, but it does not drain (the router on router.listen does), and its tally holds only the heartbeats sent to it; set coordination.redis to share one tally and one drain leader`);
+    return { leadership: followerLeadership(self), tally: undefined, lease: undefined, stop: async () => undefined };
+  }
 
   const r = config.router;
   const keys = coordinationKeys(coordination.prefix);

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliResult } from '../helpers/cli.js';
 import { freePorts } from '../helpers/free-port.js';
+import { cliHeaders } from '../helpers/signed.js';
 import { makePm2Home, pidAlive, USER_PM2_HOME, type Pm2Home } from '../helpers/pm2-home.js';
 import { buildPolicy, fetchHealth, jsonOk, projectCli, writeRouterProject, type RouterProject } from '../helpers/router-process.js';
 
@@ -57,6 +58,10 @@ describe('several routers of one project under PM2', () => {
     for (const port of ports.slice(1)) expect(await fetchHealth(url(port), 1000)).toMatchObject({ ok: true, generation: 2 });
     // The config's own address was not started: the routers listen only where --listen said.
     expect(await fetchHealth(url(ports[0]!), 500)).toBeUndefined();
+
+    // Without coordination.redis neither drains: only the router on the config's own address would.
+    const status = await fetch(`${url(ports[1]!)}/v1/status`, { headers: cliHeaders(project.token) });
+    expect((await status.json()).routers).toEqual([expect.objectContaining({ url: url(ports[1]!), leader: false })]);
 
     const again = json(await cli('router', 'start', '--listen', `127.0.0.1:${ports[1]}`, '--json'));
     expect(again).toMatchObject({ alreadyRunning: true, name: `switchyard-router-${ports[1]}`, pid: pids[0] });

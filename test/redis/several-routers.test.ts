@@ -70,7 +70,8 @@ describe.skipIf(!available)('several routers on Redis', () => {
     expect(leaderOf(cliStatus.json)).toBe(routers[0]!.url);
     expect(cliStatus.json.coordination).toMatchObject({ ok: true });
     // Processes heartbeat to the second router; the first (the leader) must count them too.
-    await setRouterUrl(project, routers[1]!.url);
+    // Listed second, third, first: the processes fail over when one is killed or paused below.
+    await setRouterUrl(project, [routers[1]!.url, routers[2]!.url, routers[0]!.url].join(','));
     const deploy = await project.cliJson(['deploy', '1.0.0']);
     expect(deploy.exitCode, deploy.stderr).toBe(0);
     const id = deploy.json.processes?.[0]?.id ?? (await new RedisStore({ url: redis.url, prefix }).read()).services.lobby!.processes[0]!.id;

@@ -39,7 +39,8 @@ function exitSoon(graceMs: number, fallbackCode: number): void {
 
 export const run: CommandModule['run'] = async (ctx, _args, options) => {
   // --listen: one more router with the same config, on another address.
-  const loaded = withListen((await openProject(ctx)).loaded, options.listen);
+  const own = (await openProject(ctx)).loaded;
+  const loaded = withListen(own, options.listen);
   const { token } = await ensureToken(loaded.config.stateDir);
   // A background loop's failure is logged and the router keeps serving; it never ends the process.
   process.on('unhandledRejection', (reason) => {
@@ -56,7 +57,10 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
     exitSoon(1000, 1);
     throw failedError('router_listen_failed', message);
   }
-  const coordination = await attachCoordination(router, loaded.config, timestamped);
+  // Without Redis only the router on the config's own address drains; one started with --listen elsewhere serves.
+  const configured = own.config.router.listen;
+  const primary = configured.host === loaded.config.router.listen.host && configured.port === loaded.config.router.listen.port;
+  const coordination = await attachCoordination(router, loaded.config, timestamped, primary);
   const fleet = attachFleet(router, loaded.config, timestamped, coordination.leadership);
   const dataPlane = await attachDataPlane(router, loaded.config, timestamped).catch(async (error: unknown) => {
     await fleet.stop();
