@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '../../src/sdk/client.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { leaderOf, spawnProjectRouter, useRedis, type ProjectRouter } from '../helpers/redis-routers.js';
@@ -113,6 +114,23 @@ describe.skipIf(!available)('several routers on Redis', () => {
     const leader = routers[0]!;
     const deploy = await project.cliJson(['deploy', '1.1.0']);
     expect(deploy.exitCode, deploy.stderr).toBe(0);
+    // Terminals log in through the client SDK with every router listed, the leader first, while it is killed.
+    const client = createClient({ router: routers.map((r) => r.url), service: 'lobby', retries: 0, timeoutMs: 2000 });
+    const logins = { ok: 0, failed: 0 };
+    let logging = true;
+    const loop = (async () => {
+      for (let i = 0; logging && i < 2000; i += 1) {
+        try {
+          const result = await client.login({ version: '1.1.0', terminal: `t-${i}` });
+          if (result.version === '1.1.0') logins.ok += 1;
+          else logins.failed += 1;
+        } catch {
+          logins.failed += 1;
+        }
+        await sleep(10);
+      }
+    })();
+    await sleep(300);
     const killedAt = Date.now();
     leader.child.kill('SIGKILL');
     const others = routers.slice(1);
@@ -124,6 +142,13 @@ describe.skipIf(!available)('several routers on Redis', () => {
     const newLeader = others.find((r) => r.url === leaderOf(after))!;
     console.log(`leader SIGKILLed: ${newLeader.url} took over after ${takeoverMs} ms`);
 
+    logging = false;
+    await loop;
+    console.log(`client SDK during the leader's SIGKILL: ${logins.ok} logins ok, ${logins.failed} failed, ${client.failovers} failovers`);
+    expect(logins.failed).toBe(0);
+    expect(logins.ok).toBeGreaterThan(0);
+    // Sticky: one failover away from the dead router, then the next router keeps answering.
+    expect(client.failovers).toBe(1);
     const retired = await newLeader.waitStatus((s) => s.services?.lobby?.processes?.every((p: { version: string; state: string }) => p.version !== '1.0.0' || p.state === 'retired'), 30_000);
     expect(retired.services.lobby.processes.filter((p: { version: string }) => p.version === '1.0.0').length).toBeGreaterThan(0);
     const names = (await project.pm2Jlist()).map((p) => p.name);
