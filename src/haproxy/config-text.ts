@@ -110,7 +110,8 @@ function frontend(s: HaproxySettings): string[] {
   ];
 }
 
-function quotedJson(text: string): string {
+/** A double-quoted HAProxy string: backslash, quote and "$" (variable expansion) escaped. */
+export function quotedJson(text: string): string {
   return `"${text.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
 }
 
