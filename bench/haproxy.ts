@@ -6,7 +6,9 @@
  * switchyard's HAProxy (router.dataPlane: haproxy, one HAProxy thread)
  * against a hand-written HAProxy config (same backend, one thread),
  * against the router's built-in proxy and against nginx proxying by a map;
- * GET /v1/resolve answered by HAProxy against nginx's fixed answer; bare
+ * GET /v1/resolve answered by HAProxy against nginx's fixed answer and
+ * against HAProxy's own fixed answer (a hand-written `http-request return`,
+ * the ceiling of any answer HAProxy gives itself); bare
  * node:http answering the backend's bytes (Node's ceiling); and the time
  * from a policy write until HAProxy routes by it.
  *
@@ -18,6 +20,7 @@
  *   --rounds <n>       rounds (default 3; quick 1)
  *   --connections <n>  wrk connections (default 32)
  *   --unpinned         do not pin (servers and wrk share both cores)
+ *   --only resolve     only resolve and the two fixed answers (nginx's, HAProxy's); no --write-docs
  *
  * Exit code: 0 when it ran (missed targets are reported, not failed);
  * 1 when it could not run or a check failed.
@@ -34,7 +37,7 @@ import { startNginx, stopNginx } from './router/nginx.js';
 import { basePolicy, checked } from './router/policies.js';
 import { BACKEND_BODY_TEXT } from './router/backend-body.js';
 import { startHandWritten, startSwitchyard, stopSwitchyard, type SwitchyardEdge } from './haproxy/setup.js';
-import { commandOutput, defaultJsonPath, fmt, fmtInt, freePort, httpGet, log, mdTable, median, npmCommand, percentile, sleep, spawnChild, stopChild, which, writeJson, type BenchJson, type Child, type SummaryRow } from './util.js';
+import { commandOutput, treeCpuMicros, defaultJsonPath, fmt, fmtInt, freePort, httpGet, log, mdTable, median, npmCommand, percentile, sleep, spawnChild, stopChild, which, writeJson, type BenchJson, type Child, type SummaryRow } from './util.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOCS = join(ROOT, 'docs', 'performance.md');
@@ -51,10 +54,13 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string' },
     connections: { type: 'string' },
     unpinned: { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
   strict: true,
 });
 const quick = flags.quick === true;
+if (flags.only !== undefined && (flags.only !== 'resolve' || flags['write-docs'] === true)) throw new Error('--only takes "resolve", and not with --write-docs (the docs block has every row)');
+const onlyResolve = flags.only === 'resolve';
 const S = {
   durationS: Number(flags.duration ?? (quick ? 1 : 5)),
   rounds: Number(flags.rounds ?? (quick ? 1 : 3)),
@@ -88,6 +94,9 @@ interface Target {
   rps: number[];
   p99ms: number[];
   errors: number;
+  /** The serving process (with its children): its CPU time per answered request is measured, µs per run. */
+  pid?: number;
+  cpuUs: number[];
 }
 
 /** Policy writes alternating between two policies; for each, ms until HAProxy answers 1.1.0 as that policy says. */
@@ -138,6 +147,13 @@ function ratioRow(figure: string, a: Target, b: Target | undefined, target: numb
   };
 }
 
+/** Less sensitive to a busy machine than throughput: the server CPU each answer costs (b's µs ÷ a's, so above 1 is a cheaper). */
+function cpuRow(figure: string, a: Target, b: Target | undefined): SummaryRow {
+  const [ca, cb] = [median(a.cpuUs), median(b?.cpuUs ?? [])];
+  const compared = b === undefined ? { comparison: '—', ratio: 'n/a', result: 'skipped' as const, note: 'comparison not available' } : { comparison: `${b.label}: ${fmt(cb)} µs/request`, ratio: `${fmt(cb / ca)}×`, result: 'info' as const };
+  return { figure, measured: `${fmt(ca)} µs/request`, target: '—', ...compared };
+}
+
 async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const haproxyPath = which('haproxy') ?? (existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : undefined);
@@ -164,28 +180,36 @@ async function main(): Promise<number> {
   const [node, ...nodeArgs] = [...serverPrefix, process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'router', 'servers.ts'), 'backend', String(backendPort)];
   children.push(await spawnChild('backend', node!, nodeArgs, { cwd: ROOT, readyText: 'ready' }));
   edge = await startSwitchyard(join(scratch, 'sy'), { router: await freePort(), edge: await freePort() }, basePolicy(backendPort), serverPrefix);
-  const handPort = await freePort();
-  children.push(await startHandWritten(join(scratch, 'hand'), haproxyPath, handPort, backendPort, VERSION, proxyPrefix));
   const resolvePath = `/v1/resolve?service=bench&version=${VERSION}`;
   const resolveBody = (await httpGet(`${edge.edgeUrl}${resolvePath}`)).body;
+  const hand = { proxy: await freePort(), fixed: await freePort() };
+  const handChild = await startHandWritten(join(scratch, 'hand'), haproxyPath, hand, backendPort, VERSION, resolveBody, proxyPrefix);
+  children.push(handChild);
   let nginxPorts: { proxy: number; fixed: number } | undefined;
+  let nginxPid: number | undefined;
   if (nginxPath !== undefined) {
     nginxPorts = { proxy: await freePort(), fixed: await freePort() };
-    children.push(await startNginx({ nginxPath, dir: join(scratch, 'nginx'), proxyPort: nginxPorts.proxy, fixedPort: nginxPorts.fixed, backendPort, version: VERSION, fixedBody: resolveBody, prefix: proxyPrefix }));
+    const nginx = await startNginx({ nginxPath, dir: join(scratch, 'nginx'), proxyPort: nginxPorts.proxy, fixedPort: nginxPorts.fixed, backendPort, version: VERSION, fixedBody: resolveBody, prefix: proxyPrefix });
+    children.push(nginx);
+    nginxPid = nginx.pid;
   } else notes.push('nginx is not installed (apt-get install nginx): its rows are skipped.');
 
-  const t = (key: string, label: string, url: string, body: string): Target => ({ key, label, url, body, rps: [], p99ms: [], errors: 0 });
-  const targets: Target[] = [
+  const t = (key: string, label: string, url: string, body: string, pid?: number): Target => ({ key, label, url, body, rps: [], p99ms: [], errors: 0, cpuUs: [], ...(pid === undefined ? {} : { pid }) });
+  const haproxyPid = Number.parseInt(await readFile(join(edge.haproxyDir, 'haproxy.pid'), 'utf8'), 10);
+  const all: Target[] = [
     t('haproxy', "switchyard's HAProxy (proxy by version header)", `${edge.edgeUrl}/api/ping`, BACKEND_BODY_TEXT),
-    t('hand', 'hand-written HAProxy config', `http://127.0.0.1:${handPort}/api/ping`, BACKEND_BODY_TEXT),
+    t('hand', 'hand-written HAProxy config', `http://127.0.0.1:${hand.proxy}/api/ping`, BACKEND_BODY_TEXT),
     t('builtin', 'built-in proxy (router)', `${edge.routerUrl}/api/ping`, BACKEND_BODY_TEXT),
     t('node', 'bare node:http (the backend itself)', `http://127.0.0.1:${backendPort}/api/ping`, BACKEND_BODY_TEXT),
-    t('resolve', 'resolve answered by HAProxy', `${edge.edgeUrl}${resolvePath}`, resolveBody),
+    t('resolve', 'resolve answered by HAProxy', `${edge.edgeUrl}${resolvePath}`, resolveBody, haproxyPid),
+    t('handFixed', "HAProxy's own fixed answer (resolve's body)", `http://127.0.0.1:${hand.fixed}${resolvePath}`, resolveBody, handChild.pid),
     ...(nginxPorts === undefined ? [] : [
       t('nginxProxy', 'nginx proxy (map on version header)', `http://127.0.0.1:${nginxPorts.proxy}/api/ping`, BACKEND_BODY_TEXT),
-      t('nginxFixed', "nginx's fixed answer (resolve's body)", `http://127.0.0.1:${nginxPorts.fixed}${resolvePath}`, resolveBody),
+      t('nginxFixed', "nginx's fixed answer (resolve's body)", `http://127.0.0.1:${nginxPorts.fixed}${resolvePath}`, resolveBody, nginxPid),
     ]),
   ];
+  const resolveKeys = new Set(['resolve', 'handFixed', 'nginxFixed']);
+  const targets = onlyResolve ? all.filter((x) => resolveKeys.has(x.key)) : all;
   for (const target of targets) {
     const answer = await httpGet(target.url, { 'x-switchyard-version': VERSION });
     if (answer.status !== 200 || answer.body !== target.body) throw new Error(`${target.label} answered ${answer.status} ${answer.body.slice(0, 200)} before the load`);
@@ -197,20 +221,32 @@ async function main(): Promise<number> {
     // Each round starts one target later, so no target always runs first.
     for (const target of [...targets.slice(round - 1), ...targets.slice(0, round - 1)]) {
       log(`round ${round}/${S.rounds}: ${target.label}, ${S.durationS} s…`);
+      const cpuBefore = target.pid === undefined ? 0 : treeCpuMicros(target.pid);
       const r = await tool.run({ url: target.url, headers: { 'x-switchyard-version': VERSION }, connections: S.connections, threads: 1, durationS: S.durationS });
+      if (target.pid !== undefined) target.cpuUs.push((treeCpuMicros(target.pid) - cpuBefore) / r.requests);
       target.rps.push(r.rps);
       target.p99ms.push(r.p99ms);
       target.errors += r.socketErrors + r.non2xx;
     }
   }
-  log(`policy change → HAProxy routing by it, ${S.propagationWrites} writes…`);
-  const prop = await propagation(edge, backendPort, S.propagationWrites);
   const by = (key: string) => targets.find((x) => x.key === key);
-  const rows: SummaryRow[] = [
+  const resolveRows: SummaryRow[] = [
+    ratioRow('resolve answered by HAProxy vs nginx fixed answer', by('resolve')!, by('nginxFixed'), 0.8, 'nginx not installed'),
+    ratioRow("resolve answered by HAProxy vs HAProxy's own fixed answer (its ceiling)", by('resolve')!, by('handFixed'), null),
+    ratioRow("HAProxy's own fixed answer vs nginx fixed answer", by('handFixed')!, by('nginxFixed'), null, 'nginx not installed'),
+    cpuRow('resolve answered by HAProxy vs nginx fixed answer, by server CPU per request', by('resolve')!, by('nginxFixed')),
+    cpuRow("resolve answered by HAProxy vs HAProxy's own fixed answer, by server CPU per request", by('resolve')!, by('handFixed')),
+  ];
+  let prop = { p50: NaN, p99: NaN, max: NaN, missed: 0 };
+  if (!onlyResolve) {
+    log(`policy change → HAProxy routing by it, ${S.propagationWrites} writes…`);
+    prop = await propagation(edge, backendPort, S.propagationWrites);
+  }
+  const rows: SummaryRow[] = onlyResolve ? resolveRows : [
     ratioRow("switchyard's HAProxy vs a hand-written HAProxy config", by('haproxy')!, by('hand'), 0.95),
     ratioRow("switchyard's HAProxy vs the built-in proxy", by('haproxy')!, by('builtin'), 1.5),
     ratioRow("switchyard's HAProxy vs nginx proxy", by('haproxy')!, by('nginxProxy'), null, 'nginx not installed'),
-    ratioRow('resolve answered by HAProxy vs nginx fixed answer', by('resolve')!, by('nginxFixed'), 0.8, 'nginx not installed'),
+    ...resolveRows,
     ratioRow("bare node:http (Node's ceiling) vs switchyard's HAProxy", by('node')!, by('haproxy'), null),
     {
       figure: 'policy change → HAProxy routing by it (write to first routed request)',
@@ -223,7 +259,7 @@ async function main(): Promise<number> {
   // On a shared machine the figures move with everyone else's load: say how busy it was.
   notes.push(`Load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end, on ${cpus().length} cores.`);
   if (errors > 0) notes.push(`${errors} load errors (socket errors or non-2xx answers) over all runs.`);
-  const details = mdTable(['target', 'median req/s', 'runs (req/s)', 'median p99 (ms)'], targets.map((x) => [x.label, fmtInt(median(x.rps)), x.rps.map(fmtInt).join(', '), fmt(median(x.p99ms))]));
+  const details = mdTable(['target', 'median req/s', 'runs (req/s)', 'median p99 (ms)', 'server CPU µs/request (runs)'], targets.map((x) => [x.label, fmtInt(median(x.rps)), x.rps.map(fmtInt).join(', '), fmt(median(x.p99ms)), x.cpuUs.length === 0 ? '—' : x.cpuUs.map((c) => fmt(c)).join(', ')]));
   const command = npmCommand('bench:haproxy');
   const json: BenchJson = {
     schema: 1, bench: 'haproxy', startedAt, finishedAt: new Date().toISOString(), command,

@@ -203,19 +203,29 @@ function childPids(pid: number): number[] {
   return out;
 }
 
+/** Ticks of a process and every live descendant (with the children each has reaped). */
+function treeTicks(pid: number): number {
+  let ticks = 0;
+  const queue = [pid];
+  for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+    ticks += processTicks(p);
+    queue.push(...childPids(p));
+  }
+  return ticks;
+}
+
+/** CPU time of a process and its descendants, in µs (100 Hz ticks: 10 ms steps); 0 when gone or no /proc. */
+export function treeCpuMicros(pid: number): number {
+  return (treeTicks(pid) * 1e6) / TICKS_PER_SECOND;
+}
+
 /** Where the machine's CPU time went, from /proc (Linux); undefined elsewhere. */
 export function cpuSnapshot(): CpuSnapshot | undefined {
   try {
     const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq (steal is not time used inside this machine)
     const busy = (cpu[0] ?? 0) + (cpu[1] ?? 0) + (cpu[2] ?? 0) + (cpu[5] ?? 0) + (cpu[6] ?? 0);
-    let mine = processTicks('self');
-    const queue = childPids(process.pid);
-    for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
-      mine += processTicks(pid);
-      queue.push(...childPids(pid));
-    }
-    return { atMs: Date.now(), busy, mine };
+    return { atMs: Date.now(), busy, mine: treeTicks(process.pid) };
   } catch {
     return undefined;
   }

@@ -2,6 +2,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Policy } from '../../dist/core/policy-schema.js';
+import { quotedJson } from '../../dist/haproxy/config-text.js';
 import { PolicyStore } from '../../dist/store/policy-store.js';
 import { ensureToken } from '../../dist/store/token.js';
 import { SWITCHYARD_BIN } from '../router/http.js';
@@ -81,7 +82,11 @@ export async function stopSwitchyard(edge: SwitchyardEdge): Promise<void> {
   await sleep(500);
 }
 
-export function handWrittenConfig(port: number, backendPort: number, version: string): string {
+/**
+ * fixedPort answers every request with \`fixedBody\` and the resolve answer's headers by
+ * \`http-request return\`: HAProxy's own ceiling for an answer it gives itself.
+ */
+export function handWrittenConfig(port: number, backendPort: number, version: string, fixedPort: number, fixedBody: string): string {
   return `# The hand-written comparison: what a person would write for one version on one backend.
 global
   nbthread 1
@@ -97,13 +102,17 @@ frontend fe
   use_backend v1 if v_known
 backend v1
   server s1 127.0.0.1:${backendPort}
+frontend fixed
+  bind 127.0.0.1:${fixedPort}
+  http-request return status 200 content-type "application/json; charset=utf-8" hdr cache-control no-store string ${quotedJson(fixedBody)}
 `;
 }
 
-export async function startHandWritten(dir: string, haproxyPath: string, port: number, backendPort: number, version: string, prefix: string[]): Promise<Child> {
+export async function startHandWritten(dir: string, haproxyPath: string, ports: { proxy: number; fixed: number }, backendPort: number, version: string, fixedBody: string, prefix: string[]): Promise<Child> {
+  const port = ports.proxy;
   await mkdir(dir, { recursive: true });
   const cfg = join(dir, 'hand.cfg');
-  await writeFile(cfg, handWrittenConfig(port, backendPort, version));
+  await writeFile(cfg, handWrittenConfig(port, backendPort, version, ports.fixed, fixedBody));
   const errFd = openSync(join(dir, 'hand.log'), 'a');
   let child: Child;
   try {

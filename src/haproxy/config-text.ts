@@ -71,10 +71,15 @@ function frontend(s: HaproxySettings): string[] {
     'frontend switchyard',
     `  bind ${hostPort(s.listen)}`,
     '  option forwardfor',
-    '  acl sy_router_path path_beg /v1/ /ui/',
-    '  acl sy_router_path path /metrics /healthz /ui',
     '  acl sy_resolve path /v1/resolve',
     '  acl sy_get method GET',
+    // GET /v1/resolve first, and only for its path: the version parameter, one route lookup for "service|=version",
+    // and the answer from the resolve map, before any other rule runs. Anything else (no or an empty service parameter,
+    // a match key, an unserved version, bad input) falls through to the full chain below, which also sees txn.ver.
+    '  http-request set-var(txn.ver) url_param(version),url_dec if sy_resolve',
+    `  http-request return status 200 ${JSON_TYPE} lf-string "%[var(txn.be),map(${mapFile(s.dir, 'resolve')})]" if sy_resolve sy_get { url_param(service),url_dec,concat(|=,txn.ver),map(${map('route')}),set-var(txn.be) -m found }`,
+    '  acl sy_router_path path_beg /v1/ /ui/',
+    '  acl sy_router_path path /metrics /healthz /ui',
     '  acl sy_routed var(txn.be) -m found',
     // The carriers, in DESIGN.md's order; /v1/resolve takes its own query parameters.
     `  http-request set-var(txn.svc) req.fhdr(${s.serviceHeader},1) if !sy_resolve`,
@@ -83,7 +88,6 @@ function frontend(s: HaproxySettings): string[] {
     `  http-request set-var(txn.ver) req.fhdr(${s.versionHeader},1) if !sy_resolve`,
     '  http-request set-var(txn.ver) url_param(switchyard-version),url_dec if !sy_resolve !{ var(txn.ver) -m found }',
     '  http-request set-var(txn.ver) req.cook(switchyard-version),url_dec if !sy_resolve !{ var(txn.ver) -m found }',
-    '  http-request set-var(txn.ver) url_param(version),url_dec if sy_resolve',
     // The regular expression runs once; later rules test the flag, and a routed request skips them first.
     `  http-request set-var(txn.semver) bool(true) if { var(txn.ver) -m reg ${SEMVER} }`,
     '  acl sy_semver var(txn.semver) -m found',
@@ -106,7 +110,8 @@ function frontend(s: HaproxySettings): string[] {
   ];
 }
 
-function quotedJson(text: string): string {
+/** A double-quoted HAProxy string: backslash, quote and "$" (variable expansion) escaped. */
+export function quotedJson(text: string): string {
   return `"${text.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
 }
 

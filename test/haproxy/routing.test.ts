@@ -91,7 +91,7 @@ describe.skipIf(missing)('HAProxy data plane: routing', () => {
   });
 
   it('answers /v1/resolve from its maps with the router\'s JSON, and leaves bad input to the router', async () => {
-    for (const query of ['version=1.5.0', 'version=1.4.0&service=lobby', 'version=bad', 'service=nope&version=1.5.0', '']) {
+    for (const query of ['version=1.5.0', 'version=1.4.0&service=lobby', 'service=&version=1.6.0', 'version=1.6.0&service=lob%62y', 'version=bad', 'service=nope&version=1.5.0', '']) {
       const edge = await viaEdge(`/v1/resolve?${query}`);
       const own = await viaRouter(`/v1/resolve?${query}`);
       expect(edge.status, query).toBe(own.status);
@@ -135,6 +135,11 @@ describe.skipIf(missing)('HAProxy data plane: routing', () => {
       expect(edge.status, version).toBe(own.status);
       if (own.status === 200) expect(edge.json<BackendAnswer>().version, version).toBe(own.json<BackendAnswer>().version);
       else expect(edge.json(), version).toEqual(own.json());
+      // /v1/resolve by a match key: past HAProxy's exact lookup, the same answer as the router's.
+      const resolved = await viaEdge(`/v1/resolve?service=lobby&version=${encodeURIComponent(version)}`);
+      const ownResolved = await viaRouter(`/v1/resolve?service=lobby&version=${encodeURIComponent(version)}`);
+      expect(resolved.status, version).toBe(ownResolved.status);
+      expect(resolved.json(), version).toEqual(ownResolved.json());
     }
   });
 
