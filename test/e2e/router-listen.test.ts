@@ -61,7 +61,7 @@ describe('several routers of one project under PM2', () => {
 
     // Without coordination.redis neither drains: only the router on the config's own address would.
     const status = await fetch(`${url(ports[1]!)}/v1/status`, { headers: cliHeaders(project.token) });
-    expect((await status.json()).routers).toEqual([expect.objectContaining({ url: url(ports[1]!), leader: false })]);
+    expect(((await status.json()) as { routers: unknown[] }).routers).toEqual([expect.objectContaining({ url: url(ports[1]!), leader: false })]);
 
     const again = json(await cli('router', 'start', '--listen', `127.0.0.1:${ports[1]}`, '--json'));
     expect(again).toMatchObject({ alreadyRunning: true, name: `switchyard-router-${ports[1]}`, pid: pids[0] });
