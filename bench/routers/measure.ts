@@ -1,0 +1,307 @@
+import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Client } from 'undici';
+import { deriveKey, signRequest } from '../../dist/sdk/signing.js';
+import { acceptedCounter, cpuSecondsOf, fleetPolicy, generationOf, HB, pin, PROBE, PROBE_ID, redisCounters, tallyOf, writePolicy, type Fleet, type TallyEntry } from './fleet.js';
+import { terminalsOf, type LoadJob, type LoadLoop, type LoadOutput } from './load.js';
+import { percentile, sleep } from '../util.js';
+
+/** The figures of bench/routers.ts, each measured against the fleet as it is (1 or 3 routers). */
+
+const LOAD = join(dirname(fileURLToPath(import.meta.url)), 'load.ts');
+
+export interface Placement {
+  /** Servers (routers, redis) on CPU 0 and the load on CPU 1. */
+  pinned: boolean;
+  /** Load-generating processes. */
+  workers: number;
+  /** Connections over all of them, spread evenly over the routers. */
+  connections: number;
+}
+
+/** Runs one job split over `workers` child processes (pinned to CPU 1 when asked); resolves with their outputs and CPU seconds. */
+async function runLoad(jobs: LoadJob[], pinned: boolean): Promise<{ outputs: LoadOutput[]; cpuS: number }> {
+  const prefix = pinned ? ['taskset', '-c', '1'] : [];
+  const children = jobs.map(() => {
+    const [cmd, ...args] = [...prefix, process.execPath, '--import', 'tsx', LOAD];
+    return spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  });
+  try {
+    const readers = children.map((c) => {
+      const lines = createInterface({ input: c.stdout! });
+      const queue: string[] = [];
+      const waiting: Array<(l: string) => void> = [];
+      lines.on('line', (l) => (waiting.length > 0 ? waiting.shift()!(l) : queue.push(l)));
+      c.once('exit', (code) => waiting.splice(0).forEach((w) => w(`exit ${code}`)));
+      return () => new Promise<string>((done) => (queue.length > 0 ? done(queue.shift()!) : waiting.push(done)));
+    });
+    children.forEach((c, i) => c.stdin!.write(`${JSON.stringify(jobs[i])}\n`));
+    for (const next of readers) {
+      const line = await next();
+      if (line !== 'ready') throw new Error(`a load process did not get ready: ${line}`);
+    }
+    children.forEach((c) => c.stdin!.write('go\n'));
+    const outputs: LoadOutput[] = [];
+    let cpuS = 0;
+    for (let i = 0; i < children.length; i++) {
+      const line = await readers[i]!();
+      if (!line.startsWith('{')) throw new Error(`a load process ended without a result: ${line}`);
+      const out = JSON.parse(line) as LoadOutput;
+      cpuS += out.cpuS;
+      outputs.push(out);
+    }
+    return { outputs, cpuS };
+  } finally {
+    for (const c of children) {
+      c.stdin!.end();
+      if (c.exitCode === null) c.kill('SIGTERM');
+    }
+  }
+}
+
+/** Connections spread over workers and routers: loop (worker w, router r, connection c). */
+function loopsFor(fleet: Fleet, p: Placement, worker: number): Array<{ url: string; router: number; slot: number }> {
+  const perWorkerPerRouter = Math.max(1, Math.round(p.connections / p.workers / fleet.routers.length));
+  return fleet.routers.flatMap((r, ri) => Array.from({ length: perWorkerPerRouter }, (_, c) => ({ url: r.url, router: ri, slot: worker * perWorkerPerRouter + c })));
+}
+
+export interface IngestResult {
+  routers: number;
+  pinned: boolean;
+  processes: number;
+  connections: number;
+  seconds: number;
+  sent: number;
+  accepted: number;
+  rate: number;
+  p50ms: number;
+  p99ms: number;
+  failed: number;
+  firstFailure: string | null;
+  /** Every router's accepted counter moved, in sum, by the number of 204s. */
+  counterExact: boolean;
+  /** Every router's tally equals the sum of the last heartbeat of every process, fleet-wide. */
+  tallyExact: boolean;
+  /** ms from the end of the load until every router's tally was exact. */
+  convergedMs: number;
+  tallyProblem: string | null;
+  /** CPU-seconds per 1,000 accepted heartbeats: the routers together, the load generator, redis-server. */
+  routerCpuMsPerK: number;
+  loadCpuMsPerK: number;
+  redisCpuMsPerK: number;
+  /** Share of one core used meanwhile by the routers together and by redis-server. */
+  routerCores: number;
+  redisCores: number;
+  /** Redis, per second of the run: heartbeat records written (SET), records read (GET inside the read script), read scripts. */
+  redisSetsPerS: number;
+  redisGetsPerS: number;
+  redisEvalsPerS: number;
+}
+
+/**
+ * `processes` heartbeat senders, process i sending to router i mod R only
+ * (as a process sticks to the first router of its list), for `durationS`.
+ * Then every router's tally must equal the expected sum within `settleMs`.
+ */
+export async function ingestRun(fleet: Fleet, p: Placement, processes: number, durationS: number, lastSeq: Map<number, number>, settleMs: number): Promise<IngestResult> {
+  const R = fleet.routers.length;
+  const jobs: LoadJob[] = Array.from({ length: p.workers }, (_, w) => {
+    const loops = loopsFor(fleet, p, w);
+    const slots = loops.length / R;
+    const loopsOut: LoadLoop[] = loops.map((l) => ({ url: l.url, processes: [] as number[] }));
+    for (let i = 0; i < processes; i++) {
+      const r = i % R;
+      const slot = Math.floor(i / R) % (slots * p.workers);
+      if (Math.floor(slot / slots) !== w) continue;
+      loopsOut[r * slots + (slot % slots)]!.processes!.push(i);
+    }
+    const seqs: Record<string, number> = {};
+    for (const l of loopsOut) for (const i of l.processes!) if (lastSeq.has(i)) seqs[i] = lastSeq.get(i)!;
+    return { kind: 'heartbeat', loops: loopsOut, durationS, maxRequests: 5_000_000, token: fleet.token, service: HB, lastSeq: seqs };
+  });
+  const clients = fleet.routers.map((r) => new Client(r.url));
+  try {
+    const before = await Promise.all(clients.map(acceptedCounter));
+    const redis0 = await redisCounters(fleet.admin);
+    const routerPids = fleet.routers.map((r) => r.pid);
+    const cpu0 = routerPids.map(cpuSecondsOf);
+    const t0 = performance.now();
+    const { outputs, cpuS: loadCpuS } = await runLoad(jobs, p.pinned);
+    const wall = (performance.now() - t0) / 1000;
+    const routerCpuS = routerPids.reduce((n, pid, i) => n + cpuSecondsOf(pid) - cpu0[i]!, 0);
+    const redis1 = await redisCounters(fleet.admin);
+    const sent = outputs.reduce((n, o) => n + o.sent, 0);
+    const accepted = outputs.reduce((n, o) => n + o.ok, 0);
+    const seconds = Math.max(...outputs.map((o) => o.seconds));
+    for (const o of outputs) for (const [i, seq] of Object.entries(o.lastSeq)) lastSeq.set(Number(i), seq);
+    const expected = new Map<string, number>();
+    for (const [i, seq] of lastSeq) {
+      if (i >= processes) continue;
+      for (const [v, n] of Object.entries(terminalsOf(i, seq))) if (n > 0) expected.set(v, (expected.get(v) ?? 0) + n);
+    }
+    const settled = performance.now();
+    let problem: string | null = 'not read';
+    while (performance.now() - settled < settleMs) {
+      const tallies = await Promise.all(clients.map((c) => tallyOf(c, fleet.token, HB)));
+      problem = tallies.map((t, i) => tallyDiff(t, expected, fleet.routers[i]!.url)).find((x) => x !== null) ?? null;
+      if (problem === null) break;
+      await sleep(20);
+    }
+    const convergedMs = performance.now() - settled;
+    const after = await Promise.all(clients.map(acceptedCounter));
+    const counted = after.reduce((n, a, i) => n + a - before[i]!, 0);
+    // CPU ms per 1,000 heartbeats = CPU µs per heartbeat.
+  const perK = (s: number) => (s * 1e6) / Math.max(1, accepted);
+    return {
+      routers: R,
+      pinned: p.pinned,
+      processes,
+      connections: jobs.reduce((n, j) => n + j.loops.length, 0),
+      seconds,
+      sent,
+      accepted,
+      rate: accepted / seconds,
+      p50ms: Math.max(...outputs.map((o) => o.latencies.p50)),
+      p99ms: Math.max(...outputs.map((o) => o.latencies.p99)),
+      failed: outputs.reduce((n, o) => n + o.failed, 0),
+      firstFailure: outputs.find((o) => o.firstFailure !== null)?.firstFailure ?? null,
+      counterExact: counted === accepted,
+      tallyExact: problem === null,
+      convergedMs: problem === null ? convergedMs : NaN,
+      tallyProblem: problem ?? (counted === accepted ? null : `accepted counters moved by ${counted}, 204s: ${accepted}`),
+      routerCpuMsPerK: perK(routerCpuS),
+      loadCpuMsPerK: perK(loadCpuS),
+      redisCpuMsPerK: perK(redis1.cpuS - redis0.cpuS),
+      routerCores: routerCpuS / wall,
+      redisCores: (redis1.cpuS - redis0.cpuS) / wall,
+      redisSetsPerS: (redis1.set - redis0.set) / wall,
+      redisGetsPerS: (redis1.get - redis0.get) / wall,
+      redisEvalsPerS: (redis1.eval - redis0.eval) / wall,
+    };
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}
+
+function tallyDiff(tally: TallyEntry[], expected: Map<string, number>, who: string): string | null {
+  const got = new Map(tally.map((e) => [e.version, e.terminals]));
+  for (const [v, n] of expected) if (got.get(v) !== n) return `${who}: version ${v} tally ${got.get(v) ?? 0}, expected ${n}`;
+  for (const [v, n] of got) if (!expected.has(v)) return `${who}: version ${v} tally ${n}, expected none`;
+  return null;
+}
+
+export interface LoginResult {
+  routers: number;
+  pinned: boolean;
+  connections: number;
+  seconds: number;
+  ok: number;
+  rate: number;
+  p50ms: number;
+  p99ms: number;
+  failed: number;
+  firstFailure: string | null;
+}
+
+export async function loginRun(fleet: Fleet, p: Placement, durationS: number, service: string): Promise<LoginResult> {
+  const jobs: LoadJob[] = Array.from({ length: p.workers }, (_, w) => ({ kind: 'login', loops: loopsFor(fleet, p, w).map((l) => ({ url: l.url })), durationS, maxRequests: 5_000_000, service }));
+  const { outputs } = await runLoad(jobs, p.pinned);
+  const ok = outputs.reduce((n, o) => n + o.ok, 0);
+  const seconds = Math.max(...outputs.map((o) => o.seconds));
+  return {
+    routers: fleet.routers.length,
+    pinned: p.pinned,
+    connections: jobs.reduce((n, j) => n + j.loops.length, 0),
+    seconds,
+    ok,
+    rate: ok / seconds,
+    p50ms: Math.max(...outputs.map((o) => o.latencies.p50)),
+    p99ms: Math.max(...outputs.map((o) => o.latencies.p99)),
+    failed: outputs.reduce((n, o) => n + o.failed, 0),
+    firstFailure: outputs.find((o) => o.firstFailure !== null)?.firstFailure ?? null,
+  };
+}
+
+/** Polls every router concurrently (one keep-alive connection each) until `seen` holds for each; ms per router from `t0`, NaN when not within the timeout. */
+async function untilAll(clients: Client[], t0: number, seen: (c: Client) => Promise<boolean>, timeoutMs = 5000): Promise<number[]> {
+  return Promise.all(
+    clients.map(async (c) => {
+      while (performance.now() - t0 < timeoutMs) {
+        if (await seen(c)) return performance.now() - t0;
+        await sleep(1);
+      }
+      return NaN;
+    }),
+  );
+}
+
+export interface Latency {
+  samples: number;
+  missed: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+function latency(values: number[]): Latency {
+  const ok = values.filter(Number.isFinite);
+  return { samples: values.length, missed: values.length - ok.length, p50: percentile(ok, 50), p99: percentile(ok, 99), max: ok.length > 0 ? Math.max(...ok) : NaN };
+}
+
+/** Policy write (RedisStore commit) until every router's /healthz serves the new generation; small policies alternated. */
+export async function policyPropagation(fleet: Fleet, writes: number): Promise<Latency> {
+  const clients = fleet.routers.map((r) => new Client(r.url, { pipelining: 1 }));
+  const all: number[] = [];
+  try {
+    for (let i = 0; i < writes; i++) {
+      const t0 = performance.now();
+      await writePolicy(fleet, fleetPolicy(0, (i % 2) as 0 | 1), false);
+      const g = fleet.generation;
+      const times = await untilAll(clients, t0, async (c) => (await generationOf(c)) === g);
+      all.push(times.some((t) => Number.isNaN(t)) ? NaN : Math.max(...times));
+      await sleep(5 + (i % 11));
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+  return latency(all);
+}
+
+/**
+ * The probe process's heartbeat, sent to router k mod R, until every
+ * router's tally shows its (new) terminal count; a random pause between
+ * probes so they fall anywhere in the routers' read cycle.
+ */
+export async function heartbeatPropagation(fleet: Fleet, probes: number, seq0: number): Promise<Latency & { seq: number }> {
+  const clients = fleet.routers.map((r) => new Client(r.url, { pipelining: 1 }));
+  const key = deriveKey(fleet.token, PROBE_ID);
+  const all: number[] = [];
+  let seq = seq0;
+  try {
+    for (let k = 0; k < probes; k++) {
+      seq++;
+      const terminals = 1 + ((seq * 37) % 1000);
+      const body = JSON.stringify({ service: PROBE, version: '1.0.0', process: PROBE_ID, seq, terminals: { '1.0.0': terminals } });
+      const t0 = performance.now();
+      const res = await clients[k % clients.length]!.request({ path: '/v1/heartbeat', method: 'POST', headers: { 'content-type': 'application/json', ...signRequest(key, PROBE_ID, 'POST', '/v1/heartbeat', body) }, body });
+      await res.body.dump();
+      if (res.statusCode !== 204) throw new Error(`the probe heartbeat was answered ${res.statusCode}`);
+      const times = await untilAll(clients, t0, async (c) => (await tallyOf(c, fleet.token, PROBE)).some((e) => e.version === '1.0.0' && e.terminals === terminals), 4 * fleet.intervalMs + 2000);
+      all.push(times.some((t) => Number.isNaN(t)) ? NaN : Math.max(...times));
+      await sleep(Math.floor(Math.random() * fleet.intervalMs * 0.3));
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+  return { ...latency(all), seq };
+}
+
+/** Pins the servers (every router and redis-server) to CPU 0, or lets them use every CPU again. */
+export function placeServers(fleet: Fleet, pinned: boolean): boolean {
+  const pids = [...fleet.routers.map((r) => r.pid), fleet.redis.pid() ?? -1];
+  return pin(pids, pinned ? '0' : `0-${cpus().length - 1}`);
+}
