@@ -23,7 +23,7 @@
  *   --out <file>      where the JSON goes (default: a file in the OS temp folder)
  *   --duration <s>    seconds per load run (default 5; quick 1)
  *   --rounds <n>      rounds of 1 router then 3 (default 2; quick 1)
- *   --processes <n>   heartbeat processes in the policy (default 10000; quick 2000)
+ *   --processes <n>   heartbeat processes in the policy (default 8000; quick 2000)
  *   --connections <n> load connections in all, spread over the routers (default 48)
  *   --unpinned        only the unpinned placement
  *
@@ -40,8 +40,11 @@ import { parseArgs } from 'node:util';
 import { redisServerAvailable } from '../test/helpers/redis-server.js';
 import { fleetPolicy, makeFleet, setRouters, stopFleet, writePolicy, LOBBY, type Fleet } from './routers/fleet.js';
 import { heartbeatPropagation, ingestRun, loginRun, placeServers, policyPropagation, type Placement } from './routers/measure.js';
+import { allowQuietWait } from './routers/run-load.js';
+import { startRouter, stopRouter, type RouterHandle } from './router/http.js';
+import { pin } from './routers/fleet.js';
 import { detailTables, summaryRows, writeDocsBlock, type RoutersData } from './routers/report.js';
-import { CpuWatch, defaultJsonPath, describeOthers, fmtInt, log, mdTable, npmCommand, which, writeJson, type BenchJson } from './util.js';
+import { CpuWatch, defaultJsonPath, describeOthers, fmtInt, freePort, log, mdTable, npmCommand, which, writeJson, type BenchJson } from './util.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOCS = join(ROOT, 'docs', 'performance.md');
@@ -71,7 +74,7 @@ const number = (name: string, value: string | undefined, fallback: number): numb
 const S = {
   durationS: number('duration', flags.duration, quick ? 1 : 5),
   rounds: Math.round(number('rounds', flags.rounds, quick ? 1 : 2)),
-  processes: Math.round(number('processes', flags.processes, quick ? 2_000 : 10_000)),
+  processes: Math.round(number('processes', flags.processes, quick ? 2_000 : 8_000)),
   connections: Math.round(number('connections', flags.connections, 48)),
   workers: 2,
   intervalMs: 1000,
@@ -82,8 +85,11 @@ const S = {
 const placements = flags.unpinned || which('taskset') === undefined ? [false] : [true, false];
 
 let fleet: Fleet | undefined;
+let alone: RouterHandle | undefined;
 let scratch = '';
 async function cleanup(): Promise<void> {
+  if (alone !== undefined) await stopRouter(alone).catch(() => undefined);
+  alone = undefined;
   if (fleet !== undefined) await stopFleet(fleet).catch(() => undefined);
   fleet = undefined;
   if (scratch !== '') await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
@@ -114,10 +120,23 @@ async function main(): Promise<number> {
   scratch = await mkdtemp(join(tmpdir(), 'sy-bench-routers-'));
   fleet = await makeFleet(scratch, S.intervalMs, S.staleAfter);
   const f = fleet;
+  // The baseline: one router with no coordination, its policy on files (bench/router's set-up).
+  alone = await startRouter(join(scratch, 'alone'), await freePort(), fleetPolicy(S.processes, 0), []);
+  const baseline = { token: alone.token, admin: f.admin, routers: [{ url: alone.url, pid: alone.child.pid }] };
+  allowQuietWait(quick ? 0 : 120_000);
   const data: RoutersData = { intervalMs: S.intervalMs, ingest: [], login: [], policy: { '1': [], '3': [] }, heartbeat: { '1': [], '3': [] } };
   const lastSeq = new Map<number, number>();
   let probeSeq = 0;
   for (let round = 1; round <= S.rounds; round++) {
+    // No router on Redis meanwhile: idle, they would still read the shared records.
+    await setRouters(f, 0);
+    for (const pinned of placements) {
+      pin([alone.child.pid], pinned ? '0' : `0-${cpus().length - 1}`);
+      log(`round ${round}/${S.rounds}: one router alone on files, heartbeat ingest, ${pinned ? 'pinned' : 'unpinned'}, ${S.durationS} s`);
+      const r = await ingestRun(baseline, { pinned, workers: S.workers, connections: S.connections }, S.processes, S.durationS, lastSeq, 4 * S.intervalMs + 3000, true);
+      log(`    ${fmtInt(r.rate)}/s, tally ${r.tallyExact && r.counterExact ? 'exact' : `NOT exact: ${r.tallyProblem}`}`);
+      data.ingest.push(r);
+    }
     for (const count of [1, 3] as const) {
       log(`round ${round}/${S.rounds}: ${count} router(s)`);
       await setRouters(f, count);

@@ -1,18 +1,16 @@
-import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
 import { deriveKey, signRequest } from '../../dist/sdk/signing.js';
 import { acceptedCounter, cpuSecondsOf, fleetPolicy, generationOf, HB, pin, PROBE, PROBE_ID, redisCounters, tallyOf, writePolicy, type Fleet, type TallyEntry } from './fleet.js';
-import { terminalsOf, type LoadJob, type LoadLoop, type LoadOutput } from './load.js';
+import { terminalsOf, type LoadJob, type LoadLoop } from './load.js';
+import { runLoad } from './run-load.js';
 import { percentile, sleep } from '../util.js';
 
 /** The figures of bench/routers.ts, each measured against the fleet as it is (1 or 3 routers). */
 
-const LOAD = join(dirname(fileURLToPath(import.meta.url)), 'load.ts');
+/** What a measurement needs of the routers: the fleet on Redis, or one router alone on files. */
+export type Routers = Pick<Fleet, 'token' | 'admin'> & { routers: Array<{ url: string; pid: number }> };
 
 export interface Placement {
   /** Servers (routers, redis) on CPU 0 and the load on CPU 1. */
@@ -23,54 +21,16 @@ export interface Placement {
   connections: number;
 }
 
-/** Runs one job split over `workers` child processes (pinned to CPU 1 when asked); resolves with their outputs and CPU seconds. */
-async function runLoad(jobs: LoadJob[], pinned: boolean): Promise<{ outputs: LoadOutput[]; cpuS: number }> {
-  const prefix = pinned ? ['taskset', '-c', '1'] : [];
-  const children = jobs.map(() => {
-    const [cmd, ...args] = [...prefix, process.execPath, '--import', 'tsx', LOAD];
-    return spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  });
-  try {
-    const readers = children.map((c) => {
-      const lines = createInterface({ input: c.stdout! });
-      const queue: string[] = [];
-      const waiting: Array<(l: string) => void> = [];
-      lines.on('line', (l) => (waiting.length > 0 ? waiting.shift()!(l) : queue.push(l)));
-      c.once('exit', (code) => waiting.splice(0).forEach((w) => w(`exit ${code}`)));
-      return () => new Promise<string>((done) => (queue.length > 0 ? done(queue.shift()!) : waiting.push(done)));
-    });
-    children.forEach((c, i) => c.stdin!.write(`${JSON.stringify(jobs[i])}\n`));
-    for (const next of readers) {
-      const line = await next();
-      if (line !== 'ready') throw new Error(`a load process did not get ready: ${line}`);
-    }
-    children.forEach((c) => c.stdin!.write('go\n'));
-    const outputs: LoadOutput[] = [];
-    let cpuS = 0;
-    for (let i = 0; i < children.length; i++) {
-      const line = await readers[i]!();
-      if (!line.startsWith('{')) throw new Error(`a load process ended without a result: ${line}`);
-      const out = JSON.parse(line) as LoadOutput;
-      cpuS += out.cpuS;
-      outputs.push(out);
-    }
-    return { outputs, cpuS };
-  } finally {
-    for (const c of children) {
-      c.stdin!.end();
-      if (c.exitCode === null) c.kill('SIGTERM');
-    }
-  }
-}
-
 /** Connections spread over workers and routers: loop (worker w, router r, connection c). */
-function loopsFor(fleet: Fleet, p: Placement, worker: number): Array<{ url: string; router: number; slot: number }> {
+function loopsFor(fleet: Routers, p: Placement, worker: number): Array<{ url: string; router: number; slot: number }> {
   const perWorkerPerRouter = Math.max(1, Math.round(p.connections / p.workers / fleet.routers.length));
   return fleet.routers.flatMap((r, ri) => Array.from({ length: perWorkerPerRouter }, (_, c) => ({ url: r.url, router: ri, slot: worker * perWorkerPerRouter + c })));
 }
 
 export interface IngestResult {
   routers: number;
+  /** One router with no coordination (its policy on files): the baseline. */
+  alone: boolean;
   pinned: boolean;
   processes: number;
   connections: number;
@@ -89,17 +49,20 @@ export interface IngestResult {
   /** ms from the end of the load until every router's tally was exact. */
   convergedMs: number;
   tallyProblem: string | null;
-  /** CPU-seconds per 1,000 accepted heartbeats: the routers together, the load generator, redis-server. */
-  routerCpuMsPerK: number;
-  loadCpuMsPerK: number;
-  redisCpuMsPerK: number;
-  /** Share of one core used meanwhile by the routers together and by redis-server. */
+  /** CPU microseconds per accepted heartbeat: the routers together, the load generator, redis-server. */
+  routerCpuUs: number;
+  loadCpuUs: number;
+  redisCpuUs: number;
+  /** Cores used meanwhile by the routers together, the load generator and redis-server. */
   routerCores: number;
+  loadCores: number;
   redisCores: number;
   /** Redis, per second of the run: heartbeat records written (SET), records read (GET inside the read script), read scripts. */
   redisSetsPerS: number;
   redisGetsPerS: number;
   redisEvalsPerS: number;
+  /** Share of the machine other processes used during the load. */
+  othersShare: number;
 }
 
 /**
@@ -107,7 +70,7 @@ export interface IngestResult {
  * (as a process sticks to the first router of its list), for `durationS`.
  * Then every router's tally must equal the expected sum within `settleMs`.
  */
-export async function ingestRun(fleet: Fleet, p: Placement, processes: number, durationS: number, lastSeq: Map<number, number>, settleMs: number): Promise<IngestResult> {
+export async function ingestRun(fleet: Routers, p: Placement, processes: number, durationS: number, lastSeq: Map<number, number>, settleMs: number, alone = false): Promise<IngestResult> {
   const R = fleet.routers.length;
   const jobs: LoadJob[] = Array.from({ length: p.workers }, (_, w) => {
     const loops = loopsFor(fleet, p, w);
@@ -130,7 +93,7 @@ export async function ingestRun(fleet: Fleet, p: Placement, processes: number, d
     const routerPids = fleet.routers.map((r) => r.pid);
     const cpu0 = routerPids.map(cpuSecondsOf);
     const t0 = performance.now();
-    const { outputs, cpuS: loadCpuS } = await runLoad(jobs, p.pinned);
+    const { outputs, cpuS: loadCpuS, othersShare } = await runLoad(jobs, p.pinned);
     const wall = (performance.now() - t0) / 1000;
     const routerCpuS = routerPids.reduce((n, pid, i) => n + cpuSecondsOf(pid) - cpu0[i]!, 0);
     const redis1 = await redisCounters(fleet.admin);
@@ -154,10 +117,10 @@ export async function ingestRun(fleet: Fleet, p: Placement, processes: number, d
     const convergedMs = performance.now() - settled;
     const after = await Promise.all(clients.map(acceptedCounter));
     const counted = after.reduce((n, a, i) => n + a - before[i]!, 0);
-    // CPU ms per 1,000 heartbeats = CPU µs per heartbeat.
-  const perK = (s: number) => (s * 1e6) / Math.max(1, accepted);
+    const perK = (s: number) => (s * 1e6) / Math.max(1, accepted);
     return {
       routers: R,
+      alone,
       pinned: p.pinned,
       processes,
       connections: jobs.reduce((n, j) => n + j.loops.length, 0),
@@ -173,14 +136,16 @@ export async function ingestRun(fleet: Fleet, p: Placement, processes: number, d
       tallyExact: problem === null,
       convergedMs: problem === null ? convergedMs : NaN,
       tallyProblem: problem ?? (counted === accepted ? null : `accepted counters moved by ${counted}, 204s: ${accepted}`),
-      routerCpuMsPerK: perK(routerCpuS),
-      loadCpuMsPerK: perK(loadCpuS),
-      redisCpuMsPerK: perK(redis1.cpuS - redis0.cpuS),
+      routerCpuUs: perK(routerCpuS),
+      loadCpuUs: perK(loadCpuS),
+      redisCpuUs: perK(redis1.cpuS - redis0.cpuS),
       routerCores: routerCpuS / wall,
+      loadCores: loadCpuS / seconds,
       redisCores: (redis1.cpuS - redis0.cpuS) / wall,
       redisSetsPerS: (redis1.set - redis0.set) / wall,
       redisGetsPerS: (redis1.get - redis0.get) / wall,
       redisEvalsPerS: (redis1.eval - redis0.eval) / wall,
+      othersShare,
     };
   } finally {
     await Promise.all(clients.map((c) => c.close()));
@@ -205,11 +170,12 @@ export interface LoginResult {
   p99ms: number;
   failed: number;
   firstFailure: string | null;
+  othersShare: number;
 }
 
-export async function loginRun(fleet: Fleet, p: Placement, durationS: number, service: string): Promise<LoginResult> {
+export async function loginRun(fleet: Routers, p: Placement, durationS: number, service: string): Promise<LoginResult> {
   const jobs: LoadJob[] = Array.from({ length: p.workers }, (_, w) => ({ kind: 'login', loops: loopsFor(fleet, p, w).map((l) => ({ url: l.url })), durationS, maxRequests: 5_000_000, service }));
-  const { outputs } = await runLoad(jobs, p.pinned);
+  const { outputs, othersShare } = await runLoad(jobs, p.pinned);
   const ok = outputs.reduce((n, o) => n + o.ok, 0);
   const seconds = Math.max(...outputs.map((o) => o.seconds));
   return {
@@ -223,6 +189,7 @@ export async function loginRun(fleet: Fleet, p: Placement, durationS: number, se
     p99ms: Math.max(...outputs.map((o) => o.latencies.p99)),
     failed: outputs.reduce((n, o) => n + o.failed, 0),
     firstFailure: outputs.find((o) => o.firstFailure !== null)?.firstFailure ?? null,
+    othersShare,
   };
 }
 

@@ -18,8 +18,8 @@ export interface RoutersData {
 }
 
 /** The run with the median rate among those of (routers, pinned). */
-function medianRun<T extends { routers: number; pinned: boolean; rate: number }>(runs: T[], routers: number, pinned: boolean): T | undefined {
-  const mine = runs.filter((r) => r.routers === routers && r.pinned === pinned).sort((a, b) => a.rate - b.rate);
+function medianRun<T extends { routers: number; pinned: boolean; rate: number; alone?: boolean }>(runs: T[], routers: number, pinned: boolean, alone = false): T | undefined {
+  const mine = runs.filter((r) => r.routers === routers && r.pinned === pinned && (r.alone ?? false) === alone).sort((a, b) => a.rate - b.rate);
   return mine[(mine.length - 1) >> 1];
 }
 
@@ -34,6 +34,7 @@ function pooled(list: Latency[]): Latency {
   };
 }
 
+const share = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
 const place = (pinned: boolean) => (pinned ? 'pinned: servers CPU 0, load CPU 1' : 'unpinned: all on both cores');
 
 export function summaryRows(d: RoutersData, placements: boolean[]): SummaryRow[] {
@@ -49,6 +50,19 @@ export function summaryRows(d: RoutersData, placements: boolean[]): SummaryRow[]
       ratio: `${fmt(three.rate / one.rate)}× (3 / 1)`,
       target: pinned ? '—' : `≥ ${fmtInt(TARGET_RATE)}/s`,
       result: pinned ? 'info' : three.rate >= TARGET_RATE ? 'met' : 'missed',
+    });
+  }
+  for (const pinned of placements) {
+    const alone = medianRun(d.ingest, 1, pinned, true);
+    const one = medianRun(d.ingest, 1, pinned);
+    if (alone === undefined || one === undefined) continue;
+    rows.push({
+      figure: `Heartbeat ingest, 1 router on Redis against 1 router alone on files (${place(pinned)})`,
+      measured: `${fmtInt(one.rate)}/s (router CPU ${fmt(one.routerCpuUs, 0)} µs a heartbeat)`,
+      comparison: `alone: ${fmtInt(alone.rate)}/s (${fmt(alone.routerCpuUs, 0)} µs a heartbeat)`,
+      ratio: `${fmt(one.rate / alone.rate)}× (on Redis / alone)`,
+      target: '—',
+      result: 'info',
     });
   }
   const exact = d.ingest.every((r) => r.tallyExact && r.counterExact && r.failed === 0);
@@ -73,10 +87,10 @@ export function summaryRows(d: RoutersData, placements: boolean[]): SummaryRow[]
       result: 'info',
     });
     rows.push({
-      figure: 'CPU per 1,000 heartbeats (3 routers)',
-      measured: `routers ${fmt(three.routerCpuMsPerK, 1)} ms, load generator ${fmt(three.loadCpuMsPerK, 1)} ms, redis-server ${fmt(three.redisCpuMsPerK, 1)} ms`,
-      comparison: `1 router: ${fmt(medianRun(d.ingest, 1, three.pinned)?.routerCpuMsPerK ?? NaN, 1)} ms in the router`,
-      ratio: `${fmt(three.routerCpuMsPerK / (medianRun(d.ingest, 1, three.pinned)?.routerCpuMsPerK ?? NaN))}× router CPU per heartbeat`,
+      figure: 'CPU per heartbeat (3 routers)',
+      measured: `routers ${fmt(three.routerCpuUs, 0)} µs, load generator ${fmt(three.loadCpuUs, 0)} µs, redis-server ${fmt(three.redisCpuUs, 0)} µs (cores busy: routers ${fmt(three.routerCores)}, load ${fmt(three.loadCores)}, redis ${fmt(three.redisCores)})`,
+      comparison: `1 router: ${fmt(medianRun(d.ingest, 1, three.pinned)?.routerCpuUs ?? NaN, 0)} µs in the router`,
+      ratio: `${fmt(three.routerCpuUs / (medianRun(d.ingest, 1, three.pinned)?.routerCpuUs ?? NaN))}× router CPU per heartbeat`,
       target: '—',
       result: 'info',
     });
@@ -119,12 +133,12 @@ export function summaryRows(d: RoutersData, placements: boolean[]): SummaryRow[]
 
 export function detailTables(d: RoutersData): string {
   const ingest = mdTable(
-    ['routers', 'placement', 'accepted/s', 'sent', 'p50 / p99 ms', 'tally exact (settled after)', 'router CPU ms / 1k hb', 'load CPU ms / 1k', 'redis CPU ms / 1k', 'router cores', 'redis cores', 'Redis SET/s', 'GET/s'],
-    d.ingest.map((r) => [String(r.routers), r.pinned ? 'pinned' : 'unpinned', fmtInt(r.rate), fmtInt(r.sent), `${fmt(r.p50ms)} / ${fmt(r.p99ms)}`, r.tallyExact && r.counterExact ? `yes (${fmtInt(r.convergedMs)} ms)` : `NO: ${r.tallyProblem ?? r.firstFailure}`, fmt(r.routerCpuMsPerK, 1), fmt(r.loadCpuMsPerK, 1), fmt(r.redisCpuMsPerK, 1), fmt(r.routerCores), fmt(r.redisCores), fmtInt(r.redisSetsPerS), fmtInt(r.redisGetsPerS)]),
+    ['routers', 'placement', 'accepted/s', 'sent', 'p50 / p99 ms', 'tally exact (settled after)', 'router CPU µs / hb', 'load CPU µs / hb', 'redis CPU µs / hb', 'cores: routers / load / redis', 'Redis SET/s', 'GET/s', 'others'],
+    d.ingest.map((r) => [r.alone ? '1, alone on files' : String(r.routers), r.pinned ? 'pinned' : 'unpinned', fmtInt(r.rate), fmtInt(r.sent), `${fmt(r.p50ms)} / ${fmt(r.p99ms)}`, r.tallyExact && r.counterExact ? `yes (${fmtInt(r.convergedMs)} ms)` : `NO: ${r.tallyProblem ?? r.firstFailure}`, fmt(r.routerCpuUs, 1), fmt(r.loadCpuUs, 1), fmt(r.redisCpuUs, 1), `${fmt(r.routerCores)} / ${fmt(r.loadCores)} / ${fmt(r.redisCores)}`, fmtInt(r.redisSetsPerS), fmtInt(r.redisGetsPerS), share(r.othersShare)]),
   );
   const login = mdTable(
-    ['routers', 'placement', 'logins/s', 'p50 / p99 ms', 'failed'],
-    d.login.map((r) => [String(r.routers), r.pinned ? 'pinned' : 'unpinned', fmtInt(r.rate), `${fmt(r.p50ms)} / ${fmt(r.p99ms)}`, String(r.failed)]),
+    ['routers', 'placement', 'logins/s', 'p50 / p99 ms', 'failed', 'others'],
+    d.login.map((r) => [String(r.routers), r.pinned ? 'pinned' : 'unpinned', fmtInt(r.rate), `${fmt(r.p50ms)} / ${fmt(r.p99ms)}`, String(r.failed), share(r.othersShare)]),
   );
   const lat = (name: string, list: Record<'1' | '3', Latency[]>) =>
     (['1', '3'] as const).flatMap((k) => list[k].map((l, i) => [name, k, String(i + 1), String(l.samples), fmt(l.p50), fmt(l.p99), fmt(l.max), String(l.missed)]));
