@@ -17,10 +17,20 @@ export interface RoutersData {
   heartbeat: Record<'1' | '3', Latency[]>;
 }
 
-/** The run with the median rate among those of (routers, pinned). */
-function medianRun<T extends { routers: number; pinned: boolean; rate: number; alone?: boolean }>(runs: T[], routers: number, pinned: boolean, alone = false): T | undefined {
-  const mine = runs.filter((r) => r.routers === routers && r.pinned === pinned && (r.alone ?? false) === alone).sort((a, b) => a.rate - b.rate);
-  return mine[(mine.length - 1) >> 1];
+/** Runs during which other processes used more of the machine than this are left out of a median when an undisturbed run exists. */
+export const DISTURBED_SHARE = 0.1;
+export const disturbed = (r: { othersShare: number }): boolean => !(r.othersShare <= DISTURBED_SHARE);
+
+/**
+ * The median run among those of (routers, pinned, alone): its figures, with
+ * `rate` the median rate. Only undisturbed runs count when there is one.
+ */
+function medianRun<T extends { routers: number; pinned: boolean; rate: number; othersShare: number; alone?: boolean }>(runs: T[], routers: number, pinned: boolean, alone = false): T | undefined {
+  const all = runs.filter((r) => r.routers === routers && r.pinned === pinned && (r.alone ?? false) === alone);
+  const calm = all.filter((r) => !disturbed(r));
+  const mine = (calm.length > 0 ? calm : all).sort((a, b) => a.rate - b.rate);
+  const middle = mine[(mine.length - 1) >> 1];
+  return middle === undefined ? undefined : { ...middle, rate: median(mine.map((r) => r.rate)) };
 }
 
 /** Latencies of several rounds, pooled: the median of the rounds' p50 and the worst p99. */
@@ -82,7 +92,7 @@ export function summaryRows(d: RoutersData, placements: boolean[]): SummaryRow[]
       figure: 'Redis side during the 3-router ingest',
       measured: `${fmtInt(three.redisSetsPerS)} records written/s, ${fmtInt(three.redisGetsPerS)} records read/s (${fmtInt(three.redisEvalsPerS)} read scripts/s); redis-server used ${fmt(three.redisCores)} core`,
       comparison: `heartbeats: ${fmtInt(three.rate)}/s`,
-      ratio: `${fmt(three.redisSetsPerS / three.rate)} writes per heartbeat; ≈ ${fmtInt(perRedisCore)} record ops per Redis CPU-second`,
+      ratio: `${fmt(three.redisSetsPerS / (three.accepted / three.seconds))} writes per heartbeat; ≈ ${fmtInt(perRedisCore)} record ops per Redis CPU-second`,
       target: '—',
       result: 'info',
     });
