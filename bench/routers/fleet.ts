@@ -43,17 +43,18 @@ const active = (id: string, version: string, port: number) => ({ id, version, ad
 
 /**
  * The policy: a lobby of `lobby` processes (logins), the probe process, and
- * `hb` processes named hb@1.0.0#<i> for the heartbeat load (none in the
- * small policy). `variant` changes the lobby's size by one, so alternating
+ * `hb` processes named <hbService>@1.0.0#<i> for the heartbeat load (none
+ * in the small policy; a new service name for each load run, so no run
+ * inherits records, seqs or staleness from another). `variant` changes the lobby's size by one, so alternating
  * variants makes every write a real change.
  */
-export function fleetPolicy(hb: number, variant: 0 | 1): Policy {
+export function fleetPolicy(hb: number, variant: 0 | 1, hbService = HB): Policy {
   const lobby = 4 + variant;
   const services: NonNullable<PolicyInput['services']> = {
     [LOBBY]: { target: '1.0.0', processes: Array.from({ length: lobby }, (_, i) => active(`${LOBBY}@1.0.0#${i}`, '1.0.0', 21_000 + i)) },
     [PROBE]: { target: '1.0.0', processes: [active(PROBE_ID, '1.0.0', 21_100)] },
   };
-  if (hb > 0) services[HB] = { target: '1.0.0', processes: Array.from({ length: hb }, (_, i) => active(hbProcessId(HB, i), '1.0.0', 30_000 + i)) };
+  if (hb > 0) services[hbService] = { target: '1.0.0', processes: Array.from({ length: hb }, (_, i) => active(hbProcessId(hbService, i), '1.0.0', 30_000 + i)) };
   return checked({ schema: 1, generation: 0, services });
 }
 

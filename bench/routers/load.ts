@@ -2,7 +2,7 @@
  * One load-generating process for bench/routers.ts (a child process, so it
  * can be pinned with taskset). It reads its job as one JSON line on stdin,
  * says "ready", waits for a "go" line, runs, and prints its result as one
- * JSON line on stdout. Bounded in time (deadline, hard stop at 3×) and count.
+ * JSON line on stdout. Bounded in time (deadline, hard stop at 2×) and count.
  *
  * heartbeat: each loop owns one keep-alive connection to one router and a
  *   disjoint list of process ids; it posts signed heartbeats for them in
@@ -28,10 +28,9 @@ export interface LoadJob {
   loops: LoadLoop[];
   durationS: number;
   maxRequests: number;
-  /** heartbeat: the router's secret, the service, and the last seq sent per process index (absent: none yet). */
+  /** heartbeat: the router's secret and the service (its processes start at seq 1). */
   token?: string;
   service?: string;
-  lastSeq?: Record<string, number>;
 }
 
 export interface LoadOutput {
@@ -65,7 +64,7 @@ function percentiles(values: number[]): { p50: number; p99: number } {
 
 async function run(job: LoadJob): Promise<LoadOutput> {
   const lastSeq: Record<string, number> = {};
-  const seqs = new Map<number, number>(Object.entries(job.lastSeq ?? {}).map(([k, v]) => [Number(k), v]));
+  const seqs = new Map<number, number>();
   const keys = new Map<number, string>();
   const latencies: number[] = [];
   let sent = 0;
@@ -74,7 +73,7 @@ async function run(job: LoadJob): Promise<LoadOutput> {
   let firstFailure: string | null = null;
   const t0 = performance.now();
   const deadline = t0 + job.durationS * 1000;
-  const hardStop = t0 + job.durationS * 3000;
+  const hardStop = t0 + job.durationS * 2000;
   const service = job.service ?? 'hb';
   const loginBody = JSON.stringify({ service, version: '1.0.0' });
   const cpu0 = process.cpuUsage();

@@ -2,7 +2,7 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
 import { deriveKey, signRequest } from '../../dist/sdk/signing.js';
-import { acceptedCounter, cpuSecondsOf, fleetPolicy, generationOf, HB, pin, PROBE, PROBE_ID, redisCounters, tallyOf, writePolicy, type Fleet, type TallyEntry } from './fleet.js';
+import { acceptedCounter, cpuSecondsOf, fleetPolicy, generationOf, pin, PROBE, PROBE_ID, redisCounters, tallyOf, writePolicy, type Fleet, type TallyEntry } from './fleet.js';
 import { terminalsOf, type LoadJob, type LoadLoop } from './load.js';
 import { runLoad } from './run-load.js';
 import { percentile, sleep } from '../util.js';
@@ -70,7 +70,7 @@ export interface IngestResult {
  * (as a process sticks to the first router of its list), for `durationS`.
  * Then every router's tally must equal the expected sum within `settleMs`.
  */
-export async function ingestRun(fleet: Routers, p: Placement, processes: number, durationS: number, lastSeq: Map<number, number>, settleMs: number, alone = false): Promise<IngestResult> {
+export async function ingestRun(fleet: Routers, p: Placement, service: string, processes: number, durationS: number, settleMs: number, alone = false): Promise<IngestResult> {
   const R = fleet.routers.length;
   const jobs: LoadJob[] = Array.from({ length: p.workers }, (_, w) => {
     const loops = loopsFor(fleet, p, w);
@@ -82,9 +82,7 @@ export async function ingestRun(fleet: Routers, p: Placement, processes: number,
       if (Math.floor(slot / slots) !== w) continue;
       loopsOut[r * slots + (slot % slots)]!.processes!.push(i);
     }
-    const seqs: Record<string, number> = {};
-    for (const l of loopsOut) for (const i of l.processes!) if (lastSeq.has(i)) seqs[i] = lastSeq.get(i)!;
-    return { kind: 'heartbeat', loops: loopsOut, durationS, maxRequests: 5_000_000, token: fleet.token, service: HB, lastSeq: seqs };
+    return { kind: 'heartbeat', loops: loopsOut, durationS, maxRequests: 5_000_000, token: fleet.token, service };
   });
   const clients = fleet.routers.map((r) => new Client(r.url));
   try {
@@ -100,16 +98,14 @@ export async function ingestRun(fleet: Routers, p: Placement, processes: number,
     const sent = outputs.reduce((n, o) => n + o.sent, 0);
     const accepted = outputs.reduce((n, o) => n + o.ok, 0);
     const seconds = Math.max(...outputs.map((o) => o.seconds));
-    for (const o of outputs) for (const [i, seq] of Object.entries(o.lastSeq)) lastSeq.set(Number(i), seq);
     const expected = new Map<string, number>();
-    for (const [i, seq] of lastSeq) {
-      if (i >= processes) continue;
-      for (const [v, n] of Object.entries(terminalsOf(i, seq))) if (n > 0) expected.set(v, (expected.get(v) ?? 0) + n);
+    for (const o of outputs) {
+      for (const [i, seq] of Object.entries(o.lastSeq)) for (const [v, n] of Object.entries(terminalsOf(Number(i), seq))) if (n > 0) expected.set(v, (expected.get(v) ?? 0) + n);
     }
     const settled = performance.now();
     let problem: string | null = 'not read';
     while (performance.now() - settled < settleMs) {
-      const tallies = await Promise.all(clients.map((c) => tallyOf(c, fleet.token, HB)));
+      const tallies = await Promise.all(clients.map((c) => tallyOf(c, fleet.token, service)));
       problem = tallies.map((t, i) => tallyDiff(t, expected, fleet.routers[i]!.url)).find((x) => x !== null) ?? null;
       if (problem === null) break;
       await sleep(20);
