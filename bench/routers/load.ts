@@ -131,15 +131,12 @@ async function run(job: LoadJob): Promise<LoadOutput> {
 
 // Run as a child process: job on stdin, result on stdout.
 if (process.argv[1]?.endsWith('load.ts')) {
-  const lines = createInterface({ input: process.stdin });
-  const queue: string[] = [];
-  let waiter: ((line: string) => void) | undefined;
-  lines.on('line', (line) => (waiter ? (waiter(line), (waiter = undefined)) : queue.push(line)));
-  const next = () => new Promise<string>((done) => (queue.length > 0 ? done(queue.shift()!) : (waiter = done)));
+  const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  const next = async () => ((await lines.next()).value as string | undefined) ?? '';
   const job = JSON.parse(await next()) as LoadJob;
   process.stdout.write('ready\n');
   await next();
   const out = await run(job);
   process.stdout.write(`${JSON.stringify(out)}\n`);
-  lines.close();
+  process.stdin.destroy();
 }
