@@ -1,11 +1,11 @@
 /**
  * Every benchmark in one run, and one table: `npm run bench [-- flags]`.
  *
- * Runs bench/router.ts, bench/rollout.ts, bench/hosts.ts, bench/cli-start.ts and bench/haproxy.ts one after
+ * Runs bench/router.ts, bench/rollout.ts, bench/hosts.ts, bench/cli-start.ts, bench/haproxy.ts and bench/routers.ts one after
  * another (never at once: they measure CPU-bound things on a small machine),
  * each with --out into a scratch folder; collects their JSON; and prints one
  * combined table: for every figure, the comparison measured in the same run,
- * the ratio, the target from issues 3, 4, 5, 11 and 14, and met/missed. Also the
+ * the ratio, the target from issues 3, 4, 5, 11, 13 and 14, and met/missed. Also the
  * machine, the exact commands, and how much CPU other processes used during
  * each benchmark (from /proc; processes of this run are told apart by an
  * environment marker and the temp folders they announce, see CpuWatch in
@@ -16,10 +16,10 @@
  *   --write-docs       write the combined block of docs/performance.md (between the bench:all markers)
  *   --out <file>       where the combined JSON goes (default: a file in the OS temp folder)
  *   --from-json <file> render a saved combined JSON again (with --write-docs: into the docs) without running
- *   --only <list>      some of router,rollout,hosts,cli,haproxy (default: all five)
+ *   --only <list>      some of router,rollout,hosts,cli,haproxy,routers (default: all six)
  *   --without <list>   act as if these tools were missing: nginx, wrk (router), sshd (hosts)
  *
- * A benchmark whose optional tool is missing (nginx, wrk, sshd) still runs
+ * A benchmark whose optional tool is missing (nginx, wrk, sshd, redis-server) still runs
  * what it can and says what it skipped in the table. Exit code: 0 when every
  * benchmark ran (missed targets and skipped rows included); 1 when one
  * failed (a correctness check, a deploy, could not run, timed out) or left a
@@ -40,11 +40,11 @@ const DOCS = join(ROOT, 'docs', 'performance.md');
 export const BEGIN = '<!-- bench:all:begin (written by `npm run bench -- --write-docs`; edit outside these markers) -->';
 export const END = '<!-- bench:all:end -->';
 
-const NAMES = ['router', 'rollout', 'hosts', 'cli', 'haproxy'] as const;
+const NAMES = ['router', 'rollout', 'hosts', 'cli', 'haproxy', 'routers'] as const;
 type Name = (typeof NAMES)[number];
-const TITLES: Record<Name, string> = { router: 'Router', rollout: 'Rollouts (local PM2)', hosts: 'Parallel hosts (ssh)', cli: 'CLI start-up', haproxy: 'HAProxy data plane' };
-const ISSUES: Record<Name, string> = { router: 'issue 3', rollout: 'issue 4', hosts: 'issue 5', cli: 'issue 11', haproxy: 'issue 14' };
-const FILES: Record<Name, string> = { router: 'router.ts', rollout: 'rollout.ts', hosts: 'hosts.ts', cli: 'cli-start.ts', haproxy: 'haproxy.ts' };
+const TITLES: Record<Name, string> = { router: 'Router', rollout: 'Rollouts (local PM2)', hosts: 'Parallel hosts (ssh)', cli: 'CLI start-up', haproxy: 'HAProxy data plane', routers: 'Several routers on Redis' };
+const ISSUES: Record<Name, string> = { router: 'issue 3', rollout: 'issue 4', hosts: 'issue 5', cli: 'issue 11', haproxy: 'issue 14', routers: 'issue 13' };
+const FILES: Record<Name, string> = { router: 'router.ts', rollout: 'rollout.ts', hosts: 'hosts.ts', cli: 'cli-start.ts', haproxy: 'haproxy.ts', routers: 'routers.ts' };
 
 let parsed: ReturnType<typeof parseFlags>;
 function parseFlags() {
@@ -81,7 +81,7 @@ const unknownTool = without.find((x) => !['nginx', 'wrk', 'sshd'].includes(x));
 const only = flags.only === undefined ? [...NAMES] : flags.only.split(',').map((x) => x.trim());
 const unknownBench = only.find((x) => !(NAMES as readonly string[]).includes(x));
 if (unknownTool !== undefined || unknownBench !== undefined) {
-  process.stderr.write(unknownTool !== undefined ? `--without takes nginx, wrk, sshd; not "${unknownTool}"\n` : `--only takes router, rollout, hosts, cli, haproxy; not "${unknownBench}"\n`);
+  process.stderr.write(unknownTool !== undefined ? `--without takes nginx, wrk, sshd; not "${unknownTool}"\n` : `--only takes router, rollout, hosts, cli, haproxy, routers; not "${unknownBench}"\n`);
   process.exit(2);
 }
 
@@ -325,7 +325,7 @@ export function renderCombined(c: Combined): string {
   const out: string[] = [];
   const total = c.runs.reduce((n, r) => n + r.seconds, 0);
   out.push(`Run ${c.startedAt} → ${c.finishedAt} (${duration(total)} of benchmarks), ${c.size === 'quick' ? '**--quick size: these figures only show that the benchmarks run; do not quote them**' : 'default size'}.`, '');
-  out.push('**Every target from issues 3, 4, 5, 11 and 14, with the comparison measured in the same run**', '');
+  out.push('**Every target from issues 3, 4, 5, 11, 13 and 14, with the comparison measured in the same run**', '');
   const rows = c.runs.flatMap(rowsOf);
   out.push(
     mdTable(

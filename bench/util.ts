@@ -587,7 +587,7 @@ export interface SummaryRow {
 /** What bench/rollout.ts and bench/hosts.ts write with --out (bench/router.ts writes its own Results, with the same rows). */
 export interface BenchJson {
   schema: 1;
-  bench: 'rollout' | 'hosts' | 'cli' | 'haproxy';
+  bench: 'rollout' | 'hosts' | 'cli' | 'haproxy' | 'routers';
   startedAt: string;
   finishedAt: string;
   command: string;
