@@ -19,6 +19,9 @@ export function isLoopback(address: string | undefined): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
+/** Derived keys kept: about 200 bytes each, so a fleet of 50,000 processes costs about 10 MB. */
+const MAX_CACHED_KEYS = 50_000;
+
 export type AuthError = 'unsigned' | 'wrong_key' | 'expired' | 'bad_signature' | 'replayed';
 export type AuthResult = { ok: true; keyId: string } | { ok: false; error: AuthError; message: string };
 
@@ -95,13 +98,18 @@ export class RequestVerifier {
   }
 
   private readonly wallNow: () => number;
-  /** Derived keys by key id: deriving is an HMAC per request otherwise. Cleared when full (any id may be asked for). */
+  /**
+   * Derived keys by key id: deriving is an HMAC per request otherwise.
+   * Bounded (any id may be asked for): past the bound the oldest is
+   * forgotten, so a fleet larger than the bound costs one more HMAC for the
+   * ids forgotten, never a cold cache for all.
+   */
   private readonly keys = new Map<string, string>();
 
   private keyOf(keyId: string): string {
     let key = this.keys.get(keyId);
     if (key === undefined) {
-      if (this.keys.size >= 10_000) this.keys.clear();
+      if (this.keys.size >= MAX_CACHED_KEYS) this.keys.delete(this.keys.keys().next().value as string);
       key = deriveKey(this.secret, keyId);
       this.keys.set(keyId, key);
     }
