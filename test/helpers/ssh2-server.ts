@@ -128,6 +128,11 @@ export class InProcessSshd {
 
 /** An ed25519 key pair in OpenSSH format (what `ssh-keygen -t ed25519` writes). */
 export function makeKeyPair(comment: string): { privateKey: string; publicKey: string } {
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKey: pair.public };
+  // ssh2's generator strips leading zero bytes from an ed25519 public key, so about 1 key in 256
+  // cannot be parsed back (mscdex/ssh2#1513): generate again until both halves parse.
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    if (!(utils.parseKey(pair.public) instanceof Error) && !(utils.parseKey(pair.private) instanceof Error)) return { privateKey: pair.private, publicKey: pair.public };
+  }
+  throw new Error('ssh2 generated 50 ed25519 key pairs in a row that it cannot parse back');
 }
