@@ -1,4 +1,5 @@
 import type { Heartbeat } from './heartbeat.js';
+import { newRecord, recordBeat, seqRefusal, type ProcessRecord } from './tally-record.js';
 import { sortTally, type TallyEntry } from './tally-vector.js';
 
 export type { TallyEntry } from './tally-vector.js';
@@ -47,11 +48,6 @@ export interface TallyOptions {
 
 export type IngestOutcome = 'accepted' | 'pending' | 'out_of_order' | 'seq_jump';
 
-/** Seqs a process may skip beyond two per elapsed interval (failed posts, manual beats). */
-const SEQ_SLACK = 64;
-/** A zero interval is counted at most once per this share of the heartbeat interval. */
-const ZERO_STEP = 0.8;
-
 export interface ProcessView {
   /** Milliseconds since the last accepted heartbeat; null when never seen. */
   ageMs: number | null;
@@ -59,21 +55,6 @@ export interface ProcessView {
   /** Terminals in the last accepted heartbeat (kept while stale, for status). */
   terminals: number;
   byVersion: Record<string, number>;
-}
-
-interface ProcessRecord {
-  service: string;
-  lastSeq: number;
-  lastSeenMs: number;
-  counts: Map<string, number>;
-  total: number;
-  zeroStreak: number;
-  /** When the zero streak last grew. */
-  zeroStepMs: number;
-  /** Whether `counts` are currently included in the service totals. */
-  counted: boolean;
-  /** Not named by the policy: held, never counted. */
-  pending: boolean;
 }
 
 interface ServiceTotals {
@@ -127,21 +108,20 @@ export class TallyBook {
     this.prunePending(nowMs);
     let rec = this.records.get(hb.process);
     const wasStale = rec === undefined || this.isStale(rec, nowMs);
-    if (rec !== undefined && hb.seq !== 0) {
-      if (hb.seq <= rec.lastSeq && !wasStale) return 'out_of_order';
-      const allowed = SEQ_SLACK + 2 * Math.ceil(Math.max(0, nowMs - rec.lastSeenMs) / this.intervalMs);
-      if (hb.seq > rec.lastSeq + allowed) return 'seq_jump';
+    if (rec !== undefined) {
+      const refused = seqRefusal(rec, hb.seq, nowMs, wasStale, this.intervalMs);
+      if (refused !== undefined) return refused;
     }
 
     if (rec === undefined) {
-      rec = { service: hb.service, lastSeq: 0, lastSeenMs: nowMs, counts: new Map(), total: 0, zeroStreak: 0, zeroStepMs: nowMs, counted: false, pending: !this.known.has(hb.process) };
+      rec = newRecord(hb.service, nowMs, !this.known.has(hb.process));
       this.records.set(hb.process, rec);
     } else if (!rec.pending && rec.service !== hb.service) {
       this.detach(hb.process, rec);
     } else {
       this.uncount(rec);
     }
-    this.record(rec, hb, nowMs, wasStale);
+    recordBeat(rec, hb, nowMs, wasStale, this.intervalMs);
     if (rec.pending) {
       // Re-inserted so the set stays ordered by last heard from.
       this.pending.delete(hb.process);
@@ -153,29 +133,6 @@ export class TallyBook {
     totals.processes.add(hb.process);
     this.count(rec, totals);
     return 'accepted';
-  }
-
-  private record(rec: ProcessRecord, hb: Heartbeat, nowMs: number, wasStale: boolean): void {
-    const counts = new Map<string, number>();
-    let total = 0;
-    for (const [version, n] of Object.entries(hb.terminals)) {
-      if (n <= 0) continue;
-      counts.set(version, n);
-      total += n;
-    }
-    if (total > 0) rec.zeroStreak = 0;
-    else if (wasStale || rec.zeroStreak === 0) {
-      rec.zeroStreak = 1;
-      rec.zeroStepMs = nowMs;
-    } else if (nowMs - rec.zeroStepMs >= ZERO_STEP * this.intervalMs) {
-      rec.zeroStreak += 1;
-      rec.zeroStepMs = nowMs;
-    }
-    rec.service = hb.service;
-    rec.lastSeq = hb.seq;
-    rec.lastSeenMs = nowMs;
-    rec.counts = counts;
-    rec.total = total;
   }
 
   processView(processId: string, nowMs: number): ProcessView {
