@@ -26,7 +26,7 @@
  * 1 when it could not run or a check failed.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,7 @@ import { startNginx, stopNginx } from './router/nginx.js';
 import { basePolicy, checked } from './router/policies.js';
 import { BACKEND_BODY_TEXT } from './router/backend-body.js';
 import { startHandWritten, startSwitchyard, stopSwitchyard, type SwitchyardEdge } from './haproxy/setup.js';
-import { commandOutput, treeCpuMicros, defaultJsonPath, fmt, fmtInt, freePort, httpGet, log, mdTable, median, npmCommand, percentile, sleep, spawnChild, stopChild, which, writeJson, type BenchJson, type Child, type SummaryRow } from './util.js';
+import { commandOutput, treeCpuMicros, defaultJsonPath, fmt, fmtInt, freePort, httpGet, log, mdTable, median, npmCommand, percentile, replaceDocsBlock, runBench, sleep, spawnChild, stopChild, which, writeJson, type BenchJson, type Child, type SummaryRow } from './util.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOCS = join(ROOT, 'docs', 'performance.md');
@@ -278,23 +278,10 @@ async function main(): Promise<number> {
   const out = await writeJson(flags.out ?? defaultJsonPath('haproxy', startedAt), json);
   log(`JSON: ${out}`);
   if (flags['write-docs']) {
-    const docs = await readFile(DOCS, 'utf8');
-    const block = `${BEGIN}\n${text}\n${END}`;
-    const at = docs.indexOf(BEGIN);
-    const next = at === -1 ? `${docs.trimEnd()}\n\n## HAProxy data plane\n\n${block}\n` : `${docs.slice(0, at)}${block}${docs.slice(docs.indexOf(END) + END.length)}`;
-    await writeFile(DOCS, next);
+    await replaceDocsBlock(DOCS, { begin: BEGIN, end: END, heading: 'HAProxy data plane' }, text);
     log(`wrote ${DOCS}`);
   }
   return json.ok ? 0 : 1;
 }
 
-main()
-  .then(async (code) => {
-    await cleanup();
-    process.exitCode = code;
-  })
-  .catch(async (error: unknown) => {
-    process.stderr.write(`bench:haproxy failed: ${(error as Error).stack ?? String(error)}\n`);
-    await cleanup();
-    process.exitCode = 1;
-  });
+runBench('bench:haproxy', main, cleanup);

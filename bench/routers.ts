@@ -45,7 +45,7 @@ import { disturbed, DISTURBED_SHARE } from './routers/report.js';
 import { publish, startRouter, stopRouter, type RouterHandle } from './router/http.js';
 import { pin } from './routers/fleet.js';
 import { detailTables, summaryRows, writeDocsBlock, type RoutersData } from './routers/report.js';
-import { CpuWatch, defaultJsonPath, describeOthers, fmtInt, freePort, log, mdTable, npmCommand, which, writeJson, type BenchJson } from './util.js';
+import { CpuWatch, defaultJsonPath, describeOthers, fmtInt, freePort, log, mdTable, npmCommand, runBench, which, writeJson, type BenchJson } from './util.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOCS = join(ROOT, 'docs', 'performance.md');
@@ -216,13 +216,4 @@ async function main(): Promise<number> {
   return json.ok ? 0 : 1;
 }
 
-main()
-  .then(async (code) => {
-    await cleanup();
-    process.exitCode = code;
-  })
-  .catch(async (error: unknown) => {
-    process.stderr.write(`bench:routers failed: ${(error as Error).stack ?? String(error)}\n`);
-    await cleanup();
-    process.exitCode = 1;
-  });
+runBench('bench:routers', main, cleanup);

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createServer } from 'node:net';
 import { appendFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -627,4 +627,30 @@ export function mdTable(head: string[], rows: string[][]): string {
 export function npmCommand(script: string): string {
   const args = process.argv.slice(2);
   return `npm run ${script}${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
+}
+
+/**
+ * Replaces a benchmark's generated block (between its `begin` and `end`
+ * markers) in a docs file, or appends it under `heading` when the file has none.
+ */
+export async function replaceDocsBlock(path: string, markers: { begin: string; end: string; heading: string }, text: string): Promise<void> {
+  const docs = await readFile(path, 'utf8');
+  const block = `${markers.begin}\n${text}\n${markers.end}`;
+  const at = docs.indexOf(markers.begin);
+  const next = at === -1 ? `${docs.trimEnd()}\n\n## ${markers.heading}\n\n${block}\n` : `${docs.slice(0, at)}${block}${docs.slice(docs.indexOf(markers.end) + markers.end.length)}`;
+  await writeFile(path, next);
+}
+
+/** Runs a benchmark's main, then its clean-up whatever happened; the exit code is main's, or 1 when it threw. */
+export function runBench(name: string, main: () => Promise<number>, cleanup: () => Promise<void>): void {
+  main()
+    .then(async (code) => {
+      await cleanup();
+      process.exitCode = code;
+    })
+    .catch(async (error: unknown) => {
+      process.stderr.write(`${name} failed: ${(error as Error).stack ?? String(error)}\n`);
+      await cleanup();
+      process.exitCode = 1;
+    });
 }

@@ -1,6 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
 import type { IngestResult, Latency, LoginResult } from './measure.js';
-import { fmt, fmtInt, mdTable, median, type SummaryRow } from '../util.js';
+import { fmt, fmtInt, mdTable, median, replaceDocsBlock, type SummaryRow } from '../util.js';
 
 /** The Markdown of bench/routers.ts: summary rows (ratios against the same run), details, and its block in docs/performance.md. */
 
@@ -158,9 +157,5 @@ export function detailTables(d: RoutersData): string {
 
 /** Replaces the routers' block of docs/performance.md (or appends it under its own heading). */
 export async function writeDocsBlock(path: string, text: string): Promise<void> {
-  const docs = await readFile(path, 'utf8');
-  const block = `${BEGIN}\n${text}\n${END}`;
-  const at = docs.indexOf(BEGIN);
-  const next = at === -1 ? `${docs.trimEnd()}\n\n## Several routers on Redis: results\n\n${block}\n` : `${docs.slice(0, at)}${block}${docs.slice(docs.indexOf(END) + END.length)}`;
-  await writeFile(path, next);
+  await replaceDocsBlock(path, { begin: BEGIN, end: END, heading: 'Several routers on Redis: results' }, text);
 }
