@@ -108,6 +108,10 @@ describe.skipIf(!available)('coordination on Redis', () => {
     // Reading again changes nothing: a record already counted is not counted twice.
     await Promise.all(shares.map((s) => s.read()));
     for (const book of books) expect(book.tally('lobby', clock)).toEqual([{ version: '1.0.0', terminals: expected, share: 1 }]);
+    // A record for an id no policy names (written by hand, or by a router on a newer policy) is never read, never counted.
+    await links[0]!.redis.set(keys.heartbeat('lobby@1.0.0#999.g1'), JSON.stringify({ s: 'lobby', v: '1.0.0', q: 1, t: { '1.0.0': 500 }, r: 'elsewhere', a: 0 }), 'PX', 3000);
+    await Promise.all(shares.map((s) => s.read()));
+    for (const book of books) expect(book.tally('lobby', clock)).toEqual([{ version: '1.0.0', terminals: expected, share: 1 }]);
     // Silence is never zero: past the stale window every book has no fresh process, not an empty one.
     clock += 3500;
     for (const book of books) {
