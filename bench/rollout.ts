@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { signAsCli } from '../src/sdk/signing.js';
+import { signAsCli } from '../src/protocol/signing.js';
 import { BIN as SWITCHYARD_BIN } from '../test/helpers/cli.js';
 import { makeRolloutProject, PM2_BIN, ROOT, type RolloutProject } from '../test/helpers/rollout-project.js';
 import { resolveVersion } from '../test/helpers/rollout-terminals.js';

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client, Pool } from 'undici';
 import type { Policy, PolicyInput } from '../../dist/core/policy-schema.js';
-import { deriveKey, signAsCli, signRequest } from '../../dist/sdk/signing.js';
+import { deriveKey, signAsCli, signRequest } from '../../dist/protocol/signing.js';
 import { PolicyStore } from '../../dist/store/policy-store.js';
 import { ensureToken } from '../../dist/store/token.js';
 import { compareTally, expectedTally, prng } from './inprocess.js';

@@ -6,7 +6,7 @@
  *
  * heartbeat: each loop owns one keep-alive connection to one router and a
  *   disjoint list of process ids; it posts signed heartbeats for them in
- *   turn with rising seq (signed as the SDK does, src/sdk/signing.ts), so no
+ *   turn with rising seq (signed as the SDK does, src/protocol/signing.ts), so no
  *   two heartbeats of one process are ever in flight at once. A loop goes on
  *   past the deadline until it has sent once for each of its processes, so
  *   every process's last heartbeat is from this run.
@@ -15,7 +15,7 @@
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
-import { deriveKey, signRequest } from '../../dist/sdk/signing.js';
+import { deriveKey, signRequest } from '../../dist/protocol/signing.js';
 
 export interface LoadLoop {
   url: string;

@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
-import { deriveKey, signRequest } from '../../dist/sdk/signing.js';
+import { deriveKey, signRequest } from '../../dist/protocol/signing.js';
 import { acceptedCounter, cpuSecondsOf, fleetPolicy, generationOf, pin, PROBE, PROBE_ID, redisCounters, tallyOf, writePolicy, type Fleet, type TallyEntry } from './fleet.js';
 import { terminalsOf, type LoadJob, type LoadLoop } from './load.js';
 import { runLoad } from './run-load.js';

@@ -3,8 +3,8 @@ import { resolve } from 'node:path';
 import type { ServiceConfig } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import { usageError } from '../core/errors.js';
-import { DEFAULT_PARALLEL } from '../rollout/parallel.js';
-import type { Role } from '../rollout/roles.js';
+import { DEFAULT_PARALLEL } from '../ops/parallel.js';
+import type { Role } from '../ops/roles.js';
 
 /** deploy's flags, checked before anything is read or started. */
 export interface DeployOptions {

@@ -4,7 +4,7 @@ import { describeChange, diffPolicies } from '../core/policy-diff.js';
 import type { Policy } from '../core/policy-schema.js';
 import { claimStart, markActive, type NewProcess } from '../core/policy-transitions.js';
 import { processId } from '../core/names.js';
-import { applyRole, type Role } from '../rollout/roles.js';
+import { applyRole, type Role } from '../ops/roles.js';
 import type { Context } from './context.js';
 
 /**

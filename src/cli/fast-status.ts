@@ -1,8 +1,8 @@
-import { signAsCli } from '../sdk/signing.js';
-import { cachedEndpoint, findConfigPath } from '../config/endpoint-cache.js';
+import { signAsCli } from '../protocol/signing.js';
+import { cachedEndpoint, findConfigPath } from './endpoint-cache.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StatusBody } from '../router/status.js';
+import type { StatusBody } from '../protocol/status-body.js';
 import type { GlobalOptions } from './context.js';
 import { plainGetJson } from './plain-get.js';
 import { statusDocument } from './status-print.js';

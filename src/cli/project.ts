@@ -1,4 +1,4 @@
-import { rememberEndpoint } from '../config/endpoint-cache.js';
+import { rememberEndpoint } from './endpoint-cache.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';

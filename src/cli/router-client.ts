@@ -1,5 +1,5 @@
 import { get } from 'node:http';
-import { signAsCli } from '../sdk/signing.js';
+import { signAsCli } from '../protocol/signing.js';
 import type { RouterFailover } from './router-failover.js';
 
 export { failoverMessages, type RouterFailover } from './router-failover.js';

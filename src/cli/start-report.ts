@@ -1,4 +1,4 @@
-import type { StartOutcome } from '../rollout/launch-types.js';
+import type { StartOutcome } from '../ops/launch-types.js';
 
 /** One line a process, and the log tail of each that failed, for the error message. */
 export function describeFailures(outcomes: StartOutcome[]): string {

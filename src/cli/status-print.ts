@@ -1,4 +1,4 @@
-import type { StatusBody } from '../router/status.js';
+import type { StatusBody } from '../protocol/status-body.js';
 import type { Context } from './context.js';
 import { failoverMessages, type RouterFailover } from './router-failover.js';
 import { statusProblems, type StatusProblem } from './status-problems.js';

@@ -1,5 +1,6 @@
-import { NO_DAEMON } from '../rollout/fleet-view.js';
-import type { StatusBody, StatusProcess } from '../router/status.js';
+import { pm2Health } from '../core/pm2-health.js';
+import { NO_DAEMON } from '../fleet/fleet-view.js';
+import type { StatusBody, StatusProcess } from '../protocol/status-body.js';
 
 /** Something in status that needs an operator: `status --check` exits 1 when there is any. */
 export interface StatusProblem {
@@ -17,7 +18,7 @@ export function pm2Problem(p: StatusProcess): { kind: 'missing' | 'errored' | 'u
   if (p.pm2 === null) return { kind: 'missing', text: 'missing in PM2' };
   const view = p.pm2 as { unreachable?: unknown; status?: unknown };
   if (typeof view.unreachable === 'string') return { kind: 'unknown', text: view.unreachable === NO_DAEMON ? 'unknown: no PM2 daemon runs' : `unknown: ${view.unreachable}` };
-  if (view.status === 'errored' || view.status === 'stopped') return { kind: 'errored', text: `${String(view.status)} in PM2` };
+  if (pm2Health(String(view.status)) === 'gone') return { kind: 'errored', text: `${String(view.status)} in PM2` };
   return undefined;
 }
 

@@ -1,8 +1,8 @@
 import chalk from 'chalk';
 import { formatDuration } from '../core/duration.js';
 import { compareVersionsDesc } from '../core/version.js';
-import { NO_DAEMON } from '../rollout/fleet-view.js';
-import type { StatusBody, StatusProcess } from '../router/status.js';
+import { NO_DAEMON } from '../fleet/fleet-view.js';
+import type { StatusBody, StatusProcess } from '../protocol/status-body.js';
 import { renderTable } from './table.js';
 import { pm2Problem } from './status-problems.js';
 

@@ -1,5 +1,5 @@
 import type { Owner } from '../core/policy-transitions.js';
-import { ownerAlive } from './owner.js';
+import { ownerAlive } from '../ops/owner.js';
 
 /**
  * Who may run the reconcile loop's claims and actions. One router on its

@@ -1,15 +1,25 @@
 /**
- * The keys several routers share in Redis, beside the policy's keys
- * (src/store/redis-keys.ts), all under `<prefix>:`:
+ * Every key one state uses in Redis, all under `<prefix>:` (coordination.prefix).
+ * The policy:
+ *
+ * - `<prefix>:policy:head`       the live generation (a number);
+ * - `<prefix>:policy:rev:<g>`    revision g, the policy JSON, written once (SET NX), never changed;
+ * - `<prefix>:policy:changed`    the pub/sub channel; each commit publishes its generation.
+ *
+ * What several routers share:
  *
  * - `<prefix>:hb:<process id>`   the newest heartbeat of a process any router accepted,
  *                                JSON, expiring when the process would go stale;
  * - `<prefix>:router:<id>`       one router's record (id, url), expiring unless renewed;
  * - `<prefix>:routers`           the set of router ids that have registered;
  * - `<prefix>:lease:holder`      the drain leader's lease: "<router id>|<owner id>|<fence>", with expiry;
- * - `<prefix>:lease:fence`       the newest lease number (INCR); shared with the policy commit script.
+ * - `<prefix>:lease:fence`       the newest lease number (INCR); a policy commit carrying an
+ *                                older number is refused.
  */
-export interface CoordinationKeys {
+export interface RedisKeys {
+  head: string;
+  revision(generation: number): string;
+  channel: string;
   heartbeat(processId: string): string;
   router(id: string): string;
   routers: string;
@@ -17,8 +27,11 @@ export interface CoordinationKeys {
   fence: string;
 }
 
-export function coordinationKeys(prefix: string): CoordinationKeys {
+export function redisKeys(prefix: string): RedisKeys {
   return {
+    head: `${prefix}:policy:head`,
+    revision: (generation) => `${prefix}:policy:rev:${generation}`,
+    channel: `${prefix}:policy:changed`,
     heartbeat: (id) => `${prefix}:hb:${id}`,
     router: (id) => `${prefix}:router:${id}`,
     routers: `${prefix}:routers`,
@@ -26,6 +39,30 @@ export function coordinationKeys(prefix: string): CoordinationKeys {
     fence: `${prefix}:lease:fence`,
   };
 }
+
+/**
+ * The commit, atomic in Redis: checks the head generation (and the fencing
+ * token when one is given), writes the revision once, moves the head and
+ * publishes. KEYS: head, the new revision, fence. ARGV: expected generation
+ * (-1: no policy yet), revision text, fencing token ('' for none), channel.
+ * Returns {status, number}: ok/new generation, conflict/head, fenced/newest lease, taken/head.
+ */
+export const COMMIT_SCRIPT = `
+local raw = redis.call('GET', KEYS[1])
+local head = -1
+if raw then head = tonumber(raw) end
+local expected = tonumber(ARGV[1])
+if head ~= expected then return {'conflict', head} end
+if ARGV[3] ~= '' then
+  local lease = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if lease > tonumber(ARGV[3]) then return {'fenced', lease} end
+end
+local nextGeneration = expected + 1
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX') then return {'taken', head} end
+redis.call('SET', KEYS[1], nextGeneration)
+redis.call('PUBLISH', ARGV[4], nextGeneration)
+return {'ok', nextGeneration}
+`;
 
 /**
  * Values and remaining lifetimes of many keys in one round trip. KEYS: the

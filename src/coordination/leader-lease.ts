@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { LEASE_SCRIPT, RELEASE_SCRIPT, type CoordinationKeys } from './keys.js';
+import { LEASE_SCRIPT, RELEASE_SCRIPT, type RedisKeys } from './keys.js';
 
 /**
  * The drain leader's lease: at most one router runs the reconcile loop. A
@@ -21,7 +21,7 @@ export interface LeaseHolder {
 
 export interface LeaderLeaseOptions {
   redis: Redis;
-  keys: CoordinationKeys;
+  keys: RedisKeys;
   routerId: string;
   /** The reconcile loop's claim owner id: claims by a router that lost the lease are taken over at once. */
   ownerId: string;

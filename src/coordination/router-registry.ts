@@ -1,20 +1,15 @@
+import type { RouterEntry } from '../protocol/status-body.js';
+
+export type { RouterEntry } from '../protocol/status-body.js';
 import type { Redis } from 'ioredis';
-import { LIST_ROUTERS_SCRIPT, type CoordinationKeys } from './keys.js';
+import { LIST_ROUTERS_SCRIPT, type RedisKeys } from './keys.js';
 import { parseHolder } from './leader-lease.js';
 
 /** One router as /v1/status lists it. */
-export interface RouterEntry {
-  id: string;
-  /** Base URL, without a trailing slash. */
-  url: string;
-  leader: boolean;
-  /** Milliseconds since the router last renewed its record. */
-  ageMs: number;
-}
 
 export interface RouterRegistryOptions {
   redis: Redis;
-  keys: CoordinationKeys;
+  keys: RedisKeys;
   self: { id: string; url: string };
   /** The record expires this long after the router last renewed it. */
   ttlMs: number;

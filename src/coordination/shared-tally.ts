@@ -1,7 +1,8 @@
+import type { SharedTallyState } from '../protocol/status-body.js';
 import type { Redis } from 'ioredis';
 import type { Heartbeat } from '../core/heartbeat.js';
 import type { TallyBook } from '../core/tally.js';
-import { READ_WITH_TTL_SCRIPT, type CoordinationKeys } from './keys.js';
+import { READ_WITH_TTL_SCRIPT, type RedisKeys } from './keys.js';
 
 /**
  * One fleet-wide tally over several routers. Each router writes the newest
@@ -32,7 +33,7 @@ interface Record {
 
 export interface SharedTallyOptions {
   redis: Redis;
-  keys: CoordinationKeys;
+  keys: RedisKeys;
   routerId: string;
   tallies: TallyBook;
   /** staleAfter × heartbeat interval: a record lives at most this long. */
@@ -47,16 +48,7 @@ export interface SharedTallyOptions {
 /** Records read per script call: bounded so one call never holds Redis long. */
 const READ_CHUNK = 500;
 
-export interface SharedTallyState {
-  ok: boolean;
-  /** Milliseconds since the fleet-wide records were last read; null before the first read. */
-  dataAgeMs: number | null;
-  /** Accepted heartbeats not yet written to Redis. */
-  buffered: number;
-  /** Heartbeats dropped because Redis was away past their stale window. */
-  dropped: number;
-  error: string | null;
-}
+export type { SharedTallyState } from '../protocol/status-body.js';
 
 export class SharedTally {
   private buffer = new Map<string, { hb: Heartbeat; at: number; wall: number }>();

@@ -1,4 +1,5 @@
 import { parseProcessId } from './names.js';
+import { isGone, isServing } from './pm2-health.js';
 import type { Owner, StopReason } from './policy-process-transitions.js';
 import type { Policy, ProcessEntry } from './policy-schema.js';
 
@@ -78,10 +79,6 @@ export interface ReconcilePlan {
   orphans: Array<{ host: string; id: string }>;
 }
 
-/** PM2 states in which a process serves nothing: never routed to while another process of its version is live. */
-const DOWN = new Set(['errored', 'stopped', 'waiting restart', 'launching', 'stopping']);
-/** States that mean it is gone for good (a crash loop's backoff is not): a draining one is claimed lost. */
-const GONE = new Set(['errored', 'stopped']);
 
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const plan: ReconcilePlan = { claimStops: [], takeOvers: [], stops: [], retires: [], abandons: [], deletes: [], missing: [], orphans: [] };
@@ -98,7 +95,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
         continue;
       }
       const pm2 = seen.get(p.id);
-      const down = pm2 === undefined || DOWN.has(pm2.status);
+      const down = !isServing(pm2?.status);
       switch (p.state) {
         case 'starting':
           if (abandoned(p, input)) plan.abandons.push(ref);
@@ -108,7 +105,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
           break;
         case 'draining': {
           if (servesLogins(p.version)) break;
-          const decision = drainDecision(service, p, pm2 === undefined || GONE.has(pm2.status), input);
+          const decision = drainDecision(service, p, isGone(pm2?.status), input);
           if (decision !== undefined) plan.claimStops.push(decision);
           if (down) plan.missing.push({ ...ref, version: p.version, pm2: pm2 === undefined ? 'missing' : pm2.status, takesLogins: false });
           break;

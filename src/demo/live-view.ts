@@ -1,5 +1,5 @@
 import chalk from 'chalk';
-import type { StatusBody } from '../router/status.js';
+import type { StatusBody } from '../protocol/status-body.js';
 import type { TerminalCounters } from './terminals.js';
 import { describeCalls } from './tries.js';
 

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { StatusBody } from '../router/status.js';
-import { signAsCli } from '../sdk/signing.js';
+import type { StatusBody } from '../protocol/status-body.js';
+import { signAsCli } from '../protocol/signing.js';
 import { PolicyStore } from '../store/policy-store.js';
 import { readToken } from '../store/token.js';
 import { killPm2Daemon, switchyard } from './cli-child.js';

@@ -7,7 +7,7 @@ import { describePolicy, type Desired } from './desired.js';
 import { mapFile, MAP_NAMES } from './layout.js';
 import { planChanges } from './plan.js';
 import { HaproxyProcess } from './process.js';
-import type { DataPlaneStatus } from '../router/status.js';
+import type { DataPlaneStatus } from '../protocol/status-body.js';
 
 
 export interface HaproxyDataPlaneOptions {

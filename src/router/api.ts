@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseHeartbeat } from '../core/heartbeat.js';
 import { parseProcessId } from '../core/names.js';
 import { resolveLogin, resolveRequest, type RouteFailure } from '../core/resolve.js';
-import { CLI_KEY_ID, bodySha256 } from '../sdk/signing.js';
+import { CLI_KEY_ID, bodySha256 } from '../protocol/signing.js';
 import { RequestVerifier, isLoopback, signatureHeaders, type AuthError } from './auth.js';
 import { BodyError, readJsonBody, sendError, sendJson } from './http-util.js';
 import type { RouterState } from './router-state.js';
@@ -40,7 +40,7 @@ async function body(req: IncomingMessage, res: ServerResponse, state: RouterStat
 export async function login(req: IncomingMessage, res: ServerResponse, state: RouterState): Promise<void> {
   const data = await body(req, res, state);
   if (data === undefined) return;
-  const policy = state.watcher.current();
+  const policy = state.served();
   if (policy === undefined) return noPolicy(res, state);
   if (data.service !== undefined && typeof data.service !== 'string') {
     return sendError(res, 400, 'invalid_body', 'service must be a string naming the service.');
@@ -61,7 +61,7 @@ export async function login(req: IncomingMessage, res: ServerResponse, state: Ro
 }
 
 export function resolve(url: URL, res: ServerResponse, state: RouterState): void {
-  const policy = state.watcher.current();
+  const policy = state.served();
   if (policy === undefined) return noPolicy(res, state);
   const service = url.searchParams.get('service') ?? undefined;
   const version = url.searchParams.get('version') ?? undefined;

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { SIGNATURE_HEADERS, SIGNATURE_WINDOW_S, deriveKey, signature, type SignedParts } from '../sdk/signing.js';
+import { SIGNATURE_HEADERS, SIGNATURE_WINDOW_S, deriveKey, signature, type SignedParts } from '../protocol/signing.js';
 
 /**
  * Compares a presented token with the shared secret in constant time.

@@ -27,7 +27,7 @@ export function withoutPaths(message: string, stateDir: string): string {
  */
 export function healthz(req: IncomingMessage, res: ServerResponse, state: RouterState): void {
   const file = state.watcher.fileState();
-  const ok = state.watcher.current() !== undefined;
+  const ok = state.served() !== undefined;
   const open = { ok, generation: file.generation };
   if (!healthCredentialsValid(req, state)) return sendJson(res, ok ? 200 : 503, open);
   const error = file.error === null ? null : withoutPaths(file.error, state.options.stateDir);

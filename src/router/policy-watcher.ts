@@ -1,3 +1,4 @@
+import type { PolicyFileState } from '../protocol/status-body.js';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { usageError } from '../core/errors.js';
@@ -5,17 +6,7 @@ import type { Policy } from '../core/policy-schema.js';
 import { describeBehind, isBehind, pathsOfPolicyFile, readHead, type Head, type StatePaths } from '../store/head.js';
 import { PolicyHolder } from './policy-source.js';
 
-export interface PolicyFileState {
-  /** Generation being served, or null before any valid policy was loaded. */
-  generation: number | null;
-  /**
-   * Whether the file on disk is currently broken (the last good one keeps
-   * serving), or lags behind the history (the history's head is served).
-   */
-  fileBroken: boolean;
-  error: string | null;
-  loadedAt: string | null;
-}
+export type { PolicyFileState } from '../protocol/status-body.js';
 
 export interface PolicyWatcherOptions {
   /** The slow periodic check, in case a file-system event is missed. */

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { newRedis, redisOptions } from '../store/redis-client.js';
+import { newRedis, redisOptions } from '../coordination/redis-client.js';
 import { RedisStore } from '../store/redis-store.js';
 import { PolicyHolder, type PolicySourceHooks } from './policy-source.js';
 

@@ -36,7 +36,10 @@ export interface RouterOptions {
 /** What the request handlers share: built once per router. */
 export interface RouterState {
   options: RouterOptions;
+  /** Where the policy is loaded from: it feeds the data plane. */
   watcher: PolicySource;
+  /** The policy terminals are answered by: the data plane's applied one, else the loaded one. */
+  served(): Policy | undefined;
   tallies: TallyBook;
   metrics: RouterMetrics;
   loads: Loads;

@@ -16,12 +16,14 @@ import { HttpProxy } from './proxy-http.js';
 import { proxyUpgrade, rejectUpgrade } from './proxy-ws.js';
 import { monotonicMs, trackPolicy, type RouterOptions, type RouterState } from './router-state.js';
 import { isRouterPath, isUiPath, normaliseTarget, ROUTER_PATHS, type NormalTarget } from './request-path.js';
-import { buildStatus, type StatusBody } from './status.js';
+import { buildStatus } from './status.js';
 import { WebView } from './ui/web-view.js';
 import type { Policy } from '../core/policy-schema.js';
-import type { CoordinationStatus, DataPlaneStatus, RouterEntry } from './status.js';
+import type { RouterEntry } from '../protocol/status-body.js';
+import type { RouterPorts } from './router-ports.js';
 
 export type { RouterOptions } from './router-state.js';
+export type { RouterPorts } from './router-ports.js';
 
 const MAX_HEADER_BYTES = 16 * 1024;
 
@@ -65,24 +67,22 @@ export class Router {
   private readonly log: (line: string) => void;
   private readonly guard: ConnectionGuard;
   private readonly ui: WebView;
-  /** Adds PM2's view to status when the router can ask PM2 (the rollout issue). */
-  statusExtras: ((body: StatusBody) => Promise<StatusBody>) | undefined;
-  /** Hooks for an external data plane (HAProxy, wired by the CLI): told of each policy, asked for its status. */
-  onPolicyLoaded: ((policy: Policy) => void) | undefined;
-  dataPlaneStatus: (() => DataPlaneStatus) | undefined;
-  /** The routers serving this state (from Redis, with coordination); alone, this one as the leader. */
-  routersStatus: (() => Promise<RouterEntry[]>) | undefined;
-  coordinationStatus: (() => CoordinationStatus) | undefined;
   private boundPort: number | undefined;
 
-  constructor(readonly options: RouterOptions) {
+  /**
+   * Everything the router is wired to comes in here, once (src/host/ builds
+   * it): nothing is assigned to a router from outside afterwards. A port
+   * may read things the host makes after the router (the coordination, the
+   * data plane), so ports are functions, asked when needed.
+   */
+  constructor(readonly options: RouterOptions, private readonly ports: RouterPorts = {}) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
-    const tallies = new TallyBook({ intervalMs: options.heartbeatIntervalMs, staleAfter: options.staleAfter });
+    const tallies = ports.tallies ?? new TallyBook({ intervalMs: options.heartbeatIntervalMs, staleAfter: options.staleAfter });
     const hooks: PolicySourceHooks = {
       onLoad: (policy, previous) => {
         trackPolicy(tallies, policy);
         this.safeLog(`policy generation ${policy.generation} loaded${previous ? ` (was ${previous.generation})` : ''}`);
-        this.onPolicyLoaded?.(policy);
+        ports.dataPlane?.policyLoaded(policy);
       },
       onError: (message) => {
         this.state.metrics.policyLoadErrors.inc();
@@ -91,20 +91,24 @@ export class Router {
     };
     const watcher = options.policySource?.(hooks) ?? new PolicyWatcher(join(options.stateDir, 'policy.json'), { pollMs: options.policyPollMs ?? 1000, ...hooks });
     const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, monotonicMs()) });
+    // Terminals are answered by what the data plane routes by: never sent to a version it cannot route to yet.
+    const served = (): Policy | undefined => ports.dataPlane?.applied() ?? watcher.current();
     this.state = {
       options,
       watcher,
+      served,
       tallies,
       metrics,
-      loads: { terminals: (id) => tallies.terminals(id) },
+      loads: { terminals: (id) => tallies.terminals(id), ...(ports.unavailable === undefined ? {} : { unavailable: ports.unavailable }) },
       cursor: { next: 0 },
       now: monotonicMs,
+      ...(ports.onAccepted === undefined ? {} : { onAccepted: ports.onAccepted }),
       status: async () => {
-        const body = buildStatus(watcher.current(), watcher.fileState(), tallies, monotonicMs(), this.dataPlaneStatus?.());
+        const body = buildStatus(served(), watcher.fileState(), tallies, monotonicMs(), ports.dataPlane?.status());
         body.routers = await this.routers();
-        const coordination = this.coordinationStatus?.();
+        const coordination = ports.coordination?.();
         if (coordination !== undefined) body.coordination = coordination;
-        return this.statusExtras ? this.statusExtras(body) : body;
+        return ports.statusExtras ? ports.statusExtras(body) : body;
       },
     };
     const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -161,9 +165,9 @@ export class Router {
   /** The routers for status; when Redis cannot list them, this one alone, flagged by the coordination status. */
   private async routers(): Promise<RouterEntry[]> {
     const self: RouterEntry = { id: this.id, url: this.url, leader: true, ageMs: 0 };
-    if (this.routersStatus === undefined) return [self];
+    if (this.ports.routers === undefined) return [self];
     try {
-      return await this.routersStatus();
+      return await this.ports.routers();
     } catch {
       return [{ ...self, leader: false }];
     }
@@ -235,7 +239,7 @@ export class Router {
 
   /** Routes a proxied request or upgrade by the version it carries. */
   private route(req: IncomingMessage, kind: 'proxy' | 'websocket') {
-    const policy = this.state.watcher.current();
+    const policy = this.state.served();
     if (policy === undefined) return { ok: false as const, status: 503, error: 'no_policy', message: 'The router has no valid routing policy yet.' };
     const carriers = { versionHeader: this.options.versionHeader, serviceHeader: this.options.serviceHeader };
     let version: string | undefined = req.headers[carriers.versionHeader] as string | undefined;

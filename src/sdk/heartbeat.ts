@@ -14,7 +14,7 @@
  */
 
 import { failureCode, RouterList, type Failover } from './router-list.js';
-import { signRequest } from './signing.js';
+import { signRequest } from '../protocol/signing.js';
 
 export type { Failover } from './router-list.js';
 

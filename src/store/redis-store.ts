@@ -1,15 +1,15 @@
 import { conflictError, failedError, isSwitchyardError, usageError } from '../core/errors.js';
 import { checkPolicy, emptyPolicy, type Policy } from '../core/policy-schema.js';
 import { checkGeneration, type HistoryEntry } from './history.js';
-import { RedisClient, type RedisClientOptions } from './redis-client.js';
-import { COMMIT_SCRIPT, redisKeys, type RedisKeys } from './redis-keys.js';
+import { RedisClient, type RedisClientOptions } from '../coordination/redis-client.js';
+import { COMMIT_SCRIPT, redisKeys, type RedisKeys } from '../coordination/keys.js';
 import { retryUpdate } from './retry-update.js';
 import { describeProblems, parsePolicyText, serializePolicy } from './policy-file.js';
 import type { CommitOptions, Store, UpdateOptions } from './store.js';
 
 /**
  * The policy and its history in Redis (coordination.redis), for several
- * routers sharing one policy. A commit is one Lua script (redis-keys.ts):
+ * routers sharing one policy. A commit is one Lua script (coordination/policy-keys.ts):
  * compare-and-set on the head generation, the revision written once, the
  * head moved and the new generation published, all or nothing. A revision
  * is never rewritten, so a reader that sees head g can read revision g at

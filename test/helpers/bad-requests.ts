@@ -1,4 +1,4 @@
-import { signRequest } from '../../src/sdk/signing.js';
+import { signRequest } from '../../src/protocol/signing.js';
 import { heartbeatHeaders } from './signed.js';
 import fc from 'fast-check';
 import { isValidVersion } from '../../src/core/version.js';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import type { Fleet, FleetProcess, ProbeResult, ProcessSpec } from '../../src/fleet/fleet.js';
-import type { Fleets } from '../../src/rollout/fleets.js';
+import type { Fleets } from '../../src/fleet/fleets.js';
 import { canBind } from '../../src/fleet/ports.js';
 
 /**

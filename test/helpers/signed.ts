@@ -1,4 +1,4 @@
-import { deriveKey, signAsCli, signRequest } from '../../src/sdk/signing.js';
+import { deriveKey, signAsCli, signRequest } from '../../src/protocol/signing.js';
 
 /**
  * Signed requests for tests, through the same module the SDK, the CLI and

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coordinationKeys } from '../../src/coordination/keys.js';
+import { redisKeys } from '../../src/coordination/keys.js';
 import { LeaderLease } from '../../src/coordination/leader-lease.js';
-import { openRedisLink, type RedisLink } from '../../src/coordination/redis-link.js';
+import { openRedisLink, type RedisLink } from '../../src/coordination/redis-client.js';
 import { RouterRegistry } from '../../src/coordination/router-registry.js';
 import { SharedTally } from '../../src/coordination/shared-tally.js';
 import { TallyBook } from '../../src/core/tally.js';
@@ -33,7 +33,7 @@ describe.skipIf(!available)('coordination on Redis', () => {
 
   it('one lease holder at a time; a lapsed leader is fenced out of the policy', async () => {
     const prefix = `lease-${process.pid}`;
-    const keys = coordinationKeys(prefix);
+    const keys = redisKeys(prefix);
     const store = new RedisStore({ url: redis.url, prefix });
     await store.init();
     const changes: string[] = [];
@@ -80,7 +80,7 @@ describe.skipIf(!available)('coordination on Redis', () => {
 
   it('three books sharing heartbeats hold the exact fleet-wide sums', async () => {
     const prefix = `tally-${process.pid}`;
-    const keys = coordinationKeys(prefix);
+    const keys = redisKeys(prefix);
     const ids = Array.from({ length: 300 }, (_, i) => `lobby@1.0.0#${i}.g1`);
     let clock = 0;
     const books = [0, 1, 2].map(() => new TallyBook({ intervalMs: 1000, staleAfter: 3 }));
@@ -123,7 +123,7 @@ describe.skipIf(!available)('coordination on Redis', () => {
 
   it('a heartbeat buffered while Redis cannot take it is written later, unless its window has passed', async () => {
     const prefix = `buffer-${process.pid}`;
-    const keys = coordinationKeys(prefix);
+    const keys = redisKeys(prefix);
     let clock = 0;
     const book = new TallyBook({ intervalMs: 1000, staleAfter: 3 });
     book.setKnown(['lobby@1.0.0#0.g1', 'lobby@1.0.0#1.g1'], 0);
@@ -147,7 +147,7 @@ describe.skipIf(!available)('coordination on Redis', () => {
 
   it('the registry lists live routers with the leader marked, and forgets one that stopped renewing', async () => {
     const prefix = `registry-${process.pid}`;
-    const keys = coordinationKeys(prefix);
+    const keys = redisKeys(prefix);
     const r1 = new RouterRegistry({ redis: (await link()).redis, keys, self: { id: 'h:1', url: 'http://127.0.0.1:1' }, ttlMs: 300, renewMs: 100 });
     const r2 = new RouterRegistry({ redis: (await link()).redis, keys, self: { id: 'h:2', url: 'http://127.0.0.1:2' }, ttlMs: 300, renewMs: 100 });
     await r1.renew();

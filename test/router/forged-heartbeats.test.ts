@@ -1,9 +1,9 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Fleet, FleetProcess } from '../../src/fleet/fleet.js';
-import { ownerAlive, ownerOf } from '../../src/control/owner.js';
+import { ownerAlive, ownerOf } from '../../src/ops/owner.js';
 import { ReconcileLoop } from '../../src/control/reconcile-loop.js';
 import { startHeartbeat, type Heartbeat } from '../../src/sdk/heartbeat.js';
-import { deriveKey, signRequest } from '../../src/sdk/signing.js';
+import { deriveKey, signRequest } from '../../src/protocol/signing.js';
 import { closeHttp, http } from '../helpers/http.js';
 import { startInProcessRouter, type InProcessRouter } from '../helpers/inprocess-router.js';
 import { policyOf, proc, service } from '../helpers/policy-builder.js';

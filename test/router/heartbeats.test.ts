@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeHttp, http, postJson } from '../helpers/http.js';
 import { guardUserPm2Home } from '../helpers/pm2-home.js';
-import type { StatusBody } from '../../src/router/status.js';
-import { deriveKey, signRequest } from '../../src/sdk/signing.js';
+import type { StatusBody } from '../../src/protocol/status-body.js';
+import { deriveKey, signRequest } from '../../src/protocol/signing.js';
 import { cliHeaders, heartbeatHeaders } from '../helpers/signed.js';
 import { buildPolicy, startRouter, stopAllRouters, type RouterProcess } from '../helpers/router-process.js';
 

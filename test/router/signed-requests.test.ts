@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startHeartbeat } from '../../src/sdk/heartbeat.js';
-import { CLI_KEY_ID, deriveKey, signRequest } from '../../src/sdk/signing.js';
+import { CLI_KEY_ID, deriveKey, signRequest } from '../../src/protocol/signing.js';
 import { runCli } from '../helpers/cli.js';
 import { closeHttp, http } from '../helpers/http.js';
 import { guardUserPm2Home } from '../helpers/pm2-home.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveKey } from '../../src/sdk/signing.js';
+import { deriveKey } from '../../src/protocol/signing.js';
 import { http } from '../helpers/http.js';
 import { buildPolicy, startRouter, stopAllRouters, type RouterProcess } from '../helpers/router-process.js';
 import { cliHeaders } from '../helpers/signed.js';

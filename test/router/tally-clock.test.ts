@@ -3,7 +3,7 @@ import { closeHttp, http } from '../helpers/http.js';
 import { startInProcessRouter, type InProcessRouter } from '../helpers/inprocess-router.js';
 import { policyOf, proc, service } from '../helpers/policy-builder.js';
 import { cliHeaders, heartbeatHeaders } from '../helpers/signed.js';
-import type { StatusBody } from '../../src/router/status.js';
+import type { StatusBody } from '../../src/protocol/status-body.js';
 
 /**
  * Heartbeat ages on the router's monotonic clock: the wall clock (Date) of

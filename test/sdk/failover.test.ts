@@ -4,7 +4,7 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, login, type Failover, type RetryCounter } from '../../src/sdk/client.js';
 import { startHeartbeat } from '../../src/sdk/heartbeat.js';
-import { deriveKey } from '../../src/sdk/signing.js';
+import { deriveKey } from '../../src/protocol/signing.js';
 import { captureStderr, ChildTracker, isRunning, waitExit } from '../helpers/child-processes.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { freePort, freePorts } from '../helpers/free-port.js';

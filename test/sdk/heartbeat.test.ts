@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHeartbeat, type Heartbeat, type HeartbeatOptions } from '../../src/sdk/heartbeat.js';
-import { deriveKey } from '../../src/sdk/signing.js';
+import { deriveKey } from '../../src/protocol/signing.js';
 import { cliHeaders } from '../helpers/signed.js';
 import { captureStderr, isRunning, waitExit } from '../helpers/child-processes.js';
 import { guardUserPm2Home } from '../helpers/pm2-home.js';

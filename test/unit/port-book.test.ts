@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Config, HostConfig } from '../../src/config/schema.js';
-import { PortBook } from '../../src/rollout/port-book.js';
+import { PortBook } from '../../src/ops/port-book.js';
 import { policyOf, proc, service } from '../helpers/policy-builder.js';
 
 function host(name: string, address: string, ssh?: string): HostConfig {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Config, ServiceConfig } from '../../src/config/schema.js';
-import { processEnv } from '../../src/rollout/process-env.js';
-import { deriveKey } from '../../src/sdk/signing.js';
+import { processEnv } from '../../src/ops/process-env.js';
+import { deriveKey } from '../../src/protocol/signing.js';
 
 const SECRET = 'ab'.repeat(32);
 const env = (id: string) => processEnv({

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type ConfigProblem } from '../../src/config/load.js';
 import { parseRedisUrl, redactUrl } from '../../src/config/redis-url.js';
-import { redisOptions } from '../../src/store/redis-client.js';
+import { redisOptions } from '../../src/coordination/redis-client.js';
 import { failure, LOBBY_YAML, project, removeProjects, YAML_FILE } from '../helpers/config-project.js';
 
 // coordination.redis: the URL forms accepted, the env override, validation, and that passwords never show.

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SwitchyardError } from '../../src/core/errors.js';
 import { parseJlist } from '../../src/fleet/pm2-jlist.js';
 import { checkRemoteProcessId } from '../../src/fleet/remote-fleet.js';
-import { mapLimit } from '../../src/rollout/parallel.js';
+import { mapLimit } from '../../src/ops/parallel.js';
 
 const APP = { name: 'lobby@1.0.0#0', pid: 42, pm_id: 0, monit: { cpu: 3, memory: 1024 }, pm2_env: { status: 'online', restart_time: 1, pm_uptime: Date.now() - 5000, env: { PORT: '7500' } } };
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { RequestVerifier, signatureHeaders, type SignatureHeaders } from '../../src/router/auth.js';
-import { CLI_KEY_ID, bodySha256, deriveKey, signRequest, signature, stringToSign } from '../../src/sdk/signing.js';
+import { CLI_KEY_ID, bodySha256, deriveKey, signRequest, signature, stringToSign } from '../../src/protocol/signing.js';
 
 // The test vector of docs/signing.md.
 const SECRET = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { statusProblems } from '../../src/cli/status-problems.js';
 import { renderStatus } from '../../src/cli/status-view.js';
-import type { StatusBody } from '../../src/router/status.js';
+import type { StatusBody } from '../../src/protocol/status-body.js';
 
 function body(extra: Partial<StatusBody>): StatusBody {
   return {

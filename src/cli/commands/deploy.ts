@@ -1,14 +1,14 @@
-import { ownerOf } from '../../control/owner.js';
+import { ownerOf } from '../../ops/owner.js';
 import { failedError, isSwitchyardError, usageError } from '../../core/errors.js';
 import { portsInUse } from '../../core/plan-deploy.js';
 import type { Policy } from '../../core/policy-schema.js';
 import { checkVersion } from '../../core/version.js';
-import { FleetSet } from '../../rollout/fleets.js';
-import { cleanedUp, describeHosts, hostLine } from '../../rollout/host-report.js';
-import { launch, versionFolder } from '../../rollout/launch.js';
-import { liveInFleet } from '../../rollout/alive.js';
+import { FleetSet } from '../../fleet/fleets.js';
+import { cleanedUp, describeHosts, hostLine } from '../../ops/host-report.js';
+import { launch, versionFolder } from '../../ops/launch.js';
+import { liveInFleet } from '../../fleet/alive.js';
 import type { Config } from '../../config/schema.js';
-import { applyRole } from '../../rollout/roles.js';
+import { applyRole } from '../../ops/roles.js';
 import { commitIfChanged } from '../../store/commit-if-changed.js';
 import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
@@ -19,7 +19,7 @@ import { openProject } from '../project.js';
 import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
 import { waitRetired } from '../wait-retired.js';
-import { bringBack } from '../bring-back.js';
+import { bringBack } from '../../ops/bring-back.js';
 
 /** The version's active and draining entries that PM2 really runs, and those it no longer does. */
 async function servingOf(config: Config, policy: Policy, service: string, version: string) {

@@ -3,7 +3,7 @@ import { failedError, usageError } from '../../core/errors.js';
 import { parseProcessId } from '../../core/names.js';
 import type { Policy } from '../../core/policy-schema.js';
 import { Pm2Client, pm2DaemonPid } from '../../fleet/pm2-client.js';
-import { FleetSet } from '../../rollout/fleets.js';
+import { FleetSet } from '../../fleet/fleets.js';
 import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import { openProject } from '../project.js';

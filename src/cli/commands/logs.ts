@@ -5,7 +5,7 @@ import type { ProcessEntry } from '../../core/policy-schema.js';
 import { servicePolicy } from '../../core/policy-query.js';
 import { checkVersion } from '../../core/version.js';
 import type { Fleet } from '../../fleet/fleet.js';
-import { FleetSet } from '../../rollout/fleets.js';
+import { FleetSet } from '../../fleet/fleets.js';
 import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import { openProject } from '../project.js';

@@ -1,7 +1,7 @@
 import { usageError } from '../../core/errors.js';
 import { promote } from '../../core/policy-transitions.js';
-import { liveInFleet } from '../../rollout/alive.js';
-import { FleetSet } from '../../rollout/fleets.js';
+import { liveInFleet } from '../../fleet/alive.js';
+import { FleetSet } from '../../fleet/fleets.js';
 import { checkVersion } from '../../core/version.js';
 import { commitIfChanged } from '../../store/commit-if-changed.js';
 import type { CommandModule } from '../commands.js';

@@ -1,13 +1,13 @@
-import { ownerOf } from '../../control/owner.js';
+import { ownerOf } from '../../ops/owner.js';
 import { failedError, usageError } from '../../core/errors.js';
 import { processesOf } from '../../core/policy-query.js';
 import type { Policy } from '../../core/policy-schema.js';
 import { checkVersion } from '../../core/version.js';
-import { FleetSet } from '../../rollout/fleets.js';
-import { describeHosts } from '../../rollout/host-report.js';
-import { launch } from '../../rollout/launch.js';
-import { liveInFleet } from '../../rollout/alive.js';
-import { applyRole } from '../../rollout/roles.js';
+import { FleetSet } from '../../fleet/fleets.js';
+import { describeHosts } from '../../ops/host-report.js';
+import { launch } from '../../ops/launch.js';
+import { liveInFleet } from '../../fleet/alive.js';
+import { applyRole } from '../../ops/roles.js';
 import { commitIfChanged } from '../../store/commit-if-changed.js';
 import type { Store } from '../../store/store.js';
 import { ensureToken } from '../../store/token.js';
@@ -17,7 +17,7 @@ import { createProgress } from '../progress.js';
 import { openProject } from '../project.js';
 import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
-import { bringBack } from '../bring-back.js';
+import { bringBack } from '../../ops/bring-back.js';
 
 /** The most recent earlier target of a service, read from the policy history. */
 async function previousTarget(store: Store, service: string, current: string | null, generation: number): Promise<string | undefined> {

@@ -1,13 +1,7 @@
-import { failedError } from '../../core/errors.js';
-import { Router } from '../../router/router.js';
-import { routerOptionsFromConfig } from '../../router/from-config.js';
-import { listenFailure } from '../../router/port-holder.js';
-import { attachCoordination } from '../../router/with-coordination.js';
-import { attachFleet } from '../../router/with-fleet.js';
+import { startRouterHost, type RouterHost } from '../../host/router-host.js';
 import { ensureToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
-import { attachDataPlane } from '../router-data-plane.js';
 import { withListen } from '../router-listen.js';
 
 function timestamped(line: string): void {
@@ -46,36 +40,20 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   process.on('unhandledRejection', (reason) => {
     timestamped(`a background task failed (the router keeps serving): ${(reason as Error)?.stack ?? String(reason)}`);
   });
-  const router = new Router(routerOptionsFromConfig(loaded.config, token, timestamped));
-  let bound: { host: string; port: number };
-  try {
-    bound = await router.start();
-  } catch (error) {
-    const { host, port } = loaded.config.router.listen;
-    const message = await listenFailure(host, port, error as NodeJS.ErrnoException);
-    await router.stop().catch(() => undefined);
-    exitSoon(1000, 1);
-    throw failedError('router_listen_failed', message);
-  }
   // Without Redis only the router on the config's own address drains; one started with --listen elsewhere serves.
   const configured = own.config.router.listen;
   const primary = configured.host === loaded.config.router.listen.host && configured.port === loaded.config.router.listen.port;
-  const coordination = await attachCoordination(router, loaded.config, timestamped, primary);
-  const fleet = attachFleet(router, loaded.config, timestamped, coordination.leadership);
-  const dataPlane = await attachDataPlane(router, loaded.config, timestamped).catch(async (error: unknown) => {
-    await fleet.stop();
-    await coordination.stop();
-    await router.stop();
+  let host: RouterHost;
+  try {
+    host = await startRouterHost({ config: loaded.config, token, log: timestamped, primary });
+  } catch (error) {
+    exitSoon(1000, 1);
     throw error;
-  });
-  ctx.out.result({ ok: true, listening: bound, mode: loaded.config.router.mode, pid: process.pid });
+  }
+  ctx.out.result({ ok: true, listening: host.bound, mode: loaded.config.router.mode, pid: process.pid });
   const signal = await nextStopSignal();
   timestamped(`${signal} received: closing listeners, letting in-flight requests finish`);
-  // The lease is given up first, so another router takes over the drains at once.
-  await coordination.stop();
-  await fleet.stop();
-  await dataPlane.stop();
-  await router.stop();
+  await host.stop();
   timestamped('router stopped');
   // Under PM2 the IPC channel to its daemon keeps the process alive.
   exitSoon(2000, 0);

@@ -1,3 +1,4 @@
+import { isServing, pm2Health } from '../../core/pm2-health.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failedError } from '../../core/errors.js';
@@ -29,10 +30,10 @@ async function watchStart(pm2: Pm2Client, name: string, url: string): Promise<St
   for (;;) {
     const [described, health] = await Promise.all([pm2.describe(name), fetchHealth(url, 500)]);
     if (described === undefined) return { kind: 'failed', reason: 'The router vanished from PM2 while starting' };
-    if (described.restarts > 0 || described.status === 'errored' || described.status === 'stopped') {
+    if (described.restarts > 0 || pm2Health(described.status) === 'gone') {
       return { kind: 'failed', reason: `The router exited while starting (PM2 status ${described.status}, ${described.restarts} restart${described.restarts === 1 ? '' : 's'})` };
     }
-    if (health?.ok === true && described.status === 'online') return { kind: 'healthy', health, described };
+    if (health?.ok === true && isServing(described.status)) return { kind: 'healthy', health, described };
     if (Date.now() > deadline) {
       return { kind: 'failed', reason: `The router did not answer ${url}/healthz within ${START_TIMEOUT_MS / 1000}s (PM2 status: ${described.status}${health === undefined ? '' : '; it answers, but has no valid policy'})` };
     }
@@ -70,7 +71,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const pm2 = await Pm2Client.connect(config.pm2Home);
   try {
     const existing = await pm2.describe(name);
-    if (existing?.status === 'online') {
+    if (existing !== undefined && isServing(existing.status)) {
       const health = await waitForHealthy(url, 2000);
       if (health?.ok) {
         ctx.out.success(`the router${shownName} is already running (pid ${existing.pid}) on ${url}, serving generation ${health.generation}`);

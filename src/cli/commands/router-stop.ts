@@ -2,7 +2,7 @@ import { usageError } from '../../core/errors.js';
 import { Pm2Client, pm2DaemonRunning } from '../../fleet/pm2-client.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
-import { stopLeftoverDataPlane } from '../router-data-plane.js';
+import { stopLeftoverDataPlane } from '../../host/data-plane.js';
 import { isRouterPm2Name, parseListenOption, ROUTER_PM2_NAME, routerPm2Name } from '../router-listen.js';
 
 /**

@@ -35,7 +35,7 @@ export class WebView {
     private readonly state: RouterState,
     store?: Pick<Store, 'history' | 'revision'>,
   ) {
-    this.series = new TallySeries({ policy: () => state.watcher.current(), tallies: state.tallies, now: () => state.now() });
+    this.series = new TallySeries({ policy: () => state.served(), tallies: state.tallies, now: () => state.now() });
     this.history = new HistoryFeed(store ?? new PolicyStore(state.options.stateDir));
   }
 

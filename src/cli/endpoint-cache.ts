@@ -2,10 +2,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
-import { ENV_OVERRIDES } from './defaults.js';
-import { routerUrls } from './router-url.js';
-import { SEARCH_PLACES, TS_PLACES } from './search-places.js';
-import type { Config } from './schema.js';
+import { ENV_OVERRIDES } from '../config/defaults.js';
+import { routerUrls } from '../config/router-url.js';
+import { SEARCH_PLACES, TS_PLACES } from '../config/search-places.js';
+import type { Config } from '../config/schema.js';
 
 /**
  * What `switchyard status` needs from a config to ask the router: its URL

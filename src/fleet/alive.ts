@@ -1,7 +1,7 @@
+import { mayBeUp } from '../core/pm2-health.js';
 import type { ProcessEntry } from '../core/policy-schema.js';
 import type { Fleets } from './fleets.js';
 
-const UP = new Set(['online', 'launching', 'waiting restart']);
 
 /**
  * Which of these entries PM2 really runs. A command that brings a version
@@ -29,7 +29,7 @@ export async function liveInFleet(fleets: Fleets, entries: readonly ProcessEntry
   const dead: ProcessEntry[] = [];
   for (const p of entries) {
     const list = seen.get(p.host);
-    if (list === undefined || UP.has(list.get(p.id) ?? '')) live.push(p);
+    if (list === undefined || mayBeUp(list.get(p.id))) live.push(p);
     else dead.push(p);
   }
   return { live, dead };

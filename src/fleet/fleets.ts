@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Config } from '../config/load.js';
 import { usageError } from '../core/errors.js';
-import type { Fleet } from '../fleet/fleet.js';
+import type { Fleet } from './fleet.js';
 
 /** How rollouts reach hosts' fleets; FleetSet is the real one, tests may bring a double. */
 export interface Fleets {
@@ -64,12 +64,12 @@ export class FleetSet implements Fleets {
     if (!hostConfig.local) {
       // pm2 on that host, over ssh; an unreachable host rejects here, naming it.
       // Adapters load on use: a command that touches only local hosts never loads ssh and execa.
-      const { RemoteFleet } = await import('../fleet/remote-fleet.js');
+      const { RemoteFleet } = await import('./remote-fleet.js');
       return RemoteFleet.open(hostConfig, { startDaemon: this.startDaemon, ...(this.sshTimeoutMs === undefined ? {} : { timeoutMs: this.sshTimeoutMs }) });
     }
     const pm2Home = hostConfig.pm2Home ?? this.config.pm2Home;
     const logDir = join(this.config.stateDir, 'logs');
-    const { LocalFleet } = await import('../fleet/local-fleet.js');
+    const { LocalFleet } = await import('./local-fleet.js');
     return this.startDaemon ? LocalFleet.open(host, pm2Home, logDir) : LocalFleet.openIfRunning(host, pm2Home, logDir);
   }
 

@@ -1,4 +1,4 @@
-import type { FleetProcess } from '../fleet/fleet.js';
+import type { FleetProcess } from './fleet.js';
 import type { FleetSet } from './fleets.js';
 
 /** The error of a host whose fleet has no PM2 daemon yet (reachable, but nothing runs there). */

@@ -1,4 +1,4 @@
-import { ownerAlive } from '../control/owner.js';
+import { ownerAlive } from './owner.js';
 import type { Policy, ProcessEntry } from '../core/policy-schema.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Config, ServiceConfig } from '../config/schema.js';
-import { deriveKey } from '../sdk/signing.js';
+import { deriveKey } from '../protocol/signing.js';
 
 /**
  * The whole environment a service process starts with: the caller's

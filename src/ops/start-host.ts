@@ -2,6 +2,7 @@ import { dirname, posix } from 'node:path';
 import { advertisedRouterUrl } from '../config/router-url.js';
 import type { PlannedProcess } from '../core/plan-deploy.js';
 import type { Fleet, ProcessSpec } from '../fleet/fleet.js';
+import { pm2Health } from '../core/pm2-health.js';
 import { waitReady } from '../fleet/readiness.js';
 import type { PortBook } from './port-book.js';
 import { processEnv } from './process-env.js';
@@ -125,7 +126,7 @@ export async function startClaimed(input: LaunchInput, fleet: Fleet, spec: Proce
     if (listed === undefined) return fleet.broken === true ? 'PM2 stopped answering while it was starting' : undefined;
     const seen = listed.find((f) => f.id === spec.id);
     if (seen === undefined) return 'it is gone from PM2';
-    if (seen.status === 'errored' || seen.status === 'stopped') return `PM2 reports it ${seen.status}`;
+    if (pm2Health(seen.status) === 'gone') return `PM2 reports it ${seen.status}`;
     if (seen.restarts > 0) return `it exited and PM2 restarted it ${seen.restarts} time${seen.restarts === 1 ? '' : 's'}`;
     return undefined;
   };

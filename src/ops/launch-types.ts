@@ -2,7 +2,7 @@ import type { Config, ServiceConfig } from '../config/schema.js';
 import type { Owner } from '../core/policy-transitions.js';
 import type { Policy } from '../core/policy-schema.js';
 import type { Store } from '../store/store.js';
-import type { Fleets } from './fleets.js';
+import type { Fleets } from '../fleet/fleets.js';
 
 export type StartOutcomeKind = 'ready' | 'failed' | 'not_started';
 

@@ -1,0 +1,84 @@
+import type { Config } from '../config/schema.js';
+import { failedError } from '../core/errors.js';
+import { TallyBook } from '../core/tally.js';
+import { routerOptionsFromConfig } from '../router/from-config.js';
+import { listenFailure } from '../router/port-holder.js';
+import { Router } from '../router/router.js';
+import { monotonicMs } from '../router/router-state.js';
+import { joinCoordination, type Coordination } from './coordination.js';
+import { dataPlaneFor } from './data-plane.js';
+import { hostFleet } from './fleet.js';
+import { pm2StatusExtras } from './status-extras.js';
+
+export interface RouterHostInput {
+  config: Config;
+  /** The state's secret (read, never made, by a router). */
+  token: string;
+  log(line: string): void;
+  /** On the config's own address: without Redis only this router drains. */
+  primary: boolean;
+}
+
+export interface RouterHost {
+  router: Router;
+  bound: { host: string; port: number };
+  /** Lets go of the lease first (another router takes the drains at once), then the loops, the data plane, the listener. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The one place a router process is wired: its tally, its policy feed,
+ * the router built with every port it needs, then (once it listens) the
+ * coordination with other routers, the reconcile loop under the drain
+ * leadership, and the data plane. Nothing is assigned to the router after
+ * it is built; ports read what is made later through closures.
+ */
+export async function startRouterHost(input: RouterHostInput): Promise<RouterHost> {
+  const { config, log } = input;
+  const r = config.router;
+  const tallies = new TallyBook({ intervalMs: r.heartbeatIntervalMs, staleAfter: r.staleAfter });
+  const fleet = hostFleet(config, log);
+  let coordination: Coordination | undefined;
+  let router: Router | undefined;
+  const dataPlane = dataPlaneFor(config, () => router?.state.watcher.current(), log);
+  router = new Router(routerOptionsFromConfig(config, input.token, log), {
+    tallies,
+    statusExtras: pm2StatusExtras(config, fleet.fleets),
+    dataPlane: dataPlane.port,
+    routers: () => (coordination?.routers === undefined ? Promise.resolve([{ id: router!.id, url: router!.url, leader: true, ageMs: 0 }]) : coordination.routers()),
+    coordination: () => coordination?.status?.(),
+    onAccepted: (hb, nowMs) => coordination?.onAccepted?.(hb, nowMs),
+    unavailable: fleet.unavailable,
+  });
+  let bound: { host: string; port: number };
+  try {
+    bound = await router.start();
+  } catch (error) {
+    const { host, port } = r.listen;
+    const message = await listenFailure(host, port, error as NodeJS.ErrnoException);
+    await router.stop().catch(() => undefined);
+    await fleet.stop();
+    throw failedError('router_listen_failed', message);
+  }
+  const built = router;
+  try {
+    coordination = await joinCoordination({ config, self: { id: built.id, url: built.url }, tallies, metrics: built.state.metrics, now: monotonicMs, log, primary: input.primary });
+    fleet.start({ tallies, metrics: built.state.metrics, leadership: coordination.leadership });
+    await dataPlane.start();
+  } catch (error) {
+    await fleet.stop();
+    await coordination?.stop();
+    await built.stop();
+    throw error;
+  }
+  return {
+    router: built,
+    bound,
+    async stop() {
+      await coordination?.stop();
+      await fleet.stop();
+      await dataPlane.stop();
+      await built.stop();
+    },
+  };
+}

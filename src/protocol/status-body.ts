@@ -1,0 +1,88 @@
+import type { TallyEntry } from '../core/tally.js';
+
+/**
+ * The status body (`GET /v1/status`, and `switchyard status --json` with
+ * PM2's view added): the wire contract between the router, the CLI, the
+ * demo and the web view. Types only; the router builds it (router/status.ts).
+ */
+
+/** The policy the router serves, and whether the file on disk is in step with it. */
+export interface PolicyFileState {
+  /** Generation being served, or null before any valid policy was loaded. */
+  generation: number | null;
+  /**
+   * Whether the file on disk is currently broken (the last good one keeps
+   * serving), or lags behind the history (the history's head is served).
+   */
+  fileBroken: boolean;
+  error: string | null;
+  loadedAt: string | null;
+}
+
+/** One router among those serving a state. */
+export interface RouterEntry {
+  id: string;
+  /** Base URL, without a trailing slash. */
+  url: string;
+  leader: boolean;
+  /** Milliseconds since the router last renewed its record. */
+  ageMs: number;
+}
+
+/** The fleet-wide tally shared through Redis: how fresh it is. */
+export interface SharedTallyState {
+  ok: boolean;
+  /** Milliseconds since the fleet-wide records were last read; null before the first read. */
+  dataAgeMs: number | null;
+  /** Accepted heartbeats not yet written to Redis. */
+  buffered: number;
+  /** Heartbeats dropped because Redis was away past their stale window. */
+  dropped: number;
+  error: string | null;
+}
+
+/** With coordination on Redis: where the fleet-wide tally comes from, and how fresh it is. */
+export interface CoordinationStatus extends SharedTallyState {
+  /** The Redis URL, password hidden. */
+  redis: string;
+}
+
+export interface StatusProcess {
+  id: string;
+  version: string;
+  host: string;
+  address: string;
+  port: number;
+  state: string;
+  heartbeat: { ageMs: number | null; stale: boolean };
+  terminals: number;
+  /** PM2's view, when the router or the CLI could ask PM2. */
+  pm2?: unknown;
+}
+
+export interface StatusService {
+  target: string | null;
+  canary: { version: string; weight: number } | null;
+  processes: StatusProcess[];
+  tally: TallyEntry[];
+}
+
+/** Who carries the terminals' traffic, and the policy generation it has fully applied. */
+export interface DataPlaneStatus {
+  kind: 'builtin' | 'haproxy';
+  generation: number | null;
+  ok: boolean;
+  error: string | null;
+}
+
+export interface StatusBody {
+  generation: number | null;
+  policy: PolicyFileState;
+  /** Absent when the status was read without a router (status offline). */
+  dataPlane?: DataPlaneStatus;
+  /** Every router serving this state; exactly one is the drain leader. Absent when read without a router. */
+  routers?: RouterEntry[];
+  /** Present when several routers share a state through Redis. */
+  coordination?: CoordinationStatus;
+  services: Record<string, StatusService>;
+}
