@@ -91,7 +91,7 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       { flags: '--watch', description: 'redraw every heartbeat interval until Ctrl-C' },
       { flags: '--check', description: 'exit 1 when something needs an operator: a process missing, errored or unknown in PM2, orphans, a broken policy file, the router down' },
-      { flags: '--prune', description: 'delete orphans: PM2 processes named like this project\'s that the policy does not name' },
+      { flags: '--prune', description: 'delete orphans (PM2 processes named like this project\'s that the policy does not name, seen in two looks); those claimed by generations the store lost go only with --yes, which also confirms the store went back' },
     ],
     load: () => import('./commands/status.js'),
   },
@@ -137,7 +137,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'policy validate',
     args: '[file]',
-    description: 'check a policy file (default: the live one); lists every problem by path',
+    description: 'check a policy file (default: the live one); lists every problem by path, and every change against the live policy that `policy apply` would refuse',
     load: () => import('./commands/policy-validate.js'),
   },
   {
@@ -154,7 +154,11 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'policy apply',
     args: '<file>',
-    description: 'check a hand-written policy file and write it as the next generation (exit 4 if the policy changed meanwhile)',
+    description: 'write a hand-written policy file as the next generation if every change follows the transition rules (exit 2 naming each that does not; exit 4 if the policy changed meanwhile)',
+    options: [
+      { flags: '--force', description: 'write it even though the transition rules refuse it (needs --reason)' },
+      { flags: '--reason <text>', description: 'with --force: why, kept in the policy history' },
+    ],
     load: () => import('./commands/policy-apply.js'),
   },
   {

@@ -19,7 +19,7 @@ export function selectServices(body: StatusBody, service: string | undefined): S
 }
 
 /** What needs an operator in a snapshot (orphans only when the caller looked for them). */
-export function problemsOf(filtered: StatusBody, shown: StatusShown, orphans: Array<{ host: string; id: string }> = []): StatusProblem[] {
+export function problemsOf(filtered: StatusBody, shown: StatusShown, orphans: Array<{ host: string; id: string; lost?: boolean }> = []): StatusProblem[] {
   return statusProblems(filtered, { routerUp: shown.routerUp, routerUrl: shown.url, orphans });
 }
 
@@ -29,7 +29,7 @@ export function routerField(shown: StatusShown): { url: string; up: boolean; fai
 }
 
 /** The one JSON document `status --json` prints. */
-export function statusDocument(service: string | undefined, shown: StatusShown, orphans?: Array<{ host: string; id: string }>): string {
+export function statusDocument(service: string | undefined, shown: StatusShown, orphans?: Array<{ host: string; id: string; lost?: boolean }>): string {
   const filtered = selectServices(shown.body, service);
   return `${JSON.stringify({ ...filtered, router: routerField(shown), problems: problemsOf(filtered, shown, orphans) }, null, shown.watch ? 0 : 2)}\n`;
 }

@@ -4,7 +4,7 @@ import type { StatusBody, StatusProcess } from '../protocol/status-body.js';
 
 /** Something in status that needs an operator: `status --check` exits 1 when there is any. */
 export interface StatusProblem {
-  kind: 'missing' | 'errored' | 'unknown' | 'orphan' | 'policy_broken' | 'router_down' | 'stale' | 'tally_not_shared' | 'no_leader';
+  kind: 'missing' | 'errored' | 'unknown' | 'orphan' | 'policy_broken' | 'policy_regressed' | 'router_down' | 'stale' | 'tally_not_shared' | 'no_leader';
   id?: string;
   host?: string;
   message: string;
@@ -22,10 +22,11 @@ export function pm2Problem(p: StatusProcess): { kind: 'missing' | 'errored' | 'u
   return undefined;
 }
 
-export function statusProblems(body: StatusBody, opts: { routerUp: boolean; routerUrl: string; orphans: Array<{ host: string; id: string }> }): StatusProblem[] {
+export function statusProblems(body: StatusBody, opts: { routerUp: boolean; routerUrl: string; orphans: Array<{ host: string; id: string; lost?: boolean }> }): StatusProblem[] {
   const problems: StatusProblem[] = [];
   if (!opts.routerUp) problems.push({ kind: 'router_down', message: `the router is not answering at ${opts.routerUrl}` });
   if (body.policy.fileBroken) problems.push({ kind: 'policy_broken', message: `the policy file is broken (${body.policy.error ?? 'unreadable'}); the router serves generation ${body.generation ?? 'none'}, the last good one` });
+  for (const alarm of body.alarms ?? []) problems.push({ kind: alarm.kind, message: alarm.message });
   const c = body.coordination;
   if (c !== undefined && !c.ok) {
     const age = c.dataAgeMs === null ? 'never read' : `${Math.round(c.dataAgeMs / 100) / 10} s old`;
@@ -40,6 +41,9 @@ export function statusProblems(body: StatusBody, opts: { routerUp: boolean; rout
       if (problem !== undefined) problems.push({ kind: problem.kind, id: p.id, host: p.host, message: `${p.id} on ${p.host} (${p.state}) is ${problem.text}` });
     }
   }
-  for (const o of opts.orphans) problems.push({ kind: 'orphan', id: o.id, host: o.host, message: `${o.id} runs in PM2 on ${o.host} but the policy does not name it (an orphan: \`switchyard status --prune\` deletes it)` });
+  for (const o of opts.orphans) {
+    const how = o.lost === true ? 'it was claimed by a generation the store lost and may be serving terminals: `switchyard status --prune --yes` deletes it' : '`switchyard status --prune` deletes it';
+    problems.push({ kind: 'orphan', id: o.id, host: o.host, message: `${o.id} runs in PM2 on ${o.host} but the policy does not name it (an orphan: ${how})` });
+  }
   return problems;
 }

@@ -32,6 +32,8 @@ export const CONFIG_DEFAULTS = {
   },
   /** The state folder, relative to the folder of the config file. */
   state: '.switchyard',
+  /** How far two machines' clocks may disagree: a time written by one is judged by another only past this allowance. */
+  clockSkew: '30s',
   /** PM2_HOME for the local fleet, relative to the state folder. */
   pm2HomeInState: 'pm2',
   /** The host list when the config names none: this machine only. */

@@ -83,5 +83,6 @@ export function normaliseConfig(parsed: ParsedConfig, dir: string): Config {
     hosts: Object.fromEntries(Object.entries(parsed.hosts).map(([name, raw]) => [name, host(name, raw, dir, pm2Home)])),
     services: Object.fromEntries(Object.entries(parsed.services).map(([name, raw]) => [name, service(name, raw)])),
     coordination: parsed.coordination === undefined ? undefined : { redis: parsed.coordination.redis, prefix: parsed.coordination.prefix },
+    clockSkewMs: parsed.clockSkew,
   };
 }

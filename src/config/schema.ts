@@ -25,6 +25,8 @@ export interface Config {
   services: Record<string, ServiceConfig>;
   /** Several routers sharing one policy through Redis; undefined: the policy lives in files (the default). */
   coordination: CoordinationConfig | undefined;
+  /** How far the clocks of the machines running switchyard may disagree (docs/control-plane.md, "Claims and clocks"). */
+  clockSkewMs: number;
 }
 
 export interface CoordinationConfig {
@@ -217,10 +219,11 @@ export const configShape = {
     { error: (iss) => (iss.code === 'invalid_type' ? 'a mapping of service names to service settings' : undefined) },
   ).prefault({})),
   coordination: mapping(coordinationShape, 'a mapping like {redis: redis://127.0.0.1:6379/0}').optional(),
+  clockSkew: durationMs.prefault(D.clockSkew),
 };
 
 /** The raw config as written (after allow-listed environment overrides). */
-export const configSchema = mapping(configShape, 'a mapping with the keys router, state, pm2Home, hosts and services');
+export const configSchema = mapping(configShape, 'a mapping with the keys router, state, pm2Home, hosts, services, coordination and clockSkew');
 
 export type ParsedConfig = z.output<typeof configSchema>;
 

@@ -1,17 +1,15 @@
-import { planReconcile, type HostObservation, type MissingProcess, type ProcessRef, type ReconcilePlan, type StopDecision } from '../core/plan-reconcile.js';
-import type { Policy } from '../core/policy-schema.js';
-import { claimStop, markFailed, retire, takeOver, type Owner } from '../core/policy-transitions.js';
-import type { Fleet } from '../fleet/fleet.js';
+import { planReconcile, type HostObservation, type MissingProcess, type ProcessRef, type ReconcilePlan } from '../core/plan-reconcile.js';
+import type { Policy, ProcessEntry } from '../core/policy-schema.js';
+import type { Owner } from '../core/policy-transitions.js';
+import type { Regression } from '../core/regression.js';
+import type { Fleets } from '../fleet/fleets.js';
+import type { Clock, Lease } from '../ops/deps.js';
+import { systemClock } from '../ops/deps.js';
 import type { Store } from '../store/store.js';
-import { commitIfChanged } from '../store/commit-if-changed.js';
-import { DrainBaselines } from './drain-baselines.js';
+import { runPlan, type PlanRunDeps } from './run-plan.js';
+import { Snapshotter, type TallySource } from './snapshot.js';
 
-/** What the loop needs from heartbeats (the router's tally book). */
-export interface TallySource {
-  processView(id: string, nowMs: number): { stale: boolean; terminals: number };
-  zeroStreak(id: string, nowMs?: number): number;
-  forget(id: string): void;
-}
+export type { TallySource } from './snapshot.js';
 
 export interface ReconcileMetrics {
   retired(service: string, reason: string): void;
@@ -20,46 +18,50 @@ export interface ReconcileMetrics {
 
 export interface ReconcileDeps {
   store: Store;
-  /** A host's fleet, or undefined while none can be asked (no PM2 daemon, host unreachable). */
-  fleet(host: string): Promise<Fleet | undefined>;
+  fleets: Fleets;
   tallies: TallySource;
-  graceFor(service: string): number;
+  /** Zero-terminal intervals each service's drain needs. */
+  grace: Readonly<Record<string, number>>;
   intervalMs: number;
   self: Owner;
-  /** How long a claim of this loop stays its own if it stops renewing (its `until`). */
+  /** How long a stop claim of this loop lasts without a renewal. */
   ownerLeaseMs?: number;
   ownerAlive(owner: Owner): boolean | undefined;
   log(line: string): void;
   metrics?: ReconcileMetrics;
-  /** Told after every pass which live processes PM2 lacks or reports down. */
-  onObserved?(missing: readonly MissingProcess[], orphans: ReconcilePlan['orphans']): void;
-  /** Monotonic milliseconds (heartbeat ages); wall-clock for deadlines. */
-  monoNow?: () => number;
-  wallNow?: () => number;
-  /** The fencing token commits carry (the drain leader's lease, with several routers). */
-  fence?: () => number | undefined;
+  /** Told after every pass which live processes PM2 lacks or reports down, and whether the head went back. */
+  onObserved?(missing: readonly MissingProcess[], orphans: ReconcilePlan['orphans'], regression: Regression | undefined): void;
+  /** Before a process past its drain deadline is stopped: its sessions are closed, paced (the router's proxy). */
+  beforeDeadlineStop?(entry: ProcessEntry): Promise<void>;
+  clock?: Clock;
   /**
-   * Whether this loop may claim and act now (the drain leader, with several
-   * routers). Without it, passes still plan: baselines, missing processes.
+   * With several routers: the drain leader's lease. Commits carry its
+   * fence, and only its holder claims and acts; others only plan
+   * (baselines, missing processes).
    */
-  mayAct?: () => boolean;
+  lease?: Lease;
 }
 
 /**
- * The level-triggered reconcile loop (claim → act → record). Every interval
- * it reads the head policy and PM2's list, plans with the pure planner,
- * commits the claims with compare-and-set, and only then acts: a process is
- * stopped only while the head holds a `stopping` claim of this loop's, and
- * deleted only when the head says it is failed or retired. Any error is
- * logged and the next pass tries again.
+ * The level-triggered reconcile loop. Every interval it reads the head and
+ * PM2's list, takes a snapshot of everything else it knows (heartbeats,
+ * how long it has watched each claim and drain, which owners still run,
+ * whether the head went back), hands that to the pure planner, and runs
+ * exactly the plan it gets through the ops executor (run-plan.ts): claims
+ * committed first, side effects only on what the head, read again, still
+ * authorises, then the record. Any error is logged; the next pass tries again.
  */
 export class ReconcileLoop {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<ReconcilePlan | undefined> | undefined;
-  private readonly baselines = new DrainBaselines();
+  private readonly snapshots: Snapshotter;
   private readonly reported = new Set<string>();
+  private readonly clock: Clock;
 
-  constructor(private readonly deps: ReconcileDeps) {}
+  constructor(private readonly deps: ReconcileDeps) {
+    this.clock = deps.clock ?? systemClock;
+    this.snapshots = new Snapshotter(deps.tallies, this.clock);
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.deps.intervalMs);
@@ -83,35 +85,36 @@ export class ReconcileLoop {
     return this.running;
   }
 
+  private mayAct(): boolean {
+    return this.deps.lease?.mayAct() ?? true;
+  }
+
   private async pass(): Promise<ReconcilePlan> {
     const policy = await this.deps.store.read();
     const observed = await this.observe(policy);
-    const mono = (this.deps.monoNow ?? (() => performance.now()))();
-    const wall = (this.deps.wallNow ?? Date.now)();
-    const draining = this.baselines.track(policy);
-    const plan = planReconcile({
-      policy,
-      observed,
-      facts: (id) => {
-        const view = this.deps.tallies.processView(id, mono);
-        const streak = this.baselines.since(id, draining.get(id), this.deps.tallies.zeroStreak(id, mono));
-        return { zeroStreak: streak, stale: view.stale, terminals: view.terminals };
-      },
-      graceFor: this.deps.graceFor,
-      nowMs: wall,
-      self: this.deps.self,
-      ownerAlive: this.deps.ownerAlive,
-    });
-    this.deps.onObserved?.(plan.missing, plan.orphans);
+    const snapshot = this.snapshots.take(policy, observed, (owner) => this.deps.ownerAlive(owner));
+    const plan = planReconcile({ policy, observed, grace: this.deps.grace, self: this.deps.self, ...snapshot });
+    this.deps.onObserved?.(plan.missing, plan.orphans, snapshot.regression);
     this.reportMissing(plan.missing);
+    if (plan.held !== undefined) this.once(`held:${plan.held.reason}`, `ALARM: ${plan.held.count} stop${plan.held.count === 1 ? '' : 's'} or delete${plan.held.count === 1 ? '' : 's'} held back: ${plan.held.reason}`);
     if (!this.mayAct()) return plan;
-    await this.claim(plan, new Date(wall));
-    await this.act(observed, new Date(wall));
+    await runPlan(this.runDeps(), plan);
     return plan;
   }
 
-  private mayAct(): boolean {
-    return this.deps.mayAct?.() ?? true;
+  private runDeps(): PlanRunDeps {
+    const d = this.deps;
+    return {
+      store: d.store, fleets: d.fleets, clock: this.clock, owner: d.self, ...(d.lease === undefined ? {} : { lease: d.lease }),
+      by: { host: d.self.host ?? 'router', user: d.self.id },
+      ownerLeaseMs: d.ownerLeaseMs ?? 10 * 60_000,
+      log: d.log,
+      tallies: d.tallies,
+      ...(d.metrics === undefined ? {} : { metrics: d.metrics }),
+      ...(d.beforeDeadlineStop === undefined ? {} : { beforeDeadlineStop: d.beforeDeadlineStop }),
+      once: (key, line) => this.once(key, line),
+      clearOnce: (key) => this.reported.delete(key),
+    };
   }
 
   private async observe(policy: Policy): Promise<Map<string, HostObservation>> {
@@ -121,7 +124,7 @@ export class ReconcileLoop {
     await Promise.all(
       [...hosts].map(async (host) => {
         try {
-          const fleet = await this.deps.fleet(host);
+          const fleet = await this.deps.fleets.get(host);
           observed.set(host, fleet === undefined ? undefined : new Map((await fleet.list()).map((p) => [p.id, { status: p.status }])));
           // Answered again: a later outage of this host is reported anew.
           this.reported.delete(`list:${host}`);
@@ -132,107 +135,6 @@ export class ReconcileLoop {
       }),
     );
     return observed;
-  }
-
-  /** Commits every claim the plan asks for; each is re-checked against the head it lands on. */
-  private async claim(plan: ReconcilePlan, now: Date): Promise<void> {
-    const fence = this.deps.fence?.();
-    const opts = fence === undefined ? {} : { fence };
-    const self: Owner = { ...this.deps.self, until: new Date(now.getTime() + (this.deps.ownerLeaseMs ?? 10 * 60_000)).toISOString() };
-    for (const [service, refs] of byService(plan.abandons)) {
-      await this.commit(`mark abandoned starts of ${service} failed`, (head) => {
-        const ids = refs.filter((r) => stateOf(head, service, r.id) === 'starting').map((r) => r.id);
-        return ids.length === 0 ? head : markFailed(head, service, ids, now);
-      }, opts, (written) => this.deps.log(`${refs.map((r) => r.id).join(', ')}: start abandoned by its owner; marked failed (generation ${written.generation})`));
-    }
-    for (const [service, refs] of byService(plan.takeOvers)) {
-      await this.commit(`take over stop claims of ${service}`, (head) => {
-        const ids = refs.filter((r) => stateOf(head, service, r.id) === 'stopping').map((r) => r.id);
-        return ids.length === 0 ? head : takeOver(head, service, ids, self);
-      }, opts);
-    }
-    for (const [service, decisions] of byService(plan.claimStops)) {
-      for (const reason of ['drained', 'deadline', 'lost'] as const) {
-        const mine = decisions.filter((d) => d.reason === reason);
-        if (mine.length === 0) continue;
-        await this.commit(`claim the stop of ${mine.map((d) => d.id).join(', ')}`, (head) => claimStill(head, service, mine, now, reason, self), opts, (written) =>
-          this.deps.log(`claimed the stop of ${mine.map((d) => d.id).join(', ')} (${reason}; generation ${written.generation})`));
-      }
-    }
-    for (const [service, refs] of byService(plan.retires)) {
-      await this.commit(`record ${service}'s stopped processes retired`, (head) => {
-        const ids = refs.filter((r) => stateOf(head, service, r.id) === 'stopping').map((r) => r.id);
-        return ids.length === 0 ? head : retire(head, service, ids, now);
-      }, opts, (written) => this.retired(written, service, refs));
-    }
-  }
-
-  /**
-   * Acts on what the head, read again after the claims, authorises: this
-   * loop's stopping claims are stopped, and failed or retired entries PM2
-   * still runs are deleted. Then the stops are recorded.
-   */
-  private async act(observed: ReadonlyMap<string, HostObservation>, now: Date): Promise<void> {
-    const head = await this.deps.store.read();
-    // Asked again after every await: a leader that lost its lease meanwhile must not touch PM2.
-    if (!this.mayAct()) return;
-    const mine: ProcessRef[] = [];
-    const deletes: ProcessRef[] = [];
-    for (const [service, svc] of Object.entries(head.services)) {
-      for (const p of svc.processes) {
-        const ref = { service, id: p.id, host: p.host };
-        const inPm2 = observed.get(p.host)?.has(p.id) === true;
-        if (p.state === 'stopping' && p.owner?.id === this.deps.self.id) mine.push(ref);
-        else if ((p.state === 'failed' || p.state === 'retired') && inPm2) deletes.push(ref);
-      }
-    }
-    const stopped: ProcessRef[] = [];
-    await Promise.all([
-      ...mine.map(async (ref) => (await this.remove(ref)) && stopped.push(ref)),
-      ...deletes.map(async (ref) => {
-        if (await this.remove(ref)) this.deps.log(`deleted ${ref.id} from PM2 on ${ref.host}: the policy says it ${stateOf(head, ref.service, ref.id)}`);
-      }),
-    ]);
-    for (const [service, refs] of byService(stopped)) {
-      await this.commit(`record ${service}'s stopped processes retired`, (h) => {
-        const ids = refs.filter((r) => stateOf(h, service, r.id) === 'stopping').map((r) => r.id);
-        return ids.length === 0 ? h : retire(h, service, ids, now);
-      }, this.deps.fence?.() === undefined ? {} : { fence: this.deps.fence!()! }, (written) => this.retired(written, service, refs));
-    }
-  }
-
-  private async remove(ref: ProcessRef): Promise<boolean> {
-    try {
-      const fleet = await this.deps.fleet(ref.host);
-      if (fleet === undefined || !this.mayAct()) return false;
-      await fleet.remove(ref.id);
-      this.reported.delete(`remove:${ref.id}`);
-      return true;
-    } catch (error) {
-      this.once(`remove:${ref.id}`, `could not stop ${ref.id} on ${ref.host}: ${(error as Error).message}; will try again`);
-      return false;
-    }
-  }
-
-  private retired(written: Policy, service: string, refs: ProcessRef[]): void {
-    for (const r of refs) {
-      const p = written.services[service]?.processes.find((e) => e.id === r.id);
-      if (p?.state !== 'retired') continue;
-      this.deps.tallies.forget(p.id);
-      this.deps.metrics?.retired(service, p.reason ?? 'drained');
-      const cut = p.terminalsCutOff ?? 0;
-      if (cut > 0) this.deps.metrics?.cutOff(service, p.version, cut);
-      this.deps.log(`${p.id} retired (${p.reason ?? 'stopped'}${cut > 0 ? `, cutting off ${cut} terminal${cut === 1 ? '' : 's'}` : ''}; generation ${written.generation})`);
-    }
-  }
-
-  private async commit(what: string, fn: (head: Policy) => Policy, opts: { fence?: number }, onWritten?: (written: Policy) => void): Promise<void> {
-    try {
-      const { policy, wrote } = await commitIfChanged(this.deps.store, fn, opts);
-      if (wrote) onWritten?.(policy);
-    } catch (error) {
-      this.deps.log(`could not ${what}: ${(error as Error).message}; will try again`);
-    }
   }
 
   private reportMissing(missing: readonly MissingProcess[]): void {
@@ -250,30 +152,4 @@ export class ReconcileLoop {
   }
 }
 
-function stateOf(policy: Policy, service: string, id: string): string | undefined {
-  return policy.services[service]?.processes.find((p) => p.id === id)?.state;
-}
-
-/** The stop claims that still hold on `head`: still draining since the same time, version not taking logins. */
-function claimStill(head: Policy, service: string, decisions: readonly StopDecision[], now: Date, reason: StopDecision['reason'], self: Owner): Policy {
-  const svc = head.services[service];
-  if (svc === undefined) return head;
-  const still = decisions.filter((d) => {
-    const p = svc.processes.find((e) => e.id === d.id);
-    return p !== undefined && p.state === 'draining' && p.since === d.since && p.version !== svc.target && p.version !== svc.canary?.version;
-  });
-  if (still.length === 0) return head;
-  return claimStop(head, service, still.map((d) => d.id), {
-    now,
-    reason,
-    owner: self,
-    terminals: Object.fromEntries(still.map((d) => [d.id, d.terminals])),
-    expectSince: Object.fromEntries(still.map((d) => [d.id, d.since])),
-  });
-}
-
-function byService<T extends { service: string }>(items: readonly T[]): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) out.set(item.service, [...(out.get(item.service) ?? []), item]);
-  return out;
-}
+export type { ProcessRef };

@@ -29,16 +29,34 @@ export function checkHostName(input: unknown): string {
 /**
  * PM2 process name and policy process id: `<service>@<version>#<index>`,
  * then `.<incarnation>` for every process switchyard starts, such as
- * `lobby@1.5.0#0.g42` (started by policy generation 42). An incarnation is
- * one start: its name is never reused for another, so no command can delete
- * a live process by mistaking it for one it started. Ids without an
- * incarnation (hand-written policies) are still valid.
+ * `lobby@1.5.0#0.g42r7f3a9c` (claimed by policy generation 42, with a
+ * random part). An incarnation is one start: its name is never reused for
+ * another, so no command can delete a live process by mistaking it for one
+ * it started. The random part is what a store cannot repeat: one that lost
+ * its last commits (a failover, a restored backup) hands out generation 42
+ * again, and the name must still differ. Ids without an incarnation
+ * (hand-written policies) are still valid.
  */
 export function processId(service: string, version: string, index: number, incarnation?: string): string {
   return `${service}@${version}#${index}${incarnation === undefined ? '' : `.${incarnation}`}`;
 }
 
 export const INCARNATION = /^[a-z0-9]{1,32}$/;
+
+/** A new incarnation for a start claimed by `generation`: the generation, then a random part (`g42r7f3a9c`). */
+export function newIncarnation(generation: number, random: string): string {
+  return `g${generation}r${random.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 12)}`;
+}
+
+/**
+ * The generation that claimed an incarnation, read from its name (`g42…`),
+ * or undefined for a name without one. A running process whose name
+ * carries a generation above the store's head proves the head went back.
+ */
+export function claimedGeneration(id: string): number | undefined {
+  const match = /#\d{1,9}\.g(\d{1,9})(?:r[a-z0-9]*)?$/.exec(id);
+  return match === null ? undefined : Number(match[1]);
+}
 
 export function parseProcessId(id: string): { service: string; version: string; index: number; incarnation: string | undefined } | null {
   const match = /^([^@#]+)@([^#]+)#(\d{1,9})(?:\.([a-z0-9]{1,32}))?$/.exec(id);

@@ -1,5 +1,6 @@
 import { parseProcessId } from './names.js';
 import { isGone, isServing } from './pm2-health.js';
+import { describeRegression, type Regression } from './regression.js';
 import type { Owner, StopReason } from './policy-process-transitions.js';
 import type { Policy, ProcessEntry } from './policy-schema.js';
 
@@ -22,17 +23,39 @@ export interface HeartbeatFacts {
 /** PM2's view of one host this pass: its processes by name, or undefined when it could not be asked. */
 export type HostObservation = ReadonlyMap<string, { status: string }> | undefined;
 
+/**
+ * Everything a pass knows, taken once before planning: the planner reads
+ * it and nothing else, so what its unit tests assert is what runs.
+ */
 export interface ReconcileInput {
   policy: Policy;
   observed: ReadonlyMap<string, HostObservation>;
-  facts(processId: string): HeartbeatFacts;
-  graceFor(service: string): number;
-  /** Wall-clock milliseconds, for drain deadlines and claim expiry. */
+  /** Heartbeat facts per process id; a process not listed is fresh and holds nothing. */
+  facts: ReadonlyMap<string, HeartbeatFacts>;
+  /** Zero-terminal intervals each service's drain needs (default 2). */
+  grace: Readonly<Record<string, number>>;
+  /** Wall-clock milliseconds of this machine. */
   nowMs: number;
+  /**
+   * Milliseconds this loop has watched a thing on its own monotonic clock
+   * (see `seenKey`): a claim with this owner and `until`, or a drain with
+   * this `since`. Times written by another machine are never compared with
+   * this one's clock alone: a claim is abandoned only after its lease has
+   * passed here, and a drain deadline is reached only when both clocks say
+   * so. Missing: seen just now.
+   */
+  seen: ReadonlyMap<string, number>;
   /** This loop's own identity as a claim owner. */
   self: Owner;
-  /** Whether a claim's owner still runs: false when known dead, undefined when it cannot be told from here. */
-  ownerAlive(owner: Owner): boolean | undefined;
+  /** Whether each claim owner (by id) still runs: false when known dead, undefined when it cannot be told from here. */
+  owners: ReadonlyMap<string, boolean | undefined>;
+  /** A head that went back and nobody acknowledged: nothing is stopped or deleted meanwhile. */
+  regression?: Regression | undefined;
+}
+
+/** The key under which a claim or a drain's observation time is kept. */
+export function seenKey(p: Pick<ProcessEntry, 'id' | 'state' | 'since' | 'owner'>): string {
+  return p.state === 'draining' ? `drain ${p.id} ${p.since ?? ''}` : `claim ${p.id} ${p.owner?.id ?? ''} ${p.owner?.until ?? ''}`;
 }
 
 export interface StopDecision {
@@ -77,11 +100,23 @@ export interface ReconcilePlan {
   missing: MissingProcess[];
   /** PM2 processes named like a process of a policy service that no entry names. */
   orphans: Array<{ host: string; id: string }>;
+  /** Stops, takeovers and deletes this pass would have planned but holds back, and why (a regression). */
+  held: { count: number; reason: string } | undefined;
 }
 
 
+const NO_FACTS: HeartbeatFacts = { zeroStreak: 0, stale: false, terminals: 0 };
+
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
-  const plan: ReconcilePlan = { claimStops: [], takeOvers: [], stops: [], retires: [], abandons: [], deletes: [], missing: [], orphans: [] };
+  const plan = planAll(input);
+  if (input.regression === undefined) return plan;
+  // Destructive steps wait for an operator: the head may not account for what runs.
+  const count = plan.claimStops.length + plan.takeOvers.length + plan.stops.length + plan.deletes.length;
+  return { ...plan, claimStops: [], takeOvers: [], stops: [], deletes: [], held: count === 0 ? undefined : { count, reason: describeRegression(input.regression) } };
+}
+
+function planAll(input: ReconcileInput): ReconcilePlan {
+  const plan: ReconcilePlan = { claimStops: [], takeOvers: [], stops: [], retires: [], abandons: [], deletes: [], missing: [], orphans: [], held: undefined };
   const named = new Set<string>();
   for (const [service, svc] of Object.entries(input.policy.services)) {
     const servesLogins = (version: string) => version === svc.target || version === svc.canary?.version;
@@ -106,7 +141,8 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
         case 'draining': {
           if (servesLogins(p.version)) break;
           const decision = drainDecision(service, p, isGone(pm2?.status), input);
-          if (decision !== undefined) plan.claimStops.push(decision);
+          // While the target serves nowhere, a drained version is kept: a rollback can bring it back at once.
+          if (decision !== undefined && (decision.reason !== 'drained' || targetServes(svc, input))) plan.claimStops.push(decision);
           if (down) plan.missing.push({ ...ref, version: p.version, pm2: pm2 === undefined ? 'missing' : pm2.status, takesLogins: false });
           break;
         }
@@ -132,27 +168,66 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   return plan;
 }
 
+/** Whether some active process of the target answers (a host that cannot be asked is given the benefit of the doubt). */
+function targetServes(svc: Policy['services'][string], input: ReconcileInput): boolean {
+  if (svc.target === null) return true;
+  return svc.processes.some((p) => {
+    if (p.version !== svc.target || p.state !== 'active') return false;
+    const seen = input.observed.get(p.host);
+    return seen === undefined || isServing(seen.get(p.id)?.status);
+  });
+}
+
 function drainDecision(service: string, p: ProcessEntry, down: boolean, input: ReconcileInput): StopDecision | undefined {
-  const f = input.facts(p.id);
+  const f = input.facts.get(p.id) ?? NO_FACTS;
   const base = { service, id: p.id, version: p.version, host: p.host, since: p.since };
   // Lost from PM2: its terminals are already cut off; stopping it is only bookkeeping.
   if (down) return { ...base, reason: 'lost', terminals: f.terminals };
-  if (!f.stale && f.zeroStreak >= input.graceFor(service)) return { ...base, reason: 'drained', terminals: 0 };
-  const deadline = p.drainDeadline === undefined ? Number.NaN : Date.parse(p.drainDeadline);
-  if (Number.isFinite(deadline) && input.nowMs >= deadline) return { ...base, reason: 'deadline', terminals: f.terminals };
+  if (!f.stale && f.zeroStreak >= (input.grace[service] ?? 2)) return { ...base, reason: 'drained', terminals: 0 };
+  if (deadlinePassed(p, input)) return { ...base, reason: 'deadline', terminals: f.terminals };
   return undefined;
+}
+
+/**
+ * Whether a drain's deadline has passed. Its length (deadline − since) was
+ * written by one clock; how much of it has gone is the smaller of this
+ * machine's wall clock since `since` and this loop's own watch of the
+ * drain, so a writer whose clock runs slow cannot make a deadline fire
+ * early (a restarted loop waits longer, never less).
+ */
+function deadlinePassed(p: ProcessEntry, input: ReconcileInput): boolean {
+  const deadline = p.drainDeadline === undefined ? Number.NaN : Date.parse(p.drainDeadline);
+  if (!Number.isFinite(deadline)) return false;
+  const since = p.since === undefined ? Number.NaN : Date.parse(p.since);
+  if (!Number.isFinite(since)) return input.nowMs >= deadline;
+  const watched = input.seen.get(seenKey(p)) ?? 0;
+  return Math.min(input.nowMs - since, watched) >= deadline - since;
 }
 
 function isSelf(owner: Owner | undefined, self: Owner): boolean {
   return owner !== undefined && owner.id === self.id;
 }
 
-/** A claim nobody will finish: no owner, an owner known dead, or one past its `until`. */
+/**
+ * A claim nobody will finish: no owner, or an owner known dead. An owner
+ * known alive keeps it however long it takes. One that cannot be asked
+ * (another host) loses it once its lease has passed on this loop's own
+ * clock, counted from when the loop first saw this claim with this
+ * `until` (a renewal moves `until`, and the count starts over).
+ */
 function abandoned(p: ProcessEntry, input: ReconcileInput): boolean {
   const owner = p.owner;
   if (owner === undefined) return true;
   if (isSelf(owner, input.self)) return false;
-  if (input.ownerAlive(owner) === false) return true;
-  const until = owner.until === undefined ? Number.NaN : Date.parse(owner.until);
-  return Number.isFinite(until) && input.nowMs > until;
+  const alive = input.owners.get(owner.id);
+  if (alive !== undefined) return !alive;
+  const lease = owner.leaseMs ?? leaseFromTimes(owner.until, p.since);
+  return lease !== undefined && (input.seen.get(seenKey(p)) ?? 0) > lease;
+}
+
+/** A claim written before leases were recorded: its lease is until − since, both written by its owner's clock. */
+function leaseFromTimes(until: string | undefined, since: string | undefined): number | undefined {
+  const a = until === undefined ? Number.NaN : Date.parse(until);
+  const b = since === undefined ? Number.NaN : Date.parse(since);
+  return Number.isFinite(a) && Number.isFinite(b) ? Math.max(0, a - b) : undefined;
 }

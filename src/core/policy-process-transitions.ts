@@ -36,8 +36,10 @@ export interface Owner {
   id: string;
   pid?: number;
   host?: string;
-  /** After this time the claim is abandoned and anyone may take it over. */
+  /** Until when the owner means to work on it, by its own clock (shown to people; never compared across machines). */
   until?: string;
+  /** How long the claim lasts without a renewal, judged on the judge's own clock from when it first saw the claim. */
+  leaseMs?: number;
 }
 
 export type StopReason = NonNullable<ProcessEntry['reason']>;

@@ -40,6 +40,12 @@ export const processSchema = z
         pid: z.number().int().min(1).optional(),
         host: z.string().max(255).optional(),
         until: isoTime.optional(),
+        /**
+         * How long the claim lasts without a renewal, measured by whoever
+         * judges it on its own clock from when it first saw this claim:
+         * no two machines' clocks are ever compared.
+         */
+        leaseMs: z.number().int().min(0).optional(),
       })
       .optional(),
     /** Why it is stopping or was retired. */
@@ -77,11 +83,37 @@ export const serviceSchema = z
     });
   });
 
+/**
+ * Who made a revision and why, written with it: the operation, the person
+ * or CI job behind it, an override's reason. `id` is unique per commit, so
+ * a writer whose reply was lost can tell its own revision from another's.
+ */
+export const changeSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/),
+  op: z.string().regex(/^[a-z][a-z0-9 ._-]{0,63}$/),
+  by: z.object({
+    user: z.string().max(128).optional(),
+    host: z.string().max(255).optional(),
+    /** The CI system and its job, when a pipeline made the change. */
+    ci: z.string().max(512).optional(),
+  }).optional(),
+  /** Why, for a change forced past the transition rules (`policy apply --force --reason`). */
+  reason: z.string().max(1000).optional(),
+  forced: z.boolean().optional(),
+});
+
 export const policySchema = z
   .object({
     schema: z.literal(POLICY_SCHEMA_VERSION),
     generation: z.number().int().min(0),
     updatedAt: isoTime.optional(),
+    change: changeSchema.optional(),
+    /**
+     * An operator confirmed (`status --prune --yes`) that the store went
+     * back: processes claimed by generations up to `through` that the head
+     * does not name were looked at, and the controller may act again.
+     */
+    acknowledged: z.object({ through: z.number().int().min(0), at: isoTime }).optional(),
     services: z.record(z.string().regex(SERVICE_NAME, 'expected a service name of letters, digits, "-", "_"'), serviceSchema),
   })
   .superRefine((policy, ctx) => {
@@ -97,6 +129,7 @@ export const policySchema = z
 
 export type ProcessEntry = z.output<typeof processSchema>;
 export type Canary = z.output<typeof canarySchema>;
+export type Change = z.output<typeof changeSchema>;
 export type ServicePolicy = z.output<typeof serviceSchema>;
 export type Policy = z.output<typeof policySchema>;
 /** What a hand-written file may leave out. */

@@ -1,5 +1,5 @@
 import type { FleetProcess } from './fleet.js';
-import type { FleetSet } from './fleets.js';
+import type { Fleets } from './fleets.js';
 
 /** The error of a host whose fleet has no PM2 daemon yet (reachable, but nothing runs there). */
 export const NO_DAEMON = 'no PM2 daemon running';
@@ -15,7 +15,7 @@ export interface HostView {
  * Asks each host's fleet for its processes, all hosts at once; a host that
  * fails is reported as such rather than failing the whole view.
  */
-export async function fleetView(fleets: FleetSet, hosts: Iterable<string>): Promise<Map<string, HostView>> {
+export async function fleetView(fleets: Fleets, hosts: Iterable<string>): Promise<Map<string, HostView>> {
   const unique = [...new Set(hosts)];
   const views = await Promise.all(
     unique.map(async (host): Promise<HostView> => {

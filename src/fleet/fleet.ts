@@ -31,6 +31,8 @@ export interface FleetProcess {
   memory: number;
   uptimeMs: number | null;
   restarts: number;
+  /** PM2's own number for it: deletes go by this, never by name (PM2 reads a name like `…1.4.0-rc.yml…` as a file). */
+  pmId?: number;
 }
 
 /** What a host says before a start: is the script there, which ports can be bound. */
@@ -52,8 +54,17 @@ export interface Fleet {
   probe(script: string, ports: number[], want: number): Promise<ProbeResult>;
   /** Copies the contents of a folder of this machine into `dir` on the host; says how. */
   copyFolder(localDir: string, dir: string): Promise<'rsync' | 'tar' | 'copy' | 'none'>;
+  /**
+   * Starts a new process. Refuses (conflict `name_in_use`) a name PM2
+   * already lists: PM2 would restart that process instead, cutting off its
+   * sessions.
+   */
   start(spec: ProcessSpec): Promise<void>;
-  /** Stops gracefully (SIGINT, then the kill timeout) and removes the process from the fleet's list. */
+  /**
+   * Stops gracefully (SIGINT, then the kill timeout) and removes the
+   * process from the fleet's list; resolves only once PM2 no longer lists
+   * the name (a name it does not list is already removed).
+   */
   remove(id: string): Promise<void>;
   list(): Promise<FleetProcess[]>;
   /** The last lines the process wrote (stdout and stderr). */

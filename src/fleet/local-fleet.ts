@@ -5,6 +5,7 @@ import type { Fleet, FleetProcess, ProbeResult, ProcessSpec } from './fleet.js';
 import { Pm2Client, pm2DaemonRunning } from './pm2-client.js';
 import { followFile } from './log-follow.js';
 import { canBind } from './ports.js';
+import { nameInUse, stillListed } from './fleet-errors.js';
 
 /** The last lines of a local log file ('' when there is none). */
 export async function tailOf(path: string | undefined, lines: number): Promise<string> {
@@ -72,6 +73,7 @@ export class LocalFleet implements Fleet {
   }
 
   async start(spec: ProcessSpec): Promise<void> {
+    if ((await this.pm2.describe(spec.id)) !== undefined) throw nameInUse(spec.id, this.host);
     const log = this.logFile(spec.id);
     await this.pm2.start({
       name: spec.id,
@@ -88,12 +90,15 @@ export class LocalFleet implements Fleet {
   async remove(id: string): Promise<void> {
     const known = await this.pm2.describe(id);
     if (known === undefined) return;
-    await this.pm2.delete(id);
+    // By PM2's number: given a name, PM2 treats one holding ".json", ".yml"… as a file to read.
+    await this.pm2.delete(known.pmId);
+    if ((await this.pm2.describe(id)) !== undefined) throw stillListed(id, this.host);
   }
 
   async list(): Promise<FleetProcess[]> {
     return (await this.pm2.list()).map((p) => ({
       id: p.name,
+      pmId: p.pmId,
       pid: p.pid,
       status: p.status,
       cpu: p.cpu,

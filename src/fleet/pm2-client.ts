@@ -170,8 +170,9 @@ export class Pm2Client {
     await this.call((cb) => this.api.stop(name, cb), `stop ${name}`);
   }
 
-  async delete(name: string): Promise<void> {
-    await this.call((cb) => this.api.delete(name, cb), `delete ${name}`);
+  /** By PM2's number where a name could read as a file (see LocalFleet.remove); the router's own names are safe. */
+  async delete(nameOrId: string | number): Promise<void> {
+    await this.call((cb) => this.api.delete(nameOrId as string, cb), `delete ${nameOrId}`);
   }
 
   async list(): Promise<Pm2Process[]> {

@@ -24,7 +24,7 @@ export function parseJlist(stdout: string, host: string): FleetProcess[] {
       .filter((raw): raw is Record<string, unknown> => typeof raw === 'object' && raw !== null && typeof (raw as { name?: unknown }).name === 'string')
       .map((raw) => {
         const p = toProcess(raw);
-        return { id: p.name, pid: Number.isFinite(p.pid) ? p.pid : 0, status: p.status, cpu: p.cpu || 0, memory: p.memory || 0, uptimeMs: p.uptimeMs, restarts: p.restarts || 0 };
+        return { id: p.name, pid: Number.isFinite(p.pid) ? p.pid : 0, status: p.status, cpu: p.cpu || 0, memory: p.memory || 0, uptimeMs: p.uptimeMs, restarts: p.restarts || 0, ...(Number.isInteger(p.pmId) ? { pmId: p.pmId } : {}) };
       });
   }
   const shown = stdout.trim().split('\n').slice(-2).join(' | ').slice(0, 200);

@@ -1,11 +1,12 @@
 import { posix } from 'node:path';
 import type { HostConfig } from '../config/schema.js';
-import { failedError, usageError } from '../core/errors.js';
+import { failedError, isSwitchyardError, usageError } from '../core/errors.js';
 import { parseProcessId, SERVICE_NAME } from '../core/names.js';
 import { isValidVersion } from '../core/version.js';
 import type { Fleet, FleetProcess, ProbeResult, ProcessSpec } from './fleet.js';
 import { parseJlist } from './pm2-jlist.js';
-import { HELLO, LOG_FOLLOW, LOG_TAIL, PM2_DELETE, PM2_DELETE_IF_RUNNING, PM2_JLIST, PM2_JLIST_IF_RUNNING, PM2_START, PROBE, PROBE_NODE } from './remote-scripts.js';
+import { HELLO, LOG_FOLLOW, LOG_TAIL, NAME_LISTED_EXIT, PM2_DELETE_BY_NUMBER, PM2_JLIST, PM2_JLIST_IF_RUNNING, PM2_START, PROBE, PROBE_NODE } from './remote-scripts.js';
+import { nameInUse } from './fleet-errors.js';
 import { lastLines, runSsh, streamSsh, type SshCall } from './ssh.js';
 import { syncFolder, type SyncMethod } from './remote-sync.js';
 
@@ -139,14 +140,36 @@ export class RemoteFleet implements Fleet {
       merge_logs: true,
       ...(this.config.nodePath === undefined ? {} : { interpreter: this.config.nodePath }),
     };
-    await this.pm2(PM2_START, [], { what: `start ${spec.id} with pm2`, input: JSON.stringify({ apps: [app] }) });
+    const result = await this.pm2(PM2_START, [spec.id], { what: `start ${spec.id} with pm2`, input: JSON.stringify({ apps: [app] }), allowFailure: true });
+    if (result.exitCode === NAME_LISTED_EXIT) throw nameInUse(spec.id, this.host);
+    if (result.exitCode !== 0) throw failedError('remote_command_failed', `could not start ${spec.id} with pm2 on host ${this.host} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout) || 'no output'}`, { host: this.host });
   }
 
+  /**
+   * By PM2's number, looked up by name first: PM2 reads a name holding
+   * ".json", ".yml"… as a file to load. Done only once `jlist` no longer
+   * lists the name; no output of pm2 is taken for success.
+   */
   async remove(id: string): Promise<void> {
     checkRemoteProcessId(id);
-    const result = await this.pm2(this.startDaemon ? PM2_DELETE : PM2_DELETE_IF_RUNNING, [id], { what: `stop ${id} with pm2`, allowFailure: true, timeoutMs: this.timeoutMs + 60_000 });
-    if (result.exitCode === 0 || /not found/i.test(result.stderr + result.stdout)) return;
-    throw failedError('remote_command_failed', `could not stop ${id} with pm2 on host ${this.host} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout) || 'no output'}`, { host: this.host });
+    const listed = await this.listOrNone();
+    const known = listed?.find((p) => p.id === id);
+    if (known === undefined) return;
+    if (known.pmId === undefined) throw failedError('remote_command_failed', `pm2 jlist on host ${this.host} lists ${id} without its pm_id, so it cannot be stopped safely by number: check PM2 there by hand.`, { host: this.host });
+    const result = await this.pm2(PM2_DELETE_BY_NUMBER, [String(known.pmId)], { what: `stop ${id} with pm2`, allowFailure: true, timeoutMs: this.timeoutMs + 60_000 });
+    const after = await this.listOrNone();
+    if (after?.some((p) => p.id === id) !== true) return;
+    throw failedError('remote_command_failed', `could not stop ${id} with pm2 on host ${this.host}: PM2 still lists it (exit ${result.exitCode}: ${lastLines(result.stderr || result.stdout) || 'no output'})`, { host: this.host });
+  }
+
+  /** PM2's list, or undefined when no daemon runs there (then nothing of ours runs either). */
+  private async listOrNone(): Promise<FleetProcess[] | undefined> {
+    try {
+      return await this.list();
+    } catch (error) {
+      if (isSwitchyardError(error) && error.code === 'no_daemon') return undefined;
+      throw error;
+    }
   }
 
   async list(): Promise<FleetProcess[]> {

@@ -53,19 +53,27 @@ const DAEMON_RUNS = '[ -f "$PM2_HOME/pm2.pid" ] && kill -0 "$(cat "$PM2_HOME/pm2
 export const PM2_JLIST_IF_RUNNING = withPm2(`${DAEMON_RUNS} || { echo 'no PM2 daemon running' >&2; exit 3; }
 pm2 jlist`);
 
-/** pm2 delete "$1" only while a daemon runs: with none, nothing of it runs and there is nothing to delete. Args: the process name. */
-export const PM2_DELETE_IF_RUNNING = withPm2(`${DAEMON_RUNS} || exit 0
+/** pm2 delete by PM2's number ($1, digits only), only while a daemon runs: with none, nothing runs to delete. */
+export const PM2_DELETE_BY_NUMBER = withPm2(`case $1 in ''|*[!0-9]*) echo "not a PM2 process number: $1" >&2; exit 2 ;; esac
+${DAEMON_RUNS} || exit 0
 pm2 delete "$1"`);
 
-/** The app description comes on stdin; pm2 reads an ecosystem file only from a path ending in .json. */
-export const PM2_START = withPm2(`d=$(mktemp -d "\${TMPDIR:-/tmp}/switchyard.XXXXXX") || exit 1
+/** The exit code of PM2_START when PM2 already lists the name: nothing was started (PM2 would restart it). */
+export const NAME_LISTED_EXIT = 42;
+
+/**
+ * The app description comes on stdin; pm2 reads an ecosystem file only from
+ * a path ending in .json. Args: the process name, refused (exit 42) when
+ * PM2 already lists it. Names are switchyard's own (no quotes or
+ * backslashes), so they appear in jlist's JSON exactly as given.
+ */
+export const PM2_START = withPm2(`pat='"name":"'"$1"'"'
+if pm2 jlist 2>/dev/null | grep -qF "$pat"; then echo "PM2 already lists $1" >&2; exit ${NAME_LISTED_EXIT}; fi
+d=$(mktemp -d "\${TMPDIR:-/tmp}/switchyard.XXXXXX") || exit 1
 cat > "$d/app.json" && pm2 start "$d/app.json"
 rc=$?
 rm -rf "$d"
 exit $rc`);
-
-/** Args: the process name. */
-export const PM2_DELETE = withPm2('pm2 delete "$1"');
 
 /** Args: number of lines, log file. A missing log is an empty one. */
 export const LOG_TAIL = `tail -n "$1" -- "$2" 2>/dev/null; exit 0`;

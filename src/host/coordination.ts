@@ -8,7 +8,7 @@ import { followerLeadership, leasedLeadership, soleLeadership, type Leadership }
 import type { Heartbeat } from '../core/heartbeat.js';
 import type { TallyBook } from '../core/tally.js';
 import { redactUrl } from '../config/redis-url.js';
-import { ownerOf } from '../ops/owner.js';
+import { newOwner } from '../ops/owner.js';
 import type { CoordinationStatus, RouterEntry } from '../protocol/status-body.js';
 import type { RouterMetrics } from '../router/metrics.js';
 
@@ -47,7 +47,7 @@ export interface CoordinationInput {
  */
 export async function joinCoordination(input: CoordinationInput): Promise<Coordination> {
   const { config, self, metrics, log } = input;
-  const owner = ownerOf('router', new Date(), 0);
+  const owner = newOwner('router');
   const coordination = config.coordination;
   if (coordination === undefined) {
     if (input.primary) return { leadership: soleLeadership(owner), stop: async () => undefined };

@@ -1,7 +1,9 @@
 import type { Config } from '../config/schema.js';
 import type { Leadership } from '../control/leadership.js';
 import { ReconcileLoop } from '../control/reconcile-loop.js';
+import { describeRegression, type Regression } from '../core/regression.js';
 import type { TallyBook } from '../core/tally.js';
+import type { StatusAlarm } from '../protocol/status-body.js';
 import { FleetSet } from '../fleet/fleets.js';
 import type { RouterMetrics } from '../router/metrics.js';
 import { openStore } from '../store/open-store.js';
@@ -16,6 +18,8 @@ export interface HostedFleet {
   fleets: FleetSet;
   /** Processes the last pass found missing or down in PM2. */
   unavailable(id: string): boolean;
+  /** What the last pass found that needs an operator (the store went back). */
+  alarms(): StatusAlarm[];
   /** Starts the loop; the router and its tally exist by then. */
   start(deps: { tallies: TallyBook; metrics: RouterMetrics; leadership: Leadership }): ReconcileLoop;
   stop(): Promise<void>;
@@ -25,27 +29,29 @@ export function hostFleet(config: Config, log: (line: string) => void): HostedFl
   // Remote hosts are asked over ssh: bound each call.
   const fleets = new FleetSet(config, false, 15_000);
   const down = new Set<string>();
+  let regression: Regression | undefined;
   let loop: ReconcileLoop | undefined;
   return {
     fleets,
     unavailable: (id) => down.has(id),
+    alarms: () => (regression === undefined ? [] : [{ kind: 'policy_regressed', message: describeRegression(regression) }]),
     start({ tallies, metrics, leadership }) {
       loop = new ReconcileLoop({
         store: openStore(config),
-        fleet: (host) => fleets.get(host),
+        fleets,
         tallies,
-        graceFor: (service) => (Object.hasOwn(config.services, service) ? config.services[service]!.drain.grace : 2),
+        grace: Object.fromEntries(Object.values(config.services).map((s) => [s.name, s.drain.grace])),
         intervalMs: config.router.heartbeatIntervalMs,
         self: leadership.self,
         ownerAlive: leadership.ownerAlive,
-        mayAct: leadership.mayAct,
-        fence: leadership.fence,
+        lease: { mayAct: leadership.mayAct, fence: leadership.fence },
         log,
         metrics: {
           retired: (service, reason) => metrics.retired.inc({ service, reason }),
           cutOff: (service, version, n) => metrics.drainCutOff.inc({ service, version }, n),
         },
-        onObserved: (missing) => {
+        onObserved: (missing, _orphans, found) => {
+          regression = found;
           down.clear();
           for (const m of missing) down.add(m.id);
           metrics.setMissing(missing);

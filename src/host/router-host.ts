@@ -49,6 +49,7 @@ export async function startRouterHost(input: RouterHostInput): Promise<RouterHos
     coordination: () => coordination?.status?.(),
     onAccepted: (hb, nowMs) => coordination?.onAccepted?.(hb, nowMs),
     unavailable: fleet.unavailable,
+    alarms: fleet.alarms,
   });
   let bound: { host: string; port: number };
   try {

@@ -1,7 +1,5 @@
 import type { Config, ServiceConfig } from '../config/schema.js';
-import type { Owner } from '../core/policy-transitions.js';
 import type { Policy } from '../core/policy-schema.js';
-import type { Store } from '../store/store.js';
 import type { Fleets } from '../fleet/fleets.js';
 
 export type StartOutcomeKind = 'ready' | 'failed' | 'not_started';
@@ -35,26 +33,24 @@ export interface HostOutcome {
   cleanupError?: string;
 }
 
-export interface LaunchInput {
-  config: Config;
-  /** The config file's folder: relative scripts on this machine are read from here. */
-  dir: string;
+/** What a launch is asked to do (the deps come separately, as for every operation). */
+export interface LaunchRequest {
   service: ServiceConfig;
   version: string;
-  store: Store;
-  fleets: Fleets;
   /** The router's secret: each process gets a key derived from it. */
   token: string;
+  /** The environment local processes start from. */
   env: NodeJS.ProcessEnv;
-  /** Who claims the starts (this command), with a lease long enough to start and wait. */
-  owner: Owner;
+  /** The op recorded with the revisions (deploy, rollback). */
+  op: string;
+  /** How long the claims last without a renewal (renewed every third of it while the launch works). */
+  leaseMs: number;
   /**
    * The record step's last change, applied to the head after the ready
    * processes are marked active, in the same commit: promote, canary,
    * rollback, or nothing. Runs again on a conflict, so it must be pure.
    */
   finish?(policy: Policy, readyIds: readonly string[]): Policy;
-  onStep?: (message: string) => void;
   /** Only these of the service's hosts (default: all of them). */
   hosts?: readonly string[];
   /** Hosts worked on at once (default 8). */
@@ -65,8 +61,14 @@ export interface LaunchInput {
   allowPartial?: boolean;
   /** Copy this local folder into the version's folder on each host first. */
   sync?: { from: string; folder: string };
-  /** Called after the claim commit and before the first start (tests stop here to play a crash). */
-  afterClaim?(claimed: readonly string[]): Promise<void> | void;
+}
+
+/** A launch's request and the deps it runs with, as the per-host steps read them. */
+export interface LaunchInput extends LaunchRequest {
+  config: Config;
+  dir: string;
+  fleets: Fleets;
+  onStep?: (message: string) => void;
 }
 
 export interface LaunchResult {

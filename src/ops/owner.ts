@@ -7,9 +7,9 @@ import type { Owner } from '../core/policy-transitions.js';
  * others can tell a claim still being worked on from one whose owner died.
  */
 
-/** An owner for this process: a command or a router, with a lease of `leaseMs`. */
-export function ownerOf(kind: string, now: Date, leaseMs: number): Owner {
-  return { id: `${kind}-${randomBytes(4).toString('hex')}`, pid: process.pid, host: hostname(), until: new Date(now.getTime() + leaseMs).toISOString() };
+/** This process as a claim owner (a command or a router): a fresh id, its pid and host. Each claim adds its lease. */
+export function newOwner(kind: string): Owner {
+  return { id: `${kind}-${randomBytes(4).toString('hex')}`, pid: process.pid, host: hostname() };
 }
 
 /** False when the owner ran on this host and its pid is gone; undefined when it cannot be told from here. */

@@ -75,8 +75,16 @@ export interface DataPlaneStatus {
   error: string | null;
 }
 
+/** Something the router found that needs an operator, beyond one process (a policy store that went back). */
+export interface StatusAlarm {
+  kind: 'policy_regressed';
+  message: string;
+}
+
 export interface StatusBody {
   generation: number | null;
+  /** Present when something needs an operator; `status --check` exits 1 on any. */
+  alarms?: StatusAlarm[];
   policy: PolicyFileState;
   /** Absent when the status was read without a router (status offline). */
   dataPlane?: DataPlaneStatus;

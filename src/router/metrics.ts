@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Policy } from '../core/policy-schema.js';
 import type { TallyEntry } from '../core/tally.js';
+import type { StatusAlarm } from '../protocol/status-body.js';
 
 /** A live process PM2 lacks or reports down, as the reconcile loop last saw it. */
 export interface MissingView {
@@ -12,6 +13,8 @@ export interface MissingView {
 export interface MetricsSources {
   policy(): Policy | undefined;
   tally(service: string): TallyEntry[];
+  /** Alarms that need an operator (a policy store that went back). */
+  alarms(): readonly StatusAlarm[];
 }
 
 /**
@@ -45,6 +48,14 @@ export class RouterMetrics {
       help: 'Live processes of the policy that PM2 lacks or reports errored or stopped (an alarm when serving_logins is "true")',
       labelNames: ['service', 'version', 'serving_logins'],
       registers,
+    });
+    new Gauge({
+      name: 'switchyard_policy_regressed',
+      help: 'Whether the policy store went back (lost revisions) or a generation was rewritten, unacknowledged: 1 is an alarm (switchyard status says what to do)',
+      registers,
+      collect() {
+        this.set(sources.alarms().some((a) => a.kind === 'policy_regressed') ? 1 : 0);
+      },
     });
     new Gauge({
       name: 'switchyard_policy_generation',

@@ -1,4 +1,6 @@
 import type { Policy } from '../core/policy-schema.js';
+import type { Regression } from '../core/regression.js';
+import { GenerationWatch } from './generation-watch.js';
 import type { PolicyFileState } from './policy-watcher.js';
 
 /**
@@ -15,6 +17,8 @@ export interface PolicySource {
   /** Looks for a new policy now; concurrent calls coalesce. */
   check(): Promise<void>;
   stop(): void;
+  /** The store's head went back, or a generation changed under the same number, and nobody acknowledged it yet. */
+  regression?(): Regression | undefined;
 }
 
 /** What the router wants to hear from a source: loads (for its log) and failures (reported once each). */
@@ -36,6 +40,11 @@ export abstract class PolicyHolder implements PolicySource {
   protected state: PolicyFileState = { generation: null, fileBroken: false, error: null, loadedAt: null };
   private checking: Promise<void> | undefined;
   private again = false;
+  private readonly watch = new GenerationWatch();
+
+  regression(): Regression | undefined {
+    return this.watch.regression();
+  }
 
   constructor(private readonly hooks: PolicySourceHooks & { now?: () => Date }) {}
 
@@ -68,8 +77,10 @@ export abstract class PolicyHolder implements PolicySource {
     return this.checking;
   }
 
+  /** The store's head is served even when it went back; the alarm says so until an operator acknowledges it. */
   protected load(next: Policy): void {
     const previous = this.policy;
+    this.watch.note(next);
     this.policy = next;
     this.state = { generation: next.generation, fileBroken: false, error: null, loadedAt: (this.hooks.now?.() ?? new Date()).toISOString() };
     this.hooks.onLoad?.(next, previous);

@@ -25,6 +25,7 @@ export class RedisPolicySource extends PolicyHolder {
   private subscriber: Redis | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private lastText: string | undefined;
 
   constructor(private readonly options: RedisPolicySourceOptions) {
     super(options);
@@ -55,12 +56,12 @@ export class RedisPolicySource extends PolicyHolder {
     try {
       const generation = await this.store.headGeneration();
       if (generation === undefined) return this.fail(`no policy in Redis at ${this.store.location}: run \`switchyard init\``);
-      const served = this.policy?.generation;
-      if (served !== undefined && generation < served) {
-        return this.fail(`Redis at ${this.store.location} holds generation ${generation}, older than generation ${served} served here: keeping ${served}`);
-      }
-      if (generation === served) return this.healthy();
-      this.load(await this.store.revision(generation));
+      // The head's text, not only its number: a store that went back, or was set up again, may hold other
+      // content under a generation already served. The store's head is served either way (and alarmed on).
+      const text = await this.store.revisionText(generation);
+      if (generation === this.policy?.generation && text === this.lastText) return this.healthy();
+      this.lastText = text;
+      this.load(this.store.parseRevision(generation, text));
     } catch (error) {
       this.fail((error as Error).message);
     }

@@ -1,7 +1,7 @@
 import type { Heartbeat } from '../core/heartbeat.js';
 import type { Policy } from '../core/policy-schema.js';
 import type { TallyBook } from '../core/tally.js';
-import type { CoordinationStatus, DataPlaneStatus, RouterEntry, StatusBody } from '../protocol/status-body.js';
+import type { CoordinationStatus, DataPlaneStatus, RouterEntry, StatusAlarm, StatusBody } from '../protocol/status-body.js';
 
 /**
  * What a router is connected to, given to its constructor by src/host/.
@@ -27,4 +27,6 @@ export interface RouterPorts {
   onAccepted?(hb: Heartbeat, nowMs: number): void;
   /** Processes the reconcile loop found down in PM2: never chosen while another of their version is live. */
   unavailable?(id: string): boolean;
+  /** Alarms others found (the reconcile loop: running processes named by generations the store lost). */
+  alarms?(): StatusAlarm[];
 }

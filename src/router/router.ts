@@ -19,7 +19,8 @@ import { isRouterPath, isUiPath, normaliseTarget, ROUTER_PATHS, type NormalTarge
 import { buildStatus } from './status.js';
 import { WebView } from './ui/web-view.js';
 import type { Policy } from '../core/policy-schema.js';
-import type { RouterEntry } from '../protocol/status-body.js';
+import type { RouterEntry, StatusAlarm } from '../protocol/status-body.js';
+import { describeRegression } from '../core/regression.js';
 import type { RouterPorts } from './router-ports.js';
 
 export type { RouterOptions } from './router-state.js';
@@ -90,7 +91,12 @@ export class Router {
       },
     };
     const watcher = options.policySource?.(hooks) ?? new PolicyWatcher(join(options.stateDir, 'policy.json'), { pollMs: options.policyPollMs ?? 1000, ...hooks });
-    const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, monotonicMs()) });
+    const alarms = (): StatusAlarm[] => {
+      const own = watcher.regression?.();
+      const found = [...(own === undefined ? [] : [{ kind: 'policy_regressed' as const, message: describeRegression(own) }]), ...(ports.alarms?.() ?? [])];
+      return found.filter((a, i) => found.findIndex((b) => b.kind === a.kind) === i);
+    };
+    const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, monotonicMs()), alarms });
     // Terminals are answered by what the data plane routes by: never sent to a version it cannot route to yet.
     const served = (): Policy | undefined => ports.dataPlane?.applied() ?? watcher.current();
     this.state = {
@@ -105,6 +111,8 @@ export class Router {
       ...(ports.onAccepted === undefined ? {} : { onAccepted: ports.onAccepted }),
       status: async () => {
         const body = buildStatus(served(), watcher.fileState(), tallies, monotonicMs(), ports.dataPlane?.status());
+        const raised = alarms();
+        if (raised.length > 0) body.alarms = raised;
         body.routers = await this.routers();
         const coordination = ports.coordination?.();
         if (coordination !== undefined) body.coordination = coordination;

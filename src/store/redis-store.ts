@@ -61,15 +61,20 @@ export class RedisStore implements Store {
   }
 
   async revision(generation: number): Promise<Policy> {
+    return this.parseRevision(generation, await this.revisionText(generation));
+  }
+
+  /** A revision's exact text, as committed. */
+  async revisionText(generation: number): Promise<string> {
     checkGeneration(generation);
     const text = await this.redis.run('reading the policy', (c) => c.get(this.keys.revision(generation)));
     if (text === null) {
       throw usageError('revision_missing', `No revision ${generation} in Redis at ${this.location}: \`switchyard policy history\` lists the revisions kept.`, { generation });
     }
-    return this.parse(generation, text);
+    return text;
   }
 
-  private parse(generation: number, text: string): Policy {
+  parseRevision(generation: number, text: string): Policy {
     const policy = parsePolicyText(`revision ${generation} in ${this.location}`, text);
     if (policy.generation !== generation) {
       throw failedError('policy_invalid', `Revision ${generation} in ${this.location} holds generation ${policy.generation}: the keys were changed by hand.`);
@@ -140,7 +145,7 @@ export class RedisStore implements Store {
   private describe(generation: number, text: string | null): HistoryEntry {
     if (text === null) return { generation, updatedAt: undefined, broken: 'the revision is missing from Redis' };
     try {
-      return { generation, updatedAt: this.parse(generation, text).updatedAt };
+      return { generation, updatedAt: this.parseRevision(generation, text).updatedAt };
     } catch (error) {
       return { generation, updatedAt: undefined, broken: (error as Error).message };
     }

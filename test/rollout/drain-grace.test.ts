@@ -101,16 +101,15 @@ async function setup() {
   const logs: string[] = [];
   const loop = new ReconcileLoop({
     store,
-    fleet: async () => fleet,
+    fleets: { get: async () => fleet, require: async () => fleet },
     tallies,
-    graceFor: () => 2,
+    grace: { lobby: 2 },
     intervalMs: INTERVAL,
     self: SELF,
     ownerAlive: () => undefined,
     log: (line) => logs.push(line),
     metrics: { retired: (service, reason) => retired.push(`${service} ${reason}`), cutOff: () => undefined },
-    monoNow: () => mono,
-    wallNow: () => WALL0 + mono,
+    clock: { now: wall, mono: () => mono },
   });
   let seq = 0;
   const t = {

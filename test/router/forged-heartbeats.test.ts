@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Fleet, FleetProcess } from '../../src/fleet/fleet.js';
-import { ownerAlive, ownerOf } from '../../src/ops/owner.js';
+import { newOwner, ownerAlive } from '../../src/ops/owner.js';
 import { ReconcileLoop } from '../../src/control/reconcile-loop.js';
 import { startHeartbeat, type Heartbeat } from '../../src/sdk/heartbeat.js';
 import { deriveKey, signRequest } from '../../src/protocol/signing.js';
@@ -55,10 +55,10 @@ describe('forged heartbeats', () => {
     const controller = new ReconcileLoop({
       store: on.store,
       tallies: router.state.tallies,
-      fleet: async () => fleet,
-      graceFor: () => 2,
+      fleets: { get: async () => fleet, require: async () => fleet },
+      grace: { lobby: 2 },
       intervalMs: INTERVAL,
-      self: ownerOf('router', new Date(), 0),
+      self: newOwner('router'),
       ownerAlive,
       log: () => undefined,
     });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planReconcile, type HeartbeatFacts, type HostObservation, type ReconcilePlan } from '../../src/core/plan-reconcile.js';
+import { planReconcile, seenKey, type HeartbeatFacts, type HostObservation, type ReconcilePlan } from '../../src/core/plan-reconcile.js';
+import type { Regression } from '../../src/core/regression.js';
 import type { Policy, ProcessEntry, ProcessState } from '../../src/core/policy-schema.js';
 import type { Owner } from '../../src/core/policy-transitions.js';
 import { EARLIER, T1, policyOf, proc, service } from '../helpers/policy-builder.js';
@@ -37,6 +38,9 @@ interface Case {
   facts?: Record<string, Partial<HeartbeatFacts>>;
   grace?: number;
   nowMs?: number;
+  /** How long this loop has watched each claim or drain, by process id (default: since long ago). */
+  seen?: Record<string, number>;
+  regression?: Regression;
 }
 
 /** Every live process of the policy, online, with `changes` on top (status '' drops the process). */
@@ -58,14 +62,17 @@ function plan(c: Case): ReconcilePlan {
   const observed = new Map<string, HostObservation>(
     Object.entries(pm2).map(([host, list]) => [host, list === null ? undefined : new Map(Object.entries(list).map(([id, status]) => [id, { status }]))]),
   );
+  const all = Object.values(c.policy.services).flatMap((s) => s.processes);
   return planReconcile({
     policy: c.policy,
     observed,
-    facts: (id) => ({ zeroStreak: 0, stale: false, terminals: 0, ...c.facts?.[id] }),
-    graceFor: () => c.grace ?? 2,
+    facts: new Map(Object.entries(c.facts ?? {}).map(([id, f]) => [id, { zeroStreak: 0, stale: false, terminals: 0, ...f }])),
+    grace: { lobby: c.grace ?? 2, chat: c.grace ?? 2 },
     nowMs: c.nowMs ?? NOW_MS,
+    seen: new Map(all.map((p) => [seenKey(p), c.seen?.[p.id] ?? Number.POSITIVE_INFINITY])),
     self: SELF,
-    ownerAlive: (owner) => ALIVE[owner.id],
+    owners: new Map(Object.entries(ALIVE)),
+    regression: c.regression,
   });
 }
 
@@ -79,6 +86,7 @@ function lines(p: ReconcilePlan): string[] {
     ...p.deletes.map((r) => `delete ${r.id}`),
     ...p.missing.map((m) => `missing ${m.id} ${m.pm2}${m.takesLogins ? ' takesLogins' : ''}`),
     ...p.orphans.map((o) => `orphan ${o.host} ${o.id}`),
+    ...(p.held === undefined ? [] : [`held ${p.held.count}`]),
   ];
 }
 
@@ -142,6 +150,20 @@ describe('planReconcile', () => {
     ['active canary missing', withPm2(lobby([proc('lobby@1.6.0#0', 'active', 7503)], '1.6.0'), { 'lobby@1.6.0#0': '' }), ['missing lobby@1.6.0#0 missing takesLogins']],
     ['active non-target stopped', withPm2(lobby([proc('lobby@1.6.0#0', 'active', 7503)]), { 'lobby@1.6.0#0': 'stopped' }), ['missing lobby@1.6.0#0 stopped']],
     ['active and online: nothing', { policy: lobby([proc('lobby@1.6.0#0', 'active', 7503)]) }, []],
+    // Times another machine wrote are judged on this loop's own clock.
+    ['a deadline past by the wall clock, but watched for a minute only: not yet', { policy: lobby([draining({ drainDeadline: PAST })]), facts: { [OLD]: { terminals: 1 } }, seen: { [OLD]: 60_000 } }, []],
+    ['a deadline past by both clocks', { policy: lobby([draining({ drainDeadline: PAST })]), facts: { [OLD]: { terminals: 1 } }, seen: { [OLD]: 2 * 3600_000 } }, [`claimStop ${OLD} deadline 1`]],
+    ['a deadline the own clock has passed, not the wall clock: not yet', { policy: lobby([draining()]), facts: { [OLD]: { terminals: 1 } }, nowMs: Date.parse(FUTURE) - 1 }, []],
+    ['an unsure owner\'s stop claim watched less than its lease: left', { policy: lobby([claim('stopping', { id: 'deploy-remote', leaseMs: 60_000 })]), seen: { 'lobby@1.9.0#0.g9': 59_000 } }, []],
+    ['an unsure owner\'s stop claim watched past its lease: taken over', { policy: lobby([claim('stopping', { id: 'deploy-remote', leaseMs: 60_000 })]), seen: { 'lobby@1.9.0#0.g9': 61_000 } }, ['takeOver lobby@1.9.0#0.g9']],
+    ['an unsure owner\'s start past until by its clock, watched briefly: left', { policy: lobby([claim('starting', EXPIRED)]), seen: { 'lobby@1.9.0#0.g9': 1000 } }, []],
+    ['a live owner past its until keeps its claim', { policy: lobby([claim('starting', { ...OTHER, until: PAST, leaseMs: 1 })]) }, []],
+    // The target serves nowhere: a drained version is kept for a rollback; a deadline still applies.
+    ['drained while the target is missing: kept', { ...withPm2(lobby([draining()]), { 'lobby@1.5.0#0': '' }), facts: { [OLD]: { zeroStreak: 5 } } }, ['missing lobby@1.5.0#0 missing takesLogins']],
+    ['past the deadline while the target is missing: stopped', { ...withPm2(lobby([draining({ drainDeadline: PAST })]), { 'lobby@1.5.0#0': '' }), facts: { [OLD]: { terminals: 2 } } }, [`claimStop ${OLD} deadline 2`, 'missing lobby@1.5.0#0 missing takesLogins']],
+    // A head that went back: nothing destructive until an operator acknowledges it.
+    ['regressed: stops, takeovers and deletes held', { ...withPm2(lobby([draining({ drainDeadline: PAST }), claim('stopping', DEAD), claim('failed', undefined, 'lobby@1.2.0#0')]), { 'lobby@1.2.0#0': 'online' }), facts: { [OLD]: { zeroStreak: 9 } }, regression: { head: 7, highest: 9, evidence: 'test' } }, ['held 3']],
+    ['regressed: abandoned starts and retires still recorded', { ...withPm2(lobby([claim('starting', DEAD), claim('stopping', SELF, 'lobby@1.9.0#1')]), { 'lobby@1.9.0#1': '' }), regression: { head: 7, highest: 9, evidence: 'test' } }, ['retire lobby@1.9.0#1', 'abandon lobby@1.9.0#0.g9']],
     // PM2 processes the policy does not name.
     ['an orphan of a policy service', withPm2(lobby([]), { 'lobby@1.9.0#0.g9': 'online' }), ['orphan local lobby@1.9.0#0.g9']],
     ['an old name of a policy service', withPm2(lobby([]), { 'lobby@1.0.0#0': 'stopped' }), ['orphan local lobby@1.0.0#0']],
@@ -163,9 +185,9 @@ describe('planReconcile', () => {
     });
     const observed = new Map<string, HostObservation>([['local', new Map(Object.entries(online(policy).local!).map(([id, status]) => [id, { status }]))]]);
     const result = planReconcile({
-      policy, observed, nowMs: NOW_MS, self: SELF, ownerAlive: () => undefined,
-      facts: () => ({ zeroStreak: 3, stale: false, terminals: 0 }),
-      graceFor: (svc) => (svc === 'chat' ? 5 : 3),
+      policy, observed, nowMs: NOW_MS, self: SELF, owners: new Map(), seen: new Map(),
+      facts: new Map([OLD, 'chat@1.9.0#0'].map((id) => [id, { zeroStreak: 3, stale: false, terminals: 0 }])),
+      grace: { lobby: 3, chat: 5 },
     });
     expect(result.claimStops.map((d) => d.id)).toEqual([OLD]);
   });

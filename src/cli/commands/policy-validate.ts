@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import { isSwitchyardError, usageError } from '../../core/errors.js';
 import type { Policy, PolicyProblem } from '../../core/policy-schema.js';
 import { readPolicyFile } from '../../store/policy-file.js';
+import { applyRefusals } from '../../core/apply-rules.js';
+import { refusalError } from '../../ops/apply-policy.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 
@@ -18,6 +20,21 @@ export async function readListingEveryProblem(read: () => Promise<Policy>): Prom
   }
 }
 
+/** The live policy a file would replace, when there is a project with one (a file can be checked on its own too). */
+async function livePolicy(ctx: Parameters<CommandModule['run']>[0]): Promise<Policy | undefined> {
+  try {
+    const { store } = await openProject(ctx);
+    try {
+      return (await store.exists()) ? await store.read() : undefined;
+    } finally {
+      await store.close();
+    }
+  } catch (error) {
+    if (isSwitchyardError(error) && (error.code === 'config_missing' || error.code === 'policy_missing')) return undefined;
+    throw error;
+  }
+}
+
 export const run: CommandModule['run'] = async (ctx, args) => {
   const given = args[0];
   let path: string;
@@ -31,6 +48,12 @@ export const run: CommandModule['run'] = async (ctx, args) => {
     read = () => store.read();
   }
   const policy = await readListingEveryProblem(read);
+  // A file is also held to the rules `policy apply` would apply it by, against the live policy.
+  const live = given === undefined ? undefined : await livePolicy(ctx);
+  if (live !== undefined) {
+    const refusals = applyRefusals(live, policy);
+    if (refusals.length > 0) throw refusalError(path, refusals);
+  }
   const services = Object.values(policy.services);
   const processes = services.reduce((n, s) => n + s.processes.length, 0);
   ctx.out.success(`${path} is valid: generation ${policy.generation}, ${services.length} service${services.length === 1 ? '' : 's'}, ${processes} process${processes === 1 ? '' : 'es'}`);

@@ -1,6 +1,8 @@
 import type { Config } from '../../config/schema.js';
 import { failedError, usageError } from '../../core/errors.js';
-import { parseProcessId } from '../../core/names.js';
+import { describeRegression, regressionOf } from '../../core/regression.js';
+import { prune, type Orphan } from '../../ops/prune.js';
+import { commandOps } from '../ops-deps.js';
 import type { Policy } from '../../core/policy-schema.js';
 import { FleetSet } from '../../fleet/fleets.js';
 import { fleetView } from '../../fleet/fleet-view.js';
@@ -33,22 +35,15 @@ async function offlineStatus(fleets: FleetSet, policy: Policy): Promise<StatusBo
       }),
     };
   }
-  return { generation: policy.generation, policy: { generation: policy.generation, fileBroken: false, error: null, loadedAt: null }, services };
-}
-
-/** PM2 processes named like a process of a policy service that no policy entry names. */
-async function findOrphans(fleets: FleetSet, config: Config, policy: Policy): Promise<Array<{ host: string; id: string }>> {
-  const named = new Set(Object.values(policy.services).flatMap((s) => s.processes.map((p) => p.id)));
-  const hosts = [...new Set([...Object.values(config.services).flatMap((s) => s.hosts), ...Object.values(policy.services).flatMap((s) => s.processes.map((p) => p.host))])];
-  const views = await fleetView(fleets, hosts);
-  const orphans: Array<{ host: string; id: string }> = [];
-  for (const [host, view] of views) {
-    for (const id of view.processes?.keys() ?? []) {
-      const parsed = parseProcessId(id);
-      if (parsed !== null && (Object.hasOwn(config.services, parsed.service) || Object.hasOwn(policy.services, parsed.service)) && !named.has(id)) orphans.push({ host, id });
-    }
-  }
-  return orphans;
+  // Without the router, running names are what outlives a store that went back.
+  const names = [...views.values()].flatMap((v) => [...(v.processes?.keys() ?? [])]);
+  const regression = regressionOf(policy, [], names);
+  return {
+    generation: policy.generation,
+    policy: { generation: policy.generation, fileBroken: false, error: null, loadedAt: null },
+    ...(regression === undefined ? {} : { alarms: [{ kind: 'policy_regressed' as const, message: describeRegression(regression) }] }),
+    services,
+  };
 }
 
 async function snapshot(config: Config, store: Store, fleets: FleetSet): Promise<{ body: StatusBody; routerUp: boolean; url: string; failovers: RouterFailover[] }> {
@@ -64,7 +59,8 @@ export const run: CommandModule['run'] = async (ctx: Context, _args, options) =>
   const { loaded, store } = await openProject(ctx);
   const { config } = loaded;
   const wanted = ctx.options.service;
-  const fleets = new FleetSet(config, false);
+  const ops = commandOps(ctx, loaded, store, 'prune', { startDaemon: false });
+  const fleets = ops.deps.fleets as FleetSet;
   const show = async (): Promise<number> => {
     const { body, routerUp, url, failovers } = await snapshot(config, store, fleets);
     if (wanted !== undefined && !Object.hasOwn(body.services, wanted) && !Object.hasOwn(config.services, wanted)) {
@@ -73,13 +69,16 @@ export const run: CommandModule['run'] = async (ctx: Context, _args, options) =>
     }
     const filtered = wanted === undefined ? body : { ...body, services: Object.fromEntries(Object.entries(body.services).filter(([n]) => n === wanted)) };
     const careful = options.check === true || options.prune === true;
-    let orphans = careful ? await findOrphans(fleets, config, await store.read()) : [];
-    if (options.prune === true && orphans.length > 0) {
-      for (const o of orphans) {
-        await (await fleets.require(o.host)).remove(o.id);
-        ctx.out.success(`deleted the orphan ${o.id} from PM2 on ${o.host}`);
+    let orphans: Orphan[] = [];
+    if (careful) {
+      const found = await prune(ops.deps, { remove: options.prune === true, confirmed: ctx.options.yes === true });
+      for (const id of found.deleted) ctx.out.success(`deleted the orphan ${id} from PM2`);
+      if (found.acknowledged !== undefined) ctx.out.success(`acknowledged that the policy store went back (generation ${found.acknowledged}); the reconcile loop acts again`);
+      for (const k of found.kept) if (options.prune === true) ctx.out.warn(`kept ${k.id} on ${k.host}: ${k.reason}`);
+      orphans = options.prune === true ? found.orphans.filter((o) => !found.deleted.includes(o.id)) : found.orphans;
+      if (found.regression !== undefined && found.acknowledged === undefined && !(body.alarms ?? []).some((a) => a.kind === 'policy_regressed')) {
+        body.alarms = [...(body.alarms ?? []), { kind: 'policy_regressed', message: describeRegression(found.regression) }];
       }
-      orphans = [];
     }
     const shown = { body, routerUp, url, failovers, watch: options.watch === true };
     const problems = problemsOf(filtered, shown, orphans);
@@ -114,6 +113,6 @@ export const run: CommandModule['run'] = async (ctx: Context, _args, options) =>
       while (!stopped && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     }
   } finally {
-    await fleets.closeAll();
+    await ops.close();
   }
 };
