@@ -90,7 +90,7 @@ export const serviceSchema = z
  */
 export const changeSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/),
-  op: z.string().regex(/^[a-z][a-z0-9 ._-]{0,63}$/),
+  op: z.string().regex(/^[a-z][a-z0-9 ._()-]{0,63}$/),
   by: z.object({
     user: z.string().max(128).optional(),
     host: z.string().max(255).optional(),

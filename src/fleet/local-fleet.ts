@@ -23,15 +23,23 @@ export function localLogFile(logDir: string, id: string): string {
   return join(logDir, `${id.replace(/[^A-Za-z0-9_.@-]/g, '_')}.log`);
 }
 
+/** The calls LocalFleet makes of a PM2 connection (Pm2Client; the control-plane model brings a double of PM2 itself). */
+export type Pm2Connection = Pick<Pm2Client, 'start' | 'describe' | 'delete' | 'list' | 'disconnect' | 'broken'>;
+
 /** This machine's processes, through PM2's API under the config's PM2_HOME. */
 export class LocalFleet implements Fleet {
   readonly remote = false;
 
   private constructor(
     readonly host: string,
-    private readonly pm2: Pm2Client,
+    private readonly pm2: Pm2Connection,
     private readonly logDir: string,
   ) {}
+
+  /** Over a PM2 connection made elsewhere (the model test's double of PM2). */
+  static over(host: string, pm2: Pm2Connection, logDir: string): LocalFleet {
+    return new LocalFleet(host, pm2, logDir);
+  }
 
   /** Connects, starting the PM2 daemon if none runs. */
   static async open(host: string, pm2Home: string, logDir: string): Promise<LocalFleet> {

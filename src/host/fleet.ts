@@ -34,7 +34,7 @@ export function hostFleet(config: Config, log: (line: string) => void): HostedFl
   return {
     fleets,
     unavailable: (id) => down.has(id),
-    alarms: () => (regression === undefined ? [] : [{ kind: 'policy_regressed', message: describeRegression(regression) }]),
+    alarms: () => (regression === undefined ? [] : [{ kind: 'policy_regressed', message: describeRegression(regression), highest: regression.highest }]),
     start({ tallies, metrics, leadership }) {
       loop = new ReconcileLoop({
         store: openStore(config),

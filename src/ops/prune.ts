@@ -20,6 +20,8 @@ export interface PruneRequest {
   confirmed: boolean;
   /** Between the two looks (default 1 s): a name must be an orphan in both. */
   pauseMs?: number;
+  /** With `confirmed`: the highest generation the routers saw before the store went back (their alarm says it). */
+  acknowledge?: number;
 }
 
 export interface PruneResult {
@@ -32,6 +34,12 @@ export interface PruneResult {
 }
 
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+
+/** Writes the operator's acknowledgement that the store went back as far as `through`; returns the generation written. */
+async function acknowledge(deps: OpsDeps, through: number): Promise<number> {
+  const { policy } = await commitChange(deps, 'acknowledge regression', (p) => (p.acknowledged !== undefined && p.acknowledged.through >= through ? p : { ...p, acknowledged: { through, at: deps.clock.now().toISOString() } }));
+  return policy.generation;
+}
 
 /** PM2's names on every host a service or the policy names (hosts that cannot be asked are skipped). */
 async function look(deps: OpsDeps, policyHosts: Iterable<string>): Promise<Array<{ host: string; id: string }>> {
@@ -70,21 +78,18 @@ export async function prune(deps: OpsDeps, req: PruneRequest): Promise<PruneResu
   head = await deps.store.read();
   const first = orphansOf(seen, head, services);
   const running = first.map((o) => o.id);
-  const regression = regressionOf(head, [], running);
-  if (!req.remove || first.length === 0) return { orphans: first, deleted: [], kept: [], regression, acknowledged: undefined };
+  const regression = regressionOf(head, req.acknowledge === undefined ? [] : [req.acknowledge], running);
+  const acknowledged = req.remove && req.confirmed && regression !== undefined ? await acknowledge(deps, regression.highest) : undefined;
+  if (!req.remove || first.length === 0) return { orphans: first, deleted: [], kept: [], regression, acknowledged };
   await sleep(req.pauseMs ?? 1000);
   const listed = await look(deps, hostsOf(head));
   head = await deps.store.read();
   const again = new Set(orphansOf(listed, head, services).map((o) => `${o.host}\n${o.id}`));
   const both = first.filter((o) => again.has(`${o.host}\n${o.id}`));
   const kept: PruneResult['kept'] = first.filter((o) => !again.has(`${o.host}\n${o.id}`)).map((o) => ({ id: o.id, host: o.host, reason: 'not an orphan in the second look (the policy names it now, or PM2 no longer runs it)' }));
-  let acknowledged: number | undefined;
   const lost = both.filter((o) => o.lost);
   if (lost.length > 0 && !req.confirmed) {
     for (const o of lost) kept.push({ id: o.id, host: o.host, reason: `claimed by a generation the store lost, so it may be serving terminals: ${describeRegression(regression ?? { head: head.generation, highest: claimedGeneration(o.id) ?? head.generation, evidence: o.id })}` });
-  } else if (lost.length > 0 && regression !== undefined) {
-    const through = regression.highest;
-    acknowledged = (await commitChange(deps, 'acknowledge regression', (p) => (p.acknowledged !== undefined && p.acknowledged.through >= through ? p : { ...p, acknowledged: { through, at: deps.clock.now().toISOString() } }))).policy.generation;
   }
   const doomed = both.filter((o) => !o.lost || req.confirmed);
   const acts = await actAuthorised(deps, doomed.map((o) => ({ service: parseProcessId(o.id)!.service, id: o.id, host: o.host, kind: 'delete-orphan' as const, run: (fleet) => fleet.remove(o.id) })));

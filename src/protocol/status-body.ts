@@ -79,6 +79,8 @@ export interface DataPlaneStatus {
 export interface StatusAlarm {
   kind: 'policy_regressed';
   message: string;
+  /** The highest generation seen before the store went back: what an operator's `status --prune --yes` acknowledges. */
+  highest?: number;
 }
 
 export interface StatusBody {

@@ -93,7 +93,7 @@ export class Router {
     const watcher = options.policySource?.(hooks) ?? new PolicyWatcher(join(options.stateDir, 'policy.json'), { pollMs: options.policyPollMs ?? 1000, ...hooks });
     const alarms = (): StatusAlarm[] => {
       const own = watcher.regression?.();
-      const found = [...(own === undefined ? [] : [{ kind: 'policy_regressed' as const, message: describeRegression(own) }]), ...(ports.alarms?.() ?? [])];
+      const found = [...(own === undefined ? [] : [{ kind: 'policy_regressed' as const, message: describeRegression(own), highest: own.highest }]), ...(ports.alarms?.() ?? [])];
       return found.filter((a, i) => found.findIndex((b) => b.kind === a.kind) === i);
     };
     const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, monotonicMs()), alarms });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, it } from 'vitest';
 import type { Action } from './model-world.js';
-import { modelTotals, playModel, raceOf, simpleAction } from './model-run.js';
+import { describeTotals, modelTotals, playModel, raceOf, simpleAction } from './model-run.js';
 
 /**
  * The control plane's model-based test with two routers: the same world as
@@ -31,7 +31,7 @@ const handover: fc.Arbitrary<Action> = raceOf(
 describe('control plane model, two routers and a lease', () => {
   const totals = modelTotals();
   afterAll(() => {
-    console.log(`model, two routers: ${totals.runs} runs, ${totals.steps} steps (${totals.ticks} reconcile passes, ${totals.failovers} lease changes, ${totals.fenced} commits fenced, ${totals.stops} stops, ${totals.crashes} commands killed mid-deploy, ${totals.conflicts} conflicts, ${totals.refused} refused)`);
+    console.log(`model, two routers: ${describeTotals(totals)}`);
   });
 
   it('keeps its invariants under random interleavings, and converges', async () => {
@@ -42,5 +42,5 @@ describe('control plane model, two routers and a lease', () => {
       totals,
       action: fc.oneof({ weight: 5, arbitrary: simple }, { weight: 2, arbitrary: raceOf(simple) }, { weight: 2, arbitrary: handover }),
     });
-  }, 240_000);
+  }, 300_000);
 });

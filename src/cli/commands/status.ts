@@ -71,7 +71,8 @@ export const run: CommandModule['run'] = async (ctx: Context, _args, options) =>
     const careful = options.check === true || options.prune === true;
     let orphans: Orphan[] = [];
     if (careful) {
-      const found = await prune(ops.deps, { remove: options.prune === true, confirmed: ctx.options.yes === true });
+      const highest = Math.max(-1, ...(body.alarms ?? []).map((a) => a.highest ?? -1));
+      const found = await prune(ops.deps, { remove: options.prune === true, confirmed: ctx.options.yes === true, ...(highest >= 0 ? { acknowledge: highest } : {}) });
       for (const id of found.deleted) ctx.out.success(`deleted the orphan ${id} from PM2`);
       if (found.acknowledged !== undefined) ctx.out.success(`acknowledged that the policy store went back (generation ${found.acknowledged}); the reconcile loop acts again`);
       for (const k of found.kept) if (options.prune === true) ctx.out.warn(`kept ${k.id} on ${k.host}: ${k.reason}`);
