@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 
 /** Reads answers off one socket: each `expect(n)` resolves with the statuses of the next n answers. */
 class AnswerReader {
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private waiting: { left: number; statuses: number[]; resolve: (s: number[]) => void; reject: (e: Error) => void } | undefined;
 
   constructor(private readonly socket: Socket) {
