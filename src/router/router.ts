@@ -12,6 +12,7 @@ import { parseUrl, requestService, requestVersion, sendError } from './http-util
 import { RouterMetrics } from './metrics.js';
 import type { PolicySourceHooks } from './policy-source.js';
 import { PolicyWatcher } from './policy-watcher.js';
+import { DEFAULT_PROXY_LIMITS, ProxyGate } from './proxy-gate.js';
 import { HttpProxy } from './proxy-http.js';
 import { proxyUpgrade, rejectUpgrade } from './proxy-ws.js';
 import { monotonicMs, trackPolicy, type RouterOptions, type RouterState } from './router-state.js';
@@ -63,6 +64,7 @@ export class Router {
   readonly state: RouterState;
   private readonly server: Server;
   private readonly proxy: HttpProxy;
+  private readonly gate: ProxyGate;
   private readonly sockets = new Set<Socket | Duplex>();
   private readonly log: (line: string) => void;
   private readonly guard: ConnectionGuard;
@@ -116,7 +118,9 @@ export class Router {
     limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
     this.guard = new ConnectionGuard(limits, this.log, metrics.registry);
     this.ui = new WebView(this.state, options.historyStore);
-    this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: 64, listenHost: `${options.host}:${options.port}` });
+    const proxyLimits = { ...DEFAULT_PROXY_LIMITS, ...options.proxy };
+    this.gate = new ProxyGate(proxyLimits, metrics.registry);
+    this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: proxyLimits.connectionsPerProcess, listenHost: `${options.host}:${options.port}` });
     this.server = createServer({
       maxHeaderSize: MAX_HEADER_BYTES,
       headersTimeout: limits.headersTimeoutMs,
@@ -258,7 +262,14 @@ export class Router {
       req.resume();
       return sendError(res, result.status, result.error, result.message, 'versions' in result && result.versions ? { versions: result.versions } : undefined);
     }
-    await this.proxy.forward(req, res, result, target);
+    // Room at the process first (router.proxy): past the queue timeout the gate has answered 503 itself.
+    const release = await this.gate.enter(`${result.address}:${result.port}`, req, res);
+    if (release === undefined) return;
+    try {
+      await this.proxy.forward(req, res, result, target);
+    } finally {
+      release();
+    }
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
