@@ -19,6 +19,7 @@ import { monotonicMs, trackPolicy, type RouterOptions, type RouterState } from '
 import { isRouterPath, isUiPath, normaliseTarget, ROUTER_PATHS, type NormalTarget } from './request-path.js';
 import { buildStatus } from './status.js';
 import { WebView } from './ui/web-view.js';
+import { SessionBook, type CloseSessionsRequest } from './ws-sessions.js';
 import type { Policy } from '../core/policy-schema.js';
 import type { RouterEntry } from '../protocol/status-body.js';
 import type { RouterPorts } from './router-ports.js';
@@ -65,6 +66,7 @@ export class Router {
   private readonly server: Server;
   private readonly proxy: HttpProxy;
   private readonly gate: ProxyGate;
+  private readonly sessions = new SessionBook();
   private readonly sockets = new Set<Socket | Duplex>();
   private readonly log: (line: string) => void;
   private readonly guard: ConnectionGuard;
@@ -280,7 +282,23 @@ export class Router {
     if (this.options.mode !== 'proxy') return rejectUpgrade(socket, 404, 'not_found', 'The router is in redirect mode: connect to the process that login gave you.');
     const result = this.route(req, 'websocket');
     if (!result.ok) return rejectUpgrade(socket, result.status, result.error, result.message);
-    proxyUpgrade(req, socket, head, result, { target: target.target, listenHost: `${this.options.host}:${this.options.port}`, connectTimeoutMs: 5_000 });
+    proxyUpgrade(req, socket, head, result, { target: target.target, listenHost: `${this.options.host}:${this.options.port}`, connectTimeoutMs: 5_000 }, this.sessions);
+  }
+
+  /**
+   * Closes the WebSocket sessions the built-in proxy carries to `processId`
+   * (a close frame with `code` and `reason` to the terminal and to the
+   * process), paced evenly over `overMs`: at a drain deadline, before the
+   * process is stopped, so its terminals reconnect a few at a time instead
+   * of all at once. Resolves once all are closed, with how many it closed.
+   */
+  closeSessions(processId: string, request: CloseSessionsRequest): Promise<{ closed: number }> {
+    return this.sessions.closeSessions(processId, request);
+  }
+
+  /** WebSocket (and other upgraded) sessions the built-in proxy carries to `processId` now. */
+  openSessions(processId: string): number {
+    return this.sessions.count(processId);
   }
 
   /**
