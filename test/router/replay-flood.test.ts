@@ -1,10 +1,10 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deriveKey, signRequest } from '../../src/protocol/signing.js';
-import { startHeartbeat, type Heartbeat } from '../../src/sdk/heartbeat.js';
-import { closeHttp, http } from '../helpers/http.js';
-import { guardUserPm2Home } from '../helpers/pm2-home.js';
-import { buildPolicy, jsonOk, projectCli, startRouter, stopAllRouters, type RouterProcess } from '../helpers/router-process.js';
+import { startHeartbeat } from '../../src/sdk/heartbeat.js';
+import { http } from '../helpers/http.js';
+import { buildPolicy, jsonOk, projectCli, startRouter, type RouterProcess } from '../helpers/router-process.js';
 import { cliHeaders } from '../helpers/signed.js';
+import { heartbeatSuite } from './heartbeat-suite.js';
 import { pipelined, rawPost } from './pipelined.js';
 
 /**
@@ -23,15 +23,7 @@ const FLOOD = 100_001;
 /** The per-key bound of the replay memory (DEFAULT_REPLAY_LIMITS.perKey). */
 const PER_KEY = 10_000;
 
-const checkUserPm2 = guardUserPm2Home();
-const beats: Heartbeat[] = [];
-
-afterAll(async () => {
-  await Promise.allSettled(beats.map((b) => b.stop()));
-  await stopAllRouters();
-  await closeHttp();
-  checkUserPm2();
-});
+const beats = heartbeatSuite();
 
 interface StatusProcess { id: string; heartbeat: { ageMs: number | null; stale: boolean } }
 type Status = { services: { lobby: { processes: StatusProcess[] } } };

@@ -1,12 +1,12 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkPolicy, type Policy } from '../../src/core/policy-schema.js';
 import { promote } from '../../src/core/policy-transitions.js';
 import { deriveKey } from '../../src/protocol/signing.js';
 import { startHeartbeat, type DrainNotice, type Heartbeat } from '../../src/sdk/heartbeat.js';
-import { closeHttp, http } from '../helpers/http.js';
-import { guardUserPm2Home } from '../helpers/pm2-home.js';
-import { buildPolicy, startRouter, stopAllRouters, type RouterProcess } from '../helpers/router-process.js';
+import { http } from '../helpers/http.js';
+import { buildPolicy, startRouter, type RouterProcess } from '../helpers/router-process.js';
 import { heartbeatHeaders } from '../helpers/signed.js';
+import { heartbeatSuite } from '../router/heartbeat-suite.js';
 
 /**
  * The drain notice (DESIGN.md, POST /v1/heartbeat): while a process's
@@ -22,15 +22,7 @@ const NEW = 'lobby@1.5.0#0';
 const BEAT_MS = 300;
 const DRAIN_TIMEOUT_MS = 30 * 60_000;
 
-const checkUserPm2 = guardUserPm2Home();
-const beats: Heartbeat[] = [];
-
-afterAll(async () => {
-  await Promise.allSettled(beats.map((b) => b.stop()));
-  await stopAllRouters();
-  await closeHttp();
-  checkUserPm2();
-});
+const beats = heartbeatSuite();
 
 function policyOf(input: unknown): Policy {
   const checked = checkPolicy(input);
