@@ -4,8 +4,9 @@ import { SIGNATURE_WINDOW_S } from '../protocol/signing.js';
  * How much the replay memory holds (docs/signing.md, "What the router
  * checks"). Every key may always hold `guaranteed` signatures of the window;
  * beyond that it draws on one `pool` shared by all keys, up to `perKey` in
- * all. An honest process beating every second holds about 61 (the window is
- * 30 s either way), so neither bound is ever met by honest signers.
+ * all. An honest process beating every second holds about 31, or 61 when
+ * its clock runs 30 s fast (a signature is held until its timestamp is 30 s
+ * old), so no honest signer comes near the guaranteed share.
  */
 export interface ReplayLimits {
   guaranteed: number;
