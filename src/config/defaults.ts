@@ -29,6 +29,7 @@ export const CONFIG_DEFAULTS = {
     maxConnectionsPerClient: 1000,
     dataPlane: 'builtin' as DataPlaneKind,
     haproxy: { listen: '127.0.0.1:8080', bin: 'haproxy' },
+    proxy: { connectionsPerProcess: 256, queueTimeout: '5s' },
   },
   /** The state folder, relative to the folder of the config file. */
   state: '.switchyard',
@@ -48,6 +49,7 @@ export const CONFIG_DEFAULTS = {
     readinessTimeout: '30s',
     drainGrace: 2,
     drainTimeout: '30m',
+    drainCloseOver: '10s',
     killTimeout: '5s',
   },
 } as const;

@@ -51,7 +51,7 @@ function service(name: string, raw: ParsedConfig['services'][string]): ServiceCo
     match: raw.match,
     login: raw.login,
     readiness: { http: raw.readiness.http, timeoutMs: raw.readiness.timeout },
-    drain: { grace: raw.drain.grace, timeoutMs: raw.drain.timeout },
+    drain: { grace: raw.drain.grace, timeoutMs: raw.drain.timeout, closeOverMs: raw.drain.closeOver },
     killTimeoutMs: raw.killTimeout,
   };
 }
@@ -77,6 +77,7 @@ export function normaliseConfig(parsed: ParsedConfig, dir: string): Config {
       urls: router.url ?? [],
       dataPlane: router.dataPlane,
       haproxy: { listen: router.haproxy.listen, bin: router.haproxy.bin, threads: router.haproxy.threads },
+      proxy: { connectionsPerProcess: router.proxy.connectionsPerProcess, queueTimeoutMs: router.proxy.queueTimeout },
     },
     stateDir,
     pm2Home,

@@ -65,6 +65,8 @@ export interface RouterConfig {
   dataPlane: DataPlaneKind;
   /** Used when dataPlane is haproxy. */
   haproxy: HaproxyConfig;
+  /** The built-in proxy's bounds per process. */
+  proxy: { connectionsPerProcess: number; queueTimeoutMs: number };
 }
 
 export interface HaproxyConfig {
@@ -110,7 +112,8 @@ export interface ServiceConfig {
   match: MatchRule;
   login: LoginPolicy;
   readiness: { http: string | undefined; timeoutMs: number };
-  drain: { grace: number; timeoutMs: number };
+  /** closeOverMs: at the drain deadline, the process's WebSocket sessions are closed evenly over this. */
+  drain: { grace: number; timeoutMs: number; closeOverMs: number };
   killTimeoutMs: number;
 }
 
@@ -132,6 +135,11 @@ export const haproxyShape = {
   threads: wholeNumber(1, 64).optional(),
 };
 
+export const proxyShape = {
+  connectionsPerProcess: wholeNumber(1, 100_000).default(D.router.proxy.connectionsPerProcess),
+  queueTimeout: durationMs.prefault(D.router.proxy.queueTimeout),
+};
+
 export const routerShape = {
   listen: listenAddress.prefault(D.router.listen),
   mode: z.enum(ROUTER_MODES, { error: 'redirect or proxy' }).default(D.router.mode),
@@ -148,6 +156,7 @@ export const routerShape = {
   url: routerUrls.optional(),
   dataPlane: z.enum(DATA_PLANES, { error: 'builtin or haproxy' }).default(D.router.dataPlane),
   haproxy: section(mapping(haproxyShape, 'a mapping like {listen: 0.0.0.0:8080, bin: haproxy}').prefault({})),
+  proxy: section(mapping(proxyShape, 'a mapping like {connectionsPerProcess: 256, queueTimeout: 5s}').prefault({})),
 };
 
 export const hostShape = {
@@ -179,6 +188,7 @@ export const readinessShape = {
 export const drainShape = {
   grace: wholeNumber(1, 1000).default(D.service.drainGrace),
   timeout: durationMs.prefault(D.service.drainTimeout),
+  closeOver: durationMs.prefault(D.service.drainCloseOver),
 };
 
 export const serviceShape = {
@@ -193,7 +203,7 @@ export const serviceShape = {
   match: z.enum(MATCH_RULES as unknown as ['exact', 'patch', 'minor'], { error: 'exact, patch or minor' }).default(D.service.match),
   login: z.enum(LOGIN_POLICIES, { error: 'force or allow' }).default(D.service.login),
   readiness: section(mapping(readinessShape, 'a mapping like {http: /healthz, timeout: 30s}').prefault({})),
-  drain: section(mapping(drainShape, 'a mapping like {grace: 2, timeout: 30m}').prefault({})),
+  drain: section(mapping(drainShape, 'a mapping like {grace: 2, timeout: 30m, closeOver: 10s}').prefault({})),
   killTimeout: durationMs.prefault(D.service.killTimeout),
 };
 
@@ -234,6 +244,7 @@ export function knownKeysAt(path: readonly PropertyKey[]): string[] {
   if (first === 'router' && path.length === 1) return Object.keys(routerShape);
   if (first === 'coordination' && path.length === 1) return Object.keys(coordinationShape);
   if (first === 'router' && path.length === 2 && path[1] === 'haproxy') return Object.keys(haproxyShape);
+  if (first === 'router' && path.length === 2 && path[1] === 'proxy') return Object.keys(proxyShape);
   if (first === 'hosts' && path.length === 2) return Object.keys(hostShape);
   if (first === 'services' && path.length === 2) return Object.keys(serviceShape);
   if (first === 'services' && path.length === 3 && third === 'readiness') return Object.keys(readinessShape);

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseHeartbeat } from '../core/heartbeat.js';
 import { parseProcessId } from '../core/names.js';
+import type { Policy } from '../core/policy-schema.js';
 import { resolveLogin, resolveRequest, type RouteFailure } from '../core/resolve.js';
+import type { HeartbeatReply } from '../protocol/bodies.js';
 import { CLI_KEY_ID, bodySha256 } from '../protocol/signing.js';
-import { RequestVerifier, isLoopback, signatureHeaders, type AuthError } from './auth.js';
+import { RequestVerifier, isLoopback, signatureHeaders, type AuthError, type AuthResult } from './auth.js';
 import { BodyError, readJsonBody, sendError, sendJson } from './http-util.js';
 import type { RouterState } from './router-state.js';
 
@@ -94,8 +96,24 @@ export function signedByCli(req: IncomingMessage, state: RouterState): boolean {
   return !('ok' in headers) && verifierOf(state).verify(headers, EMPTY_SHA256, isCliKey).ok;
 }
 
-/** Checks a signed request without a body (GET); answers 401 and returns false when it fails. */
-function signedGet(req: IncomingMessage, res: ServerResponse, state: RouterState, what: string): boolean {
+type Refusal = Extract<AuthResult, { ok: false }>;
+
+/**
+ * Answers a refused signed request: 401, or 429 with Retry-After for a key
+ * that used up its replay memory (it may sign again once its oldest
+ * signatures leave the window). Every refusal is counted by endpoint and reason.
+ */
+function refuse(res: ServerResponse, state: RouterState, endpoint: string, refusal: Refusal | { error: 'wrong_process'; message: string }, what: string): void {
+  state.metrics.signedRefused.inc({ endpoint, reason: refusal.error });
+  if (refusal.error === 'too_many' && 'retryAfterS' in refusal && refusal.retryAfterS !== undefined) {
+    res.setHeader('retry-after', String(refusal.retryAfterS));
+    return sendError(res, 429, 'too_many_requests', `${what}: ${refusal.message}`, { reason: refusal.error });
+  }
+  sendError(res, 401, 'unauthorized', `${what}: ${refusal.message}`, { reason: refusal.error });
+}
+
+/** Checks a signed request without a body (GET); answers 401 (or 429) and returns false when it fails. */
+function signedGet(req: IncomingMessage, res: ServerResponse, state: RouterState, endpoint: string, what: string): boolean {
   // The signature covers an empty body: a GET that carries one is not the request that was signed.
   if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
     req.resume();
@@ -105,21 +123,29 @@ function signedGet(req: IncomingMessage, res: ServerResponse, state: RouterState
   const headers = signatureHeaders(req);
   const result = 'ok' in headers ? headers : verifierOf(state).verify(headers, EMPTY_SHA256, isCliKey);
   if (result.ok) return true;
-  sendError(res, 401, 'unauthorized', `${what}: ${result.message}`, { reason: result.error });
+  refuse(res, state, endpoint, result, what);
   return false;
 }
 
-const AUTH_OUTCOME: Record<AuthError, string> = { unsigned: 'rejected', wrong_key: 'rejected', bad_signature: 'rejected', expired: 'expired', replayed: 'replayed' };
+const AUTH_OUTCOME: Record<AuthError, string> = { unsigned: 'rejected', wrong_key: 'rejected', bad_signature: 'rejected', expired: 'expired', replayed: 'replayed', too_many: 'too_many' };
+
+/** The drain notice for a process of the loaded policy whose version drains; undefined for any other. */
+function drainNotice(policy: Policy | undefined, service: string, processId: string): HeartbeatReply | undefined {
+  const svc = policy !== undefined && Object.hasOwn(policy.services, service) ? policy.services[service] : undefined;
+  const entry = svc?.processes.find((p) => p.id === processId);
+  if (entry?.state !== 'draining') return undefined;
+  return { drain: { since: entry.since ?? null, deadline: entry.drainDeadline ?? null } };
+}
 
 export async function heartbeat(req: IncomingMessage, res: ServerResponse, state: RouterState): Promise<void> {
-  const refuse = (outcome: string, error: AuthError | 'wrong_process', message: string): void => {
+  const refused = (outcome: string, refusal: Refusal | { error: 'wrong_process'; message: string }): void => {
     state.metrics.heartbeats.inc({ outcome });
-    sendError(res, 401, 'unauthorized', `Heartbeat refused: ${message}`, { reason: error });
+    refuse(res, state, 'heartbeat', refusal, 'Heartbeat refused');
   };
   const headers = signatureHeaders(req);
   if ('ok' in headers) {
     req.resume();
-    return refuse('rejected', headers.error, headers.message);
+    return refused('rejected', headers);
   }
   // The body is hashed as it arrives, so the signature covers the very bytes that are parsed.
   const hash = createHash('sha256');
@@ -130,14 +156,14 @@ export async function heartbeat(req: IncomingMessage, res: ServerResponse, state
     return;
   }
   const auth = verifierOf(state).verify(headers, hash.digest('hex'), isProcessKey);
-  if (!auth.ok) return refuse(AUTH_OUTCOME[auth.error], auth.error, auth.message);
+  if (!auth.ok) return refused(AUTH_OUTCOME[auth.error], auth);
   const parsed = parseHeartbeat(data);
   if (!parsed.ok) {
     state.metrics.heartbeats.inc({ outcome: 'invalid' });
     return sendError(res, 400, 'invalid_body', parsed.message);
   }
   if (parsed.heartbeat.process !== auth.keyId) {
-    return refuse('wrong_process', 'wrong_process', `it is signed with the key of ${auth.keyId} but speaks for ${parsed.heartbeat.process}; a process may only report for itself.`);
+    return refused('wrong_process', { error: 'wrong_process', message: `it is signed with the key of ${auth.keyId} but speaks for ${parsed.heartbeat.process}; a process may only report for itself.` });
   }
   const now = state.now();
   const outcome = state.tallies.ingest(parsed.heartbeat, now);
@@ -146,16 +172,19 @@ export async function heartbeat(req: IncomingMessage, res: ServerResponse, state
   if (outcome === 'seq_jump') {
     return sendError(res, 409, 'seq_jump', `Heartbeat seq ${parsed.heartbeat.seq} is implausibly far ahead of the last one accepted for ${auth.keyId}; count up by one a beat (or restart from 0).`);
   }
+  // While its version drains the process is told so on every beat (DESIGN.md): 200 with the notice, else 204.
+  const notice = drainNotice(state.watcher.current(), parsed.heartbeat.service, auth.keyId);
+  if (notice !== undefined) return sendJson(res, 200, notice);
   res.writeHead(204).end();
 }
 
 export async function status(req: IncomingMessage, res: ServerResponse, state: RouterState): Promise<void> {
-  if (!signedGet(req, res, state, 'Status needs a request signed with the CLI\'s key')) return;
+  if (!signedGet(req, res, state, 'status', 'Status needs a request signed with the CLI\'s key')) return;
   sendJson(res, 200, await state.status());
 }
 
 export async function metrics(req: IncomingMessage, res: ServerResponse, state: RouterState): Promise<void> {
-  if (!isLoopback(req.socket.remoteAddress) && !signedGet(req, res, state, 'Metrics are open on loopback only; from elsewhere sign the request with the CLI\'s key')) return;
+  if (!isLoopback(req.socket.remoteAddress) && !signedGet(req, res, state, 'metrics', 'Metrics are open on loopback only; from elsewhere sign the request with the CLI\'s key')) return;
   const text = await state.metrics.text();
   res.writeHead(200, { 'content-type': state.metrics.contentType });
   res.end(text);

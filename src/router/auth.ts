@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { SIGNATURE_HEADERS, SIGNATURE_WINDOW_S, deriveKey, signature, type SignedParts } from '../protocol/signing.js';
+import { ReplayMemory, type ReplayLimits } from './replay-memory.js';
 
 /**
  * Compares a presented token with the shared secret in constant time.
@@ -22,8 +23,8 @@ export function isLoopback(address: string | undefined): boolean {
 /** Derived keys kept: about 200 bytes each, so a fleet of 50,000 processes costs about 10 MB. */
 const MAX_CACHED_KEYS = 50_000;
 
-export type AuthError = 'unsigned' | 'wrong_key' | 'expired' | 'bad_signature' | 'replayed';
-export type AuthResult = { ok: true; keyId: string } | { ok: false; error: AuthError; message: string };
+export type AuthError = 'unsigned' | 'wrong_key' | 'expired' | 'bad_signature' | 'replayed' | 'too_many';
+export type AuthResult = { ok: true; keyId: string } | { ok: false; error: AuthError; message: string; retryAfterS?: number };
 
 /** The signature headers of a request, before its body is read; a failure when they are missing or malformed. */
 export type SignatureHeaders = Omit<SignedParts, 'bodySha256'> & { signature: string };
@@ -50,50 +51,18 @@ export function signatureHeaders(req: IncomingMessage): SignatureHeaders | { ok:
 }
 
 /**
- * Signatures seen inside the time window, so none is accepted twice. Bounded:
- * past `max`, the oldest is forgotten and the floor rises past its
- * timestamp, so a forgotten signature is refused by the floor instead.
- */
-class ReplayGuard {
-  private readonly seen = new Map<string, number>();
-  private floor = 0;
-
-  constructor(private readonly max: number) {}
-
-  admit(sig: string, timestampS: number, nowS: number): boolean {
-    for (const [old, ts] of this.seen) {
-      // Insertion order is close to timestamp order: stop at the first one still inside the window.
-      if (ts >= nowS - SIGNATURE_WINDOW_S) break;
-      this.seen.delete(old);
-    }
-    if (timestampS < this.floor || this.seen.has(sig)) return false;
-    if (this.seen.size >= this.max) {
-      const [oldest, ts] = this.seen.entries().next().value as [string, number];
-      this.seen.delete(oldest);
-      this.floor = Math.max(this.floor, ts + 1);
-    }
-    this.seen.set(sig, timestampS);
-    return true;
-  }
-
-  get size(): number {
-    return this.seen.size;
-  }
-}
-
-/**
  * Verifies signed requests against keys derived from the router's secret:
  * the key id must be one the endpoint allows, the timestamp inside the
  * window, the HMAC right (compared in constant time), and the signature new.
  */
 export class RequestVerifier {
-  private readonly replays: ReplayGuard;
+  private readonly replays: ReplayMemory;
 
   constructor(
     private readonly secret: string,
-    options: { maxRemembered?: number; wallNow?: () => number } = {},
+    options: { replayLimits?: ReplayLimits; wallNow?: () => number } = {},
   ) {
-    this.replays = new ReplayGuard(options.maxRemembered ?? 100_000);
+    this.replays = new ReplayMemory(options.replayLimits);
     this.wallNow = options.wallNow ?? Date.now;
   }
 
@@ -121,16 +90,24 @@ export class RequestVerifier {
     const nowS = Math.floor(this.wallNow() / 1000);
     const ts = Number(h.timestamp);
     if (Math.abs(nowS - ts) > SIGNATURE_WINDOW_S) {
-      return { ok: false, error: 'expired', message: `The request's timestamp is ${ts - nowS} s from the router's clock; at most ${SIGNATURE_WINDOW_S} s either way is accepted (check the clocks).` };
+      const off = ts > nowS ? `${ts - nowS} s ahead of` : `${nowS - ts} s behind`;
+      return { ok: false, error: 'expired', message: `The request's timestamp is ${off} the router's clock; at most ${SIGNATURE_WINDOW_S} s either way is accepted (keep the clocks in sync with NTP).` };
     }
     const expected = Buffer.from(signature(this.keyOf(h.keyId), { ...h, bodySha256 }), 'hex');
     if (!timingSafeEqual(expected, Buffer.from(h.signature, 'hex'))) {
       return { ok: false, error: 'bad_signature', message: `The signature does not match: ${HOW}, with the key switchyard gave this key id.` };
     }
-    if (!this.replays.admit(h.signature, ts, nowS)) {
+    const admitted = this.replays.admit(h.keyId, h.signature, ts, nowS);
+    if (admitted.ok) return { ok: true, keyId: h.keyId };
+    if (admitted.reason === 'replayed') {
       return { ok: false, error: 'replayed', message: 'This signature was already used: sign every request afresh (new timestamp and nonce).' };
     }
-    return { ok: true, keyId: h.keyId };
+    return {
+      ok: false,
+      error: 'too_many',
+      retryAfterS: admitted.retryAfterS,
+      message: `Key id "${h.keyId.slice(0, 80)}" signed more requests inside the ${SIGNATURE_WINDOW_S} s window than the router remembers for one key: send fewer (a heartbeat every interval), and try again in ${admitted.retryAfterS} s.`,
+    };
   }
 
   /** Signatures held against replay (for tests of the bound). */

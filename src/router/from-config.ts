@@ -27,6 +27,7 @@ export function routerOptionsFromConfig(config: Config, token: string, log?: (li
       maxConnections: r.maxConnections,
       maxConnectionsPerClient: r.maxConnectionsPerClient,
     },
+    proxy: r.proxy,
     historyStore: openStore(config),
     ...(log ? { log } : {}),
     ...(config.coordination === undefined ? {} : {

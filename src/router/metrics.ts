@@ -25,6 +25,7 @@ export interface MetricsSources {
 export class RouterMetrics {
   readonly registry = new Registry();
   readonly heartbeats: Counter<'outcome'>;
+  readonly signedRefused: Counter<'endpoint' | 'reason'>;
   readonly decisions: Counter<'kind' | 'outcome'>;
   readonly policyLoadErrors: Counter;
   readonly drainCutOff: Counter<'service' | 'version'>;
@@ -35,7 +36,8 @@ export class RouterMetrics {
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
-    this.heartbeats = new Counter({ name: 'switchyard_heartbeats_total', help: 'Heartbeats received, by outcome (accepted; pending: from a process the policy does not name yet; out_of_order; seq_jump; invalid; rejected: unsigned or a bad signature; expired; replayed; wrong_process: signed by another process)', labelNames: ['outcome'], registers });
+    this.heartbeats = new Counter({ name: 'switchyard_heartbeats_total', help: 'Heartbeats received, by outcome (accepted; pending: from a process the policy does not name yet; out_of_order; seq_jump; invalid; rejected: unsigned or a bad signature; expired; replayed; too_many: its key used up its replay memory; wrong_process: signed by another process)', labelNames: ['outcome'], registers });
+    this.signedRefused = new Counter({ name: 'switchyard_signed_requests_refused_total', help: 'Signed requests refused, by endpoint (heartbeat, status, metrics) and reason (unsigned, wrong_key, expired: timestamp outside the window either way, bad_signature, replayed, too_many: the key used up its replay memory, wrong_process)', labelNames: ['endpoint', 'reason'], registers });
     this.decisions = new Counter({ name: 'switchyard_routing_decisions_total', help: 'Routing decisions, by kind (login, resolve, proxy, websocket) and outcome', labelNames: ['kind', 'outcome'], registers });
     this.policyLoadErrors = new Counter({ name: 'switchyard_policy_load_errors_total', help: 'Policy files that could not be loaded (the last good one kept serving)', registers });
     this.drainCutOff = new Counter({ name: 'switchyard_drain_terminals_cut_off_total', help: 'Terminals still held by processes stopped at their drain deadline', labelNames: ['service', 'version'], registers });

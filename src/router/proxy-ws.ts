@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { endAndDestroy } from './connection-guard.js';
 import { forwardedHeaders, isClientForwardingHeader } from './hop-headers.js';
 import type { Upstream } from './proxy-http.js';
+import { ProxiedSession, type SessionBook } from './ws-sessions.js';
 
 /** Writes a small JSON error as a raw HTTP response on a socket that asked to upgrade, then closes it for good. */
 export function rejectUpgrade(socket: Duplex, status: number, error: string, message: string): void {
@@ -38,11 +39,13 @@ export interface UpgradeTarget {
 
 /**
  * Proxies a WebSocket (or any HTTP/1.1 upgrade) by replaying the request
- * head to the process and then piping bytes both ways; the process's own 101
- * answer reaches the terminal unchanged. A session lives as long as both
- * sockets do: the router never cuts it on its own.
+ * head to the process and then relaying bytes both ways; the process's own
+ * 101 answer reaches the terminal unchanged. A session lives as long as
+ * both sockets do: the router cuts it only when asked (closeSessions at a
+ * drain deadline), so each session is entered in `sessions` under the id of
+ * the process it goes to.
  */
-export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, how: UpgradeTarget, onClose?: () => void): void {
+export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream & { processId: string }, how: UpgradeTarget, sessions: SessionBook): void {
   const upstreamSocket: Socket = connect({ host: upstream.address, port: upstream.port });
   let connected = false;
   const timer = setTimeout(() => {
@@ -56,36 +59,24 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     upstreamSocket.setNoDelay(true);
     upstreamSocket.write(requestHead(req, how.target, how.listenHost));
     if (head.length > 0) upstreamSocket.write(head);
-    upstreamSocket.pipe(socket);
-    socket.pipe(upstreamSocket);
+    // Frames are followed only for WebSocket upgrades: other protocols can only be ended, never closed with a frame.
+    const websocket = String(req.headers.upgrade).toLowerCase() === 'websocket';
+    sessions.add(upstream.processId, new ProxiedSession(socket, upstreamSocket, websocket));
   });
 
-  let closed = false;
-  const finish = (): void => {
-    if (closed) return;
-    closed = true;
-    clearTimeout(timer);
-    onClose?.();
-  };
   upstreamSocket.on('error', (error) => {
     if (!connected) {
       rejectUpgrade(socket, 502, 'upstream_unreachable', `The process at ${upstream.address}:${upstream.port} could not be reached (${(error as NodeJS.ErrnoException).code ?? error.message}).`);
     } else {
       socket.destroy();
     }
-    finish();
+    clearTimeout(timer);
   });
   socket.on('error', () => {
     upstreamSocket.destroy();
-    finish();
+    clearTimeout(timer);
   });
   // One side gone ends the session: the other is ended and then destroyed, never left half-open.
-  upstreamSocket.on('close', () => {
-    endAndDestroy(socket);
-    finish();
-  });
-  socket.on('close', () => {
-    endAndDestroy(upstreamSocket);
-    finish();
-  });
+  upstreamSocket.on('close', () => endAndDestroy(socket));
+  socket.on('close', () => endAndDestroy(upstreamSocket));
 }

@@ -4,6 +4,7 @@ import type { ConnectionLimits } from './connection-guard.js';
 import type { Loads, RoundRobin } from '../core/resolve.js';
 import type { TallyBook } from '../core/tally.js';
 import type { RouterMetrics } from './metrics.js';
+import type { ProxyLimits } from './proxy-gate.js';
 import type { PolicySource, PolicySourceHooks } from './policy-source.js';
 import type { StatusBody } from './status.js';
 import type { Store } from '../store/store.js';
@@ -22,6 +23,8 @@ export interface RouterOptions {
   token: string;
   /** Client connection bounds; each has the config's default when left out. */
   limits?: Partial<ConnectionLimits>;
+  /** The built-in proxy's bounds per process (router.proxy); each has the config's default when left out. */
+  proxy?: Partial<ProxyLimits>;
   /** How often the policy file is re-read in case a watch event was missed. */
   policyPollMs?: number;
   /** Where the policy comes from when not from `<stateDir>/policy.json` (Redis, with coordination). */

@@ -12,12 +12,14 @@ import { parseUrl, requestService, requestVersion, sendError } from './http-util
 import { RouterMetrics } from './metrics.js';
 import type { PolicySourceHooks } from './policy-source.js';
 import { PolicyWatcher } from './policy-watcher.js';
+import { DEFAULT_PROXY_LIMITS, ProxyGate } from './proxy-gate.js';
 import { HttpProxy } from './proxy-http.js';
 import { proxyUpgrade, rejectUpgrade } from './proxy-ws.js';
 import { monotonicMs, trackPolicy, type RouterOptions, type RouterState } from './router-state.js';
 import { isRouterPath, isUiPath, normaliseTarget, ROUTER_PATHS, type NormalTarget } from './request-path.js';
 import { buildStatus } from './status.js';
 import { WebView } from './ui/web-view.js';
+import { SessionBook, type CloseSessionsRequest } from './ws-sessions.js';
 import type { Policy } from '../core/policy-schema.js';
 import type { RouterEntry, StatusAlarm } from '../protocol/status-body.js';
 import { describeRegression } from '../core/regression.js';
@@ -64,6 +66,8 @@ export class Router {
   readonly state: RouterState;
   private readonly server: Server;
   private readonly proxy: HttpProxy;
+  private readonly gate: ProxyGate;
+  private readonly sessions = new SessionBook();
   private readonly sockets = new Set<Socket | Duplex>();
   private readonly log: (line: string) => void;
   private readonly guard: ConnectionGuard;
@@ -124,7 +128,9 @@ export class Router {
     limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
     this.guard = new ConnectionGuard(limits, this.log, metrics.registry);
     this.ui = new WebView(this.state, options.historyStore);
-    this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: 64, listenHost: `${options.host}:${options.port}` });
+    const proxyLimits = { ...DEFAULT_PROXY_LIMITS, ...options.proxy };
+    this.gate = new ProxyGate(proxyLimits, metrics.registry);
+    this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: proxyLimits.connectionsPerProcess, listenHost: `${options.host}:${options.port}` });
     this.server = createServer({
       maxHeaderSize: MAX_HEADER_BYTES,
       headersTimeout: limits.headersTimeoutMs,
@@ -266,7 +272,14 @@ export class Router {
       req.resume();
       return sendError(res, result.status, result.error, result.message, 'versions' in result && result.versions ? { versions: result.versions } : undefined);
     }
-    await this.proxy.forward(req, res, result, target);
+    // Room at the process first (router.proxy): past the queue timeout the gate has answered 503 itself.
+    const release = await this.gate.enter(`${result.address}:${result.port}`, req, res);
+    if (release === undefined) return;
+    try {
+      await this.proxy.forward(req, res, result, target);
+    } finally {
+      release();
+    }
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -277,7 +290,23 @@ export class Router {
     if (this.options.mode !== 'proxy') return rejectUpgrade(socket, 404, 'not_found', 'The router is in redirect mode: connect to the process that login gave you.');
     const result = this.route(req, 'websocket');
     if (!result.ok) return rejectUpgrade(socket, result.status, result.error, result.message);
-    proxyUpgrade(req, socket, head, result, { target: target.target, listenHost: `${this.options.host}:${this.options.port}`, connectTimeoutMs: 5_000 });
+    proxyUpgrade(req, socket, head, result, { target: target.target, listenHost: `${this.options.host}:${this.options.port}`, connectTimeoutMs: 5_000 }, this.sessions);
+  }
+
+  /**
+   * Closes the WebSocket sessions the built-in proxy carries to `processId`
+   * (a close frame with `code` and `reason` to the terminal and to the
+   * process), paced evenly over `overMs`: at a drain deadline, before the
+   * process is stopped, so its terminals reconnect a few at a time instead
+   * of all at once. Resolves once all are closed, with how many it closed.
+   */
+  closeSessions(processId: string, request: CloseSessionsRequest): Promise<{ closed: number }> {
+    return this.sessions.closeSessions(processId, request);
+  }
+
+  /** WebSocket (and other upgraded) sessions the built-in proxy carries to `processId` now. */
+  openSessions(processId: string): number {
+    return this.sessions.count(processId);
   }
 
   /**

@@ -14,9 +14,11 @@
  */
 
 import { failureCode, RouterList, type Failover } from './router-list.js';
+import { drainNoticeOf, type DrainNotice } from '../protocol/bodies.js';
 import { signRequest } from '../protocol/signing.js';
 
 export type { Failover } from './router-list.js';
+export type { DrainNotice } from '../protocol/bodies.js';
 
 /** Terminals held: a map or record of version → count, or an iterable of versions (one per terminal). */
 export type TerminalsSnapshot = Map<string, number> | Record<string, number> | Iterable<string>;
@@ -39,6 +41,12 @@ export interface HeartbeatOptions {
   onError?: (error: Error) => void;
   /** Called with each failover: the router that failed, why, and the one asked next. */
   onFailover?: (failover: Failover) => void;
+  /**
+   * Called when the router answers that this process's version drains (no
+   * new logins come; move the terminals on before the deadline, when the
+   * process is stopped): once, and again whenever the deadline changes.
+   */
+  onDrain?: (notice: DrainNotice) => void;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -51,6 +59,8 @@ export interface Heartbeat {
   readonly failed: number;
   /** Heartbeats sent on to another router because one failed (several routers only). */
   readonly failovers: number;
+  /** The last drain notice the router gave; undefined while the version does not drain. */
+  readonly drain: DrainNotice | undefined;
 }
 
 function required(value: string | undefined, name: string): string {
@@ -117,8 +127,8 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   // Signed as each router will see the request line: the URL's path, any prefix included.
   const paths = new Map(routers.urls.map((url) => [url, pathOf(`${url}/v1/heartbeat`)]));
 
-  /** One signed POST to one router (a fresh nonce each time); throws when the beat was not taken. */
-  const send = async (url: string, body: string): Promise<void> => {
+  /** One signed POST to one router (a fresh nonce each time): the drain notice if any; throws when the beat was not taken. */
+  const send = async (url: string, body: string): Promise<DrainNotice | undefined> => {
     let response: Response;
     try {
       response = await fetch(`${url}/v1/heartbeat`, {
@@ -130,9 +140,25 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
     } catch (error) {
       throw Object.assign(new RouterFailed(`the router at ${url} could not be reached (${failureCode(error) ?? (error as Error).message})`), { cause: error });
     }
+    // 200 carries the drain notice (DESIGN.md); a body that is not one still means the beat was taken.
+    if (response.status === 200) return drainNoticeOf(await response.json().catch(() => undefined));
     await response.body?.cancel();
     if (response.status >= 500) throw new RouterFailed(`the router at ${url} answered ${response.status} to a heartbeat`, response.status);
     if (response.status !== 204) throw new Error(`the router at ${url} answered ${response.status} to a heartbeat`);
+    return undefined;
+  };
+
+  let drain: DrainNotice | undefined;
+  /** Tells the app of a drain once, and again when its deadline moves (a new drain, or a changed timeout). */
+  const noticed = (notice: DrainNotice): void => {
+    const changed = drain === undefined || drain.deadline !== notice.deadline;
+    drain = notice;
+    if (!changed) return;
+    try {
+      options.onDrain?.(notice);
+    } catch (error) {
+      options.onError?.(error as Error);
+    }
   };
 
   let seq = 0;
@@ -155,8 +181,9 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
     for (let i = 0; i < order.length; i += 1) {
       const url = order[i]!;
       try {
-        await send(url, body);
+        const notice = await send(url, body);
         routers.answered(url);
+        if (notice !== undefined) noticed(notice);
         sent += 1;
         failures = 0;
         return true;
@@ -208,6 +235,9 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
     },
     get failovers() {
       return routers.failovers;
+    },
+    get drain() {
+      return drain;
     },
   };
 }

@@ -41,6 +41,29 @@ export async function ensureToken(stateDir: string): Promise<{ token: string; cr
   return { token: winner, created: false, path };
 }
 
+/**
+ * The token a router signs and checks with: read, never made. Only `init`
+ * makes a token: a router host that made its own would answer 401 to every
+ * heartbeat signed with the state's real one. So a router without it
+ * refuses to start, naming the file to copy and where it comes from, and
+ * creates nothing. `routers`: the routers the config lists (router.url),
+ * which hold the same file.
+ */
+export async function requireToken(stateDir: string, routers: readonly string[]): Promise<string> {
+  const token = await readToken(stateDir);
+  if (token !== undefined) return token;
+  const path = tokenPath(stateDir);
+  const hosts = [...new Set(routers.map((url) => new URL(url).hostname))];
+  const from = hosts.length > 0
+    ? `from a router host of this state (router.url lists ${hosts.join(', ')}), or the host where \`switchyard init\` made it`
+    : 'from the host where `switchyard init` made it (every router of one state needs the same file)';
+  throw usageError(
+    'token_missing',
+    `There is no token at ${path}, so this router would refuse every heartbeat: copy ${path} ${from}, for example \`mkdir -p ${stateDir} && scp ${hosts[0] ?? 'init-host'}:${path} ${path} && chmod 600 ${path}\` (the same path on that host when its config sits in the same place). For a new state, run \`switchyard init\` instead. Nothing was created.`,
+    { path },
+  );
+}
+
 /** The token, or undefined when none has been made yet. */
 export async function readToken(stateDir: string): Promise<string | undefined> {
   const path = tokenPath(stateDir);

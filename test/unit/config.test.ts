@@ -102,6 +102,7 @@ describe('defaults and normalisation', () => {
       versionHeader: 'x-switchyard-version', serviceHeader: 'x-switchyard-service', maxBodyBytes: 65536,
       headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, maxConnections: 10_000, maxConnectionsPerClient: 1000, urls: [],
       dataPlane: 'builtin', haproxy: { listen: { host: '127.0.0.1', port: 8080 }, bin: 'haproxy', threads: undefined },
+      proxy: { connectionsPerProcess: 256, queueTimeoutMs: 5000 },
     });
     expect(config.stateDir).toBe(join(dir, '.switchyard'));
     expect(config.pm2Home).toBe(join(dir, '.switchyard', 'pm2'));
@@ -114,7 +115,7 @@ describe('defaults and normalisation', () => {
     expect(config.services.lobby).toEqual({
       name: 'lobby', script: 'releases/{version}/server.js', cwd: undefined, args: [], env: {},
       ports: { from: 7500, to: 7599 }, hosts: ['local'], instances: 1, match: 'exact', login: 'force',
-      readiness: { http: undefined, timeoutMs: 30_000 }, drain: { grace: 2, timeoutMs: 1_800_000 }, killTimeoutMs: 5000,
+      readiness: { http: undefined, timeoutMs: 30_000 }, drain: { grace: 2, timeoutMs: 1_800_000, closeOverMs: 10_000 }, killTimeoutMs: 5000,
     });
   });
 

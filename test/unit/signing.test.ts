@@ -79,16 +79,18 @@ describe('RequestVerifier', () => {
     expect(v.verify(h, bodySha256(BODY), anyProcess)).toMatchObject({ ok: false, error: 'expired' });
   });
 
-  it('remembers a bounded number of signatures, and a forgotten one is still refused', () => {
-    const v = new RequestVerifier(SECRET, { maxRemembered: 10, ...at(T + 25_000) });
+  it('remembers a bounded number of signatures per key, forgets none inside the window, and refuses only the key over its bound', () => {
+    const v = new RequestVerifier(SECRET, { replayLimits: { guaranteed: 5, perKey: 10, pool: 100 }, ...at(T + 25_000) });
     const first = signed(T);
     expect(v.verify(first, bodySha256(BODY), anyProcess).ok).toBe(true);
-    for (let i = 1; i <= 20; i++) expect(v.verify(signed(T + i * 1000), bodySha256(BODY), anyProcess).ok).toBe(true);
+    for (let i = 1; i < 10; i++) expect(v.verify(signed(T + i * 1000), bodySha256(BODY), anyProcess).ok).toBe(true);
+    expect(v.verify(signed(T + 20_000), bodySha256(BODY), anyProcess)).toMatchObject({ ok: false, error: 'too_many' });
     expect(v.remembered).toBe(10);
-    // Forgotten, but at or before the oldest forgotten timestamp: refused all the same.
+    // Still remembered, so still refused as a replay.
     expect(v.verify(first, bodySha256(BODY), anyProcess)).toMatchObject({ ok: false, error: 'replayed' });
-    // Newer requests still pass.
-    expect(v.verify(signed(T + 25_000), bodySha256(BODY), anyProcess).ok).toBe(true);
+    // Another key is not touched by the first one's bound.
+    const other = 'lobby@1.5.0#1';
+    expect(v.verify(parsed(signRequest(deriveKey(SECRET, other), other, 'POST', '/v1/heartbeat', BODY, T + 25_000)), bodySha256(BODY), anyProcess).ok).toBe(true);
   });
 
   it('forgets signatures once they are outside the window', () => {

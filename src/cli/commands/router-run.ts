@@ -1,5 +1,5 @@
 import { startRouterHost, type RouterHost } from '../../host/router-host.js';
-import { ensureToken } from '../../store/token.js';
+import { requireToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 import { withListen } from '../router-listen.js';
@@ -35,7 +35,8 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   // --listen: one more router with the same config, on another address.
   const own = (await openProject(ctx)).loaded;
   const loaded = withListen(own, options.listen);
-  const { token } = await ensureToken(loaded.config.stateDir);
+  // Read, never made: a router with a token of its own would refuse every heartbeat (only `init` makes one).
+  const token = await requireToken(loaded.config.stateDir, loaded.config.router.urls);
   // A background loop's failure is logged and the router keeps serving; it never ends the process.
   process.on('unhandledRejection', (reason) => {
     timestamped(`a background task failed (the router keeps serving): ${(reason as Error)?.stack ?? String(reason)}`);

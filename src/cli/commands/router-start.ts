@@ -7,6 +7,7 @@ import { addressInUse, listenFailure } from '../../router/port-holder.js';
 import type { CommandModule } from '../commands.js';
 import { packageFile } from '../../package-root.js';
 import { openProject } from '../project.js';
+import { requireToken } from '../../store/token.js';
 import { fetchHealth, routerUrl, waitForHealthy, type Health } from '../router-client.js';
 import { listenText, ROUTER_PM2_NAME, routerPm2Name, withListen } from '../router-listen.js';
 
@@ -55,6 +56,8 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   // --listen: one more router with the same config on another address, under a PM2 name of its own.
   const loaded = withListen(project.loaded, options.listen);
   const { config } = loaded;
+  // Before anything is made (logs, PM2 home): without the state's token the router could only refuse heartbeats.
+  await requireToken(config.stateDir, config.router.urls);
   const name = routerPm2Name(project.loaded.config.router.listen, config.router.listen);
   // A router without a valid policy would only answer 503: say so now, not after the start timeout.
   await store.read();
