@@ -67,7 +67,7 @@ describe('config plans (steps: [{canary, pause}])', () => {
     ['a weight over 100', [{ canary: 10 }, { canary: 101 }], 2, 'at most 100'],
     ['weights not increasing', [{ canary: 30 }, { canary: 20 }], 2, "above the step before's 30"],
     ['a pause that is not a duration', [{ canary: 10, pause: true }], 1, 'a pause that is a duration'],
-    ['a missing weight', [{ pause: '1m' } as { canary: unknown }], 1, 'a canary weight'],
+    ['a missing weight', [{ canary: undefined, pause: '1m' }], 1, 'a canary weight'],
   ])('refuses %s, naming the step', (_what, input, index, expected) => {
     const checked = checkSteps(input.map((x) => ({ ...x, text: JSON.stringify(x) })));
     expect(checked.ok).toBe(false);
