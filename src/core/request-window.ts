@@ -49,7 +49,7 @@ export function codeIndex(status: number): number {
 /** The bucket a latency falls in (binary search: a handful of comparisons on the request path). */
 export function bucketIndex(ms: number): number {
   let lo = 0;
-  let hi = LATENCY_BOUNDS_MS.length;
+  let hi: number = LATENCY_BOUNDS_MS.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (ms <= LATENCY_BOUNDS_MS[mid]!) hi = mid;

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Policy } from '../core/policy-schema.js';
 import type { TallyEntry } from '../core/tally.js';
+import { RequestMetrics } from './request-metrics.js';
 
 /** A live process PM2 lacks or reports down, as the reconcile loop last saw it. */
 export interface MissingView {
@@ -29,6 +30,8 @@ export class RouterMetrics {
   private readonly missing: Gauge<'service' | 'version' | 'serving_logins'>;
   /** 1 while this router holds the drain leader's lease (always 1 for a router alone). */
   readonly leader: Gauge;
+  /** Proxied requests and heartbeat-reported counters per version: /metrics and the rollout verdicts read them. */
+  readonly requests = new RequestMetrics();
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -38,6 +41,7 @@ export class RouterMetrics {
     this.drainCutOff = new Counter({ name: 'switchyard_drain_terminals_cut_off_total', help: 'Terminals still held by processes stopped at their drain deadline', labelNames: ['service', 'version'], registers });
     this.retired = new Counter({ name: 'switchyard_processes_retired_total', help: 'Processes stopped by the drain controller, by reason (drained, deadline)', labelNames: ['service', 'reason'], registers });
 
+    this.requests.register(this.registry);
     this.leader = new Gauge({ name: 'switchyard_drain_leader', help: 'Whether this router runs the reconcile loop: 1 while it holds the drain leader lease (always 1 for a router alone)', registers });
     this.leader.set(1);
     this.missing = new Gauge({

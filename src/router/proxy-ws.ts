@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { endAndDestroy } from './connection-guard.js';
 import { forwardedHeaders, isClientForwardingHeader } from './hop-headers.js';
 import type { Upstream } from './proxy-http.js';
+import type { ResponseRecorder } from './request-metrics.js';
 
 /** Writes a small JSON error as a raw HTTP response on a socket that asked to upgrade, then closes it for good. */
 export function rejectUpgrade(socket: Duplex, status: number, error: string, message: string): void {
@@ -34,6 +35,27 @@ export interface UpgradeTarget {
   target: string;
   listenHost: string;
   connectTimeoutMs: number;
+  /** Told of the process's answer to the upgrade (its status line), or of a failure to reach it. */
+  recorder?: ResponseRecorder;
+}
+
+/** Counts the upgrade by the status line of the process's first bytes ("HTTP/1.1 101 …"), or as a failure when it fails before any. */
+function countUpgrade(upstreamSocket: Socket, upstream: Upstream, how: UpgradeTarget): (failed: boolean) => void {
+  const { recorder } = how;
+  const { service, version } = upstream;
+  if (recorder === undefined || service === undefined || version === undefined) return () => undefined;
+  const started = performance.now();
+  let counted = false;
+  const count = (status: number): void => {
+    if (counted) return;
+    counted = true;
+    if (status > 0) recorder.response(service, version, status, performance.now() - started);
+    else recorder.upstreamError(service, version, performance.now() - started);
+  };
+  upstreamSocket.once('data', (chunk: Buffer) => count(Number(chunk.toString('latin1', 9, 12)) || -1));
+  return (failed) => {
+    if (failed) count(-1);
+  };
 }
 
 /**
@@ -44,6 +66,7 @@ export interface UpgradeTarget {
  */
 export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, how: UpgradeTarget, onClose?: () => void): void {
   const upstreamSocket: Socket = connect({ host: upstream.address, port: upstream.port });
+  const counted = countUpgrade(upstreamSocket, upstream, how);
   let connected = false;
   const timer = setTimeout(() => {
     if (!connected) upstreamSocket.destroy(new Error('connect timeout'));
@@ -68,6 +91,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     onClose?.();
   };
   upstreamSocket.on('error', (error) => {
+    counted(true);
     if (!connected) {
       rejectUpgrade(socket, 502, 'upstream_unreachable', `The process at ${upstream.address}:${upstream.port} could not be reached (${(error as NodeJS.ErrnoException).code ?? error.message}).`);
     } else {
@@ -81,6 +105,8 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
   });
   // One side gone ends the session: the other is ended and then destroyed, never left half-open.
   upstreamSocket.on('close', () => {
+    // Closed before any answer while the terminal still waits: the process failed it.
+    counted(!socket.destroyed);
     endAndDestroy(socket);
     finish();
   });

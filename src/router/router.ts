@@ -116,7 +116,7 @@ export class Router {
     limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
     this.guard = new ConnectionGuard(limits, this.log, metrics.registry);
     this.ui = new WebView(this.state, options.historyStore);
-    this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: 64, listenHost: `${options.host}:${options.port}` });
+    this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: 64, listenHost: `${options.host}:${options.port}`, recorder: metrics.requests });
     this.server = createServer({
       maxHeaderSize: MAX_HEADER_BYTES,
       headersTimeout: limits.headersTimeoutMs,
@@ -269,7 +269,7 @@ export class Router {
     if (this.options.mode !== 'proxy') return rejectUpgrade(socket, 404, 'not_found', 'The router is in redirect mode: connect to the process that login gave you.');
     const result = this.route(req, 'websocket');
     if (!result.ok) return rejectUpgrade(socket, result.status, result.error, result.message);
-    proxyUpgrade(req, socket, head, result, { target: target.target, listenHost: `${this.options.host}:${this.options.port}`, connectTimeoutMs: 5_000 });
+    proxyUpgrade(req, socket, head, result, { target: target.target, listenHost: `${this.options.host}:${this.options.port}`, connectTimeoutMs: 5_000, recorder: this.state.metrics.requests });
   }
 
   /**
