@@ -81,7 +81,11 @@ export function describeStepProblems(what: string, problems: readonly StepProble
     .join(' ');
 }
 
-/** The parts of one inline step, "<weight>[%][:<pause>]". */
+/** The steps of the inline form, each "<weight>[%][:<pause>]", before they are checked. */
+export function inlineInputs(text: string): StepInput[] {
+  return text.trim() === '' ? [] : text.split(',').map(inlineStep);
+}
+
 function inlineStep(text: string): StepInput {
   const at = text.indexOf(':');
   const weight = (at === -1 ? text : text.slice(0, at)).trim();
@@ -95,8 +99,7 @@ function inlineStep(text: string): StepInput {
  * naming each bad step and what is expected.
  */
 export function parseInlineSteps(text: string): RolloutStep[] {
-  const entries = text.trim() === '' ? [] : text.split(',');
-  const checked = checkSteps(entries.map(inlineStep));
+  const checked = checkSteps(inlineInputs(text));
   if (checked.ok) return checked.steps;
   const what = `--steps ${JSON.stringify(printable(text, 80))}`;
   throw usageError('invalid_steps', `${describeStepProblems(what, checked.problems)} The form is <percent>:<pause>,…, like ${INLINE_EXAMPLE}.`, { problems: checked.problems });
