@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { WebhookCounts } from '../coordination/webhooks.js';
 import type { Policy } from '../core/policy-schema.js';
 import type { TallyEntry } from '../core/tally.js';
 import { RequestMetrics } from './request-metrics.js';
@@ -101,6 +102,23 @@ export class RouterMetrics {
       counts.set(key, entry);
     }
     for (const { labels, n } of counts.values()) this.missing.set(labels, n);
+  }
+
+  /** Exports a webhook sender's counts (switchyard_webhook_*): call once, with the sender the host made. */
+  watchWebhooks(counts: () => WebhookCounts): void {
+    const registers = [this.registry];
+    const counter = (name: string, help: string, pick: (c: WebhookCounts) => number) =>
+      new Counter({ name, help, registers, collect() {
+        this.reset();
+        this.inc(pick(counts()));
+      } });
+    counter('switchyard_webhook_deliveries_total', 'Webhook deliveries a receiver took (2xx)', (c) => c.delivered);
+    counter('switchyard_webhook_failures_total', 'Webhook deliveries given up: retried for the whole retry window, or refused with a 4xx', (c) => c.failed);
+    counter('switchyard_webhook_retries_total', 'Webhook deliveries scheduled again after a failed attempt', (c) => c.retried);
+    counter('switchyard_webhook_dropped_total', 'Webhook deliveries dropped, oldest first, because the queue was full', (c) => c.dropped);
+    new Gauge({ name: 'switchyard_webhook_queued', help: 'Webhook deliveries waiting (in flight included)', registers, collect() {
+      this.set(counts().queued);
+    } });
   }
 
   text(): Promise<string> {
