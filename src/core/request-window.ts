@@ -144,3 +144,8 @@ export interface TrafficSource {
   take(service: string, version: string): Promise<Traffic | Unreachable>;
 }
 
+
+/** Where counts are kept as they grow: every version's, as live records (copy before keeping). */
+export interface CountsSource {
+  all(): Iterable<{ service: string; version: string; counts: VersionCounts }>;
+}

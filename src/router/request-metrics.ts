@@ -1,7 +1,7 @@
 import { Counter, type Metric, type Registry } from 'prom-client';
 import {
   bucketIndex, codeIndex, CODE_CLASSES, copyCounts, deltaCounts, emptyCounts, EXPORTED_BOUNDS_MS, LATENCY_BOUNDS_MS, trafficOf, UPSTREAM_ERROR,
-  type TrafficSource, type VersionCounts,
+  type CountsSource, type TrafficSource, type VersionCounts,
 } from '../core/request-window.js';
 import type { Traffic } from '../core/rollout-verdict.js';
 
@@ -22,7 +22,7 @@ export interface ResponseRecorder {
  * bounded by what the policy names; a retired version's counts stay, as a
  * Prometheus counter's series does.
  */
-export class RequestMetrics implements ResponseRecorder, TrafficSource {
+export class RequestMetrics implements ResponseRecorder, TrafficSource, CountsSource {
   private readonly services = new Map<string, Map<string, VersionCounts>>();
   /** The reading each version's last take() ended at. */
   private readonly taken = new Map<string, VersionCounts>();
