@@ -31,13 +31,17 @@ export interface VersionCounts {
   buckets: number[];
   /** Sum of the latencies, ms. */
   sumMs: number;
-  /** Requests and errors processes reported in heartbeats (redirect mode: the router sees no traffic). */
-  reportedRequests: number;
-  reportedErrors: number;
+  /**
+   * Requests and errors counted without a status class or latency: what
+   * processes report in heartbeats (redirect mode, where the router sees
+   * no traffic) and HAProxy's per-server counters.
+   */
+  bareRequests: number;
+  bareErrors: number;
 }
 
 export function emptyCounts(): VersionCounts {
-  return { codes: new Array<number>(CODE_CLASSES.length).fill(0), buckets: new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0), sumMs: 0, reportedRequests: 0, reportedErrors: 0 };
+  return { codes: new Array<number>(CODE_CLASSES.length).fill(0), buckets: new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0), sumMs: 0, bareRequests: 0, bareErrors: 0 };
 }
 
 /** The CODE_CLASSES index of an HTTP status. */
@@ -63,8 +67,8 @@ export function addInto(a: VersionCounts, b: VersionCounts): VersionCounts {
   for (let i = 0; i < a.codes.length; i += 1) a.codes[i]! += b.codes[i] ?? 0;
   for (let i = 0; i < a.buckets.length; i += 1) a.buckets[i]! += b.buckets[i] ?? 0;
   a.sumMs += b.sumMs;
-  a.reportedRequests += b.reportedRequests;
-  a.reportedErrors += b.reportedErrors;
+  a.bareRequests += b.bareRequests;
+  a.bareErrors += b.bareErrors;
   return a;
 }
 
@@ -73,7 +77,7 @@ export function copyCounts(c: VersionCounts): VersionCounts {
 }
 
 function wentDown(now: VersionCounts, before: VersionCounts): boolean {
-  if (now.reportedRequests < before.reportedRequests || now.reportedErrors < before.reportedErrors || now.sumMs < before.sumMs) return true;
+  if (now.bareRequests < before.bareRequests || now.bareErrors < before.bareErrors || now.sumMs < before.sumMs) return true;
   return now.codes.some((n, i) => n < (before.codes[i] ?? 0)) || now.buckets.some((n, i) => n < (before.buckets[i] ?? 0));
 }
 
@@ -84,8 +88,8 @@ export function deltaCounts(now: VersionCounts, before: VersionCounts | undefine
   for (let i = 0; i < d.codes.length; i += 1) d.codes[i] = (now.codes[i] ?? 0) - (before.codes[i] ?? 0);
   for (let i = 0; i < d.buckets.length; i += 1) d.buckets[i] = (now.buckets[i] ?? 0) - (before.buckets[i] ?? 0);
   d.sumMs = now.sumMs - before.sumMs;
-  d.reportedRequests = now.reportedRequests - before.reportedRequests;
-  d.reportedErrors = now.reportedErrors - before.reportedErrors;
+  d.bareRequests = now.bareRequests - before.bareRequests;
+  d.bareErrors = now.bareErrors - before.bareErrors;
   return d;
 }
 
@@ -129,9 +133,9 @@ export function quantileMs(buckets: readonly number[], q: number): number | unde
 export function trafficOf(c: VersionCounts): Traffic {
   let responses = 0;
   for (const n of c.codes) responses += n;
-  const errors = c.codes[4]! + c.codes[UPSTREAM_ERROR]! + c.reportedErrors;
+  const errors = c.codes[4]! + c.codes[UPSTREAM_ERROR]! + c.bareErrors;
   const p99Ms = quantileMs(c.buckets, 0.99);
-  return { requests: responses + c.reportedRequests, errors, ...(p99Ms === undefined ? {} : { p99Ms }) };
+  return { requests: responses + c.bareRequests, errors, ...(p99Ms === undefined ? {} : { p99Ms }) };
 }
 
 /**

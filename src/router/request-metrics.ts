@@ -53,8 +53,8 @@ export class RequestMetrics implements ResponseRecorder, TrafficSource, CountsSo
   /** Counters since its last beat from a process's accepted heartbeat. */
   reported(service: string, version: string, requests: number, errors: number): void {
     const c = this.counts(service, version);
-    c.reportedRequests += requests;
-    c.reportedErrors += errors;
+    c.bareRequests += requests;
+    c.bareErrors += errors;
   }
 
   /** Everything counted so far for a version (a copy), or undefined when nothing was. */
@@ -101,9 +101,9 @@ export class RequestMetrics implements ResponseRecorder, TrafficSource, CountsSo
       collect() {
         this.reset();
         for (const { service, version, counts } of all()) {
-          if (counts.reportedRequests === 0) continue;
-          this.inc({ service, version, outcome: 'ok' }, counts.reportedRequests - counts.reportedErrors);
-          this.inc({ service, version, outcome: 'error' }, counts.reportedErrors);
+          if (counts.bareRequests === 0) continue;
+          this.inc({ service, version, outcome: 'ok' }, counts.bareRequests - counts.bareErrors);
+          this.inc({ service, version, outcome: 'error' }, counts.bareErrors);
         }
       },
     });

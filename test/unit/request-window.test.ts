@@ -13,8 +13,8 @@ function counts(observations: [number | 'up', number][], reported: [number, numb
     c.buckets[bucketIndex(ms)]! += 1;
     c.sumMs += ms;
   }
-  c.reportedRequests = reported[0];
-  c.reportedErrors = reported[1];
+  c.bareRequests = reported[0];
+  c.bareErrors = reported[1];
   return c;
 }
 const many = (n: number, status: number | 'up', ms: number): [number | 'up', number][] => Array.from({ length: n }, () => [status, ms]);
