@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +97,7 @@ describe.skipIf(missing)('server counters from a live HAProxy', () => {
   let policy: Policy;
   const servers: Server[] = [];
 
-  const listen = async (handler: Parameters<typeof createServer>[0]): Promise<number> => {
+  const listen = async (handler: RequestListener): Promise<number> => {
     const server = createServer(handler);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     servers.push(server);
