@@ -153,3 +153,19 @@ export interface TrafficSource {
 export interface CountsSource {
   all(): Iterable<{ service: string; version: string; counts: VersionCounts }>;
 }
+
+/** Intervals of one CountsSource: each take() of a version gives what grew since its last take. */
+export class IntervalReader {
+  private readonly taken = new Map<string, VersionCounts>();
+
+  constructor(private readonly source: CountsSource) {}
+
+  take(service: string, version: string): Traffic {
+    let now = emptyCounts();
+    for (const entry of this.source.all()) if (entry.service === service && entry.version === version) now = copyCounts(entry.counts);
+    const key = `${service}\n${version}`;
+    const before = this.taken.get(key);
+    this.taken.set(key, now);
+    return trafficOf(deltaCounts(now, before));
+  }
+}

@@ -1,5 +1,5 @@
 import type { Policy } from '../core/policy-schema.js';
-import { deltaOfSources, emptyCounts, trafficOf, type TrafficSource, type VersionCounts } from '../core/request-window.js';
+import { emptyCounts, IntervalReader, type CountsSource, type TrafficSource, type VersionCounts } from '../core/request-window.js';
 import type { Traffic, Unreachable } from '../core/rollout-verdict.js';
 import { serverName } from './desired.js';
 import { parseSlotBackend } from './layout.js';
@@ -24,6 +24,12 @@ import { parseSlotBackend } from './layout.js';
  * errors dip by one until it finishes; each reading is held at least at
  * the one before, so the dip never counts. A new HAProxy worker (reload,
  * restart) counts from zero: its servers are new sources, taken whole.
+ *
+ * Each poll adds what every server's counters grew by to running totals
+ * per version, so the totals only grow, across reloads too: take() reads
+ * an interval of them (on the leader), and with several routers, each
+ * with its own HAProxy, they are what a router shares through Redis
+ * (coordination/shared-metrics.ts takes any CountsSource).
  */
 
 export interface ServerStat {
@@ -83,38 +89,73 @@ export interface StatsApi {
   workerPid(): Promise<number>;
 }
 
-export class HaproxyServerStats implements TrafficSource {
-  /** Per "service\nversion": each server's (held) reading at the last take. */
-  private readonly taken = new Map<string, Map<string, VersionCounts>>();
+export class HaproxyServerStats implements CountsSource, TrafficSource {
+  /** service → version → running totals (bare counts). */
+  private readonly totals = new Map<string, Map<string, VersionCounts>>();
+  /** Each server's (held) figures at the last poll, by "<worker>/<backend>/<server>". */
+  private servers = new Map<string, { requests: number; errors: number }>();
+  private readonly reader = new IntervalReader(this);
+  private polling: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
   /** `policy`: the one HAProxy routes by (the data plane's applied policy). */
   constructor(private readonly api: StatsApi, private readonly policy: () => Policy | undefined) {}
 
-  async take(service: string, version: string): Promise<Traffic | Unreachable> {
+  *all(): Iterable<{ service: string; version: string; counts: VersionCounts }> {
+    for (const [service, versions] of this.totals) for (const [version, counts] of versions) yield { service, version, counts };
+  }
+
+  /** Polls every `everyMs` (when the totals are shared, so they stay fresh between takes). */
+  start(everyMs: number): void {
+    this.timer = setInterval(() => void this.poll().catch(() => undefined), everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Reads every server's counters into the totals; shared by overlapping calls; throws when HAProxy cannot be asked. */
+  poll(): Promise<void> {
+    this.polling ??= this.pollOnce().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
     const policy = this.policy();
-    if (policy === undefined) return { unreachable: 'HAProxy has applied no policy yet, so its servers cannot be told apart by version' };
-    let stats: ServerStat[];
-    let worker: number;
-    try {
-      [worker, stats] = await Promise.all([this.api.workerPid(), this.api.send('show stat -1 4 -1').then(parseServerStats)]);
-    } catch (error) {
-      return { unreachable: `HAProxy's runtime API did not give its server counters (${(error as Error).message})` };
-    }
+    if (policy === undefined) throw new Error('HAProxy has applied no policy yet, so its servers cannot be told apart by version');
+    const [worker, stats] = await Promise.all([this.api.workerPid(), this.api.send('show stat -1 4 -1').then(parseServerStats)]);
     const versions = serverVersions(policy);
-    const key = `${service}\n${version}`;
-    const before = this.taken.get(key) ?? new Map<string, VersionCounts>();
-    const now = new Map<string, VersionCounts>();
+    const seen = new Map<string, { requests: number; errors: number }>();
     for (const s of stats) {
-      if (parseSlotBackend(s.backend)?.service !== service || versions.get(`${service}|${s.server}`) !== version) continue;
-      const source = `${worker}/${s.backend}/${s.server}`;
-      const { requests, errors } = serverFigures(s);
-      const last = before.get(source);
-      const counts = emptyCounts();
-      counts.bareRequests = Math.max(requests, last?.bareRequests ?? 0);
-      counts.bareErrors = Math.max(errors, last?.bareErrors ?? 0);
-      now.set(source, counts);
+      const service = parseSlotBackend(s.backend)?.service;
+      const version = service === undefined ? undefined : versions.get(`${service}|${s.server}`);
+      if (service === undefined || version === undefined) continue;
+      const key = `${worker}/${s.backend}/${s.server}`;
+      const last = this.servers.get(key);
+      const now = serverFigures(s);
+      const held = { requests: Math.max(now.requests, last?.requests ?? 0), errors: Math.max(now.errors, last?.errors ?? 0) };
+      seen.set(key, held);
+      let byVersion = this.totals.get(service);
+      if (byVersion === undefined) this.totals.set(service, (byVersion = new Map()));
+      let total = byVersion.get(version);
+      if (total === undefined) byVersion.set(version, (total = emptyCounts()));
+      total.bareRequests += held.requests - (last?.requests ?? 0);
+      total.bareErrors += held.errors - (last?.errors ?? 0);
     }
-    this.taken.set(key, now);
-    return trafficOf(deltaOfSources(now, before));
+    // A server gone (or a worker replaced) adds nothing more; what it counted stays in the totals.
+    this.servers = seen;
+  }
+
+  /** The figures since the last take() of this version, polled now (see TrafficSource). */
+  async take(service: string, version: string): Promise<Traffic | Unreachable> {
+    try {
+      await this.poll();
+    } catch (error) {
+      return { unreachable: `HAProxy's server counters could not be read (${(error as Error).message})` };
+    }
+    return this.reader.take(service, version);
   }
 }

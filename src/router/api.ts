@@ -143,9 +143,10 @@ export async function heartbeat(req: IncomingMessage, res: ServerResponse, state
   const outcome = state.tallies.ingest(parsed.heartbeat, now);
   state.metrics.heartbeats.inc({ outcome });
   if (outcome === 'accepted') {
+    // Only where the router sees no traffic (redirect mode): in proxy mode it (or HAProxy) counts the requests itself.
     // Counted once per accepted beat (a repeated seq is not accepted), so no beat's counters count twice.
     const m = parsed.heartbeat.metrics;
-    if (m !== undefined) state.metrics.requests.reported(parsed.heartbeat.service, parsed.heartbeat.version, m.requests, m.errors);
+    if (m !== undefined && state.options.mode === 'redirect') state.metrics.requests.reported(parsed.heartbeat.service, parsed.heartbeat.version, m.requests, m.errors);
     state.onAccepted?.(parsed.heartbeat, now);
   }
   if (outcome === 'seq_jump') {

@@ -1,6 +1,6 @@
 import { Counter, type Metric, type Registry } from 'prom-client';
 import {
-  bucketIndex, codeIndex, CODE_CLASSES, copyCounts, deltaCounts, emptyCounts, EXPORTED_BOUNDS_MS, LATENCY_BOUNDS_MS, trafficOf, UPSTREAM_ERROR,
+  bucketIndex, codeIndex, CODE_CLASSES, copyCounts, emptyCounts, EXPORTED_BOUNDS_MS, IntervalReader, LATENCY_BOUNDS_MS, UPSTREAM_ERROR,
   type CountsSource, type TrafficSource, type VersionCounts,
 } from '../core/request-window.js';
 import type { Traffic } from '../core/rollout-verdict.js';
@@ -24,8 +24,7 @@ export interface ResponseRecorder {
  */
 export class RequestMetrics implements ResponseRecorder, TrafficSource, CountsSource {
   private readonly services = new Map<string, Map<string, VersionCounts>>();
-  /** The reading each version's last take() ended at. */
-  private readonly taken = new Map<string, VersionCounts>();
+  private readonly reader = new IntervalReader(this);
 
   private counts(service: string, version: string): VersionCounts {
     let versions = this.services.get(service);
@@ -70,11 +69,7 @@ export class RequestMetrics implements ResponseRecorder, TrafficSource, CountsSo
 
   /** The figures since the last take() of this version (see TrafficSource). */
   async take(service: string, version: string): Promise<Traffic> {
-    const now = this.read(service, version) ?? emptyCounts();
-    const key = `${service}\n${version}`;
-    const before = this.taken.get(key);
-    this.taken.set(key, now);
-    return trafficOf(deltaCounts(now, before));
+    return this.reader.take(service, version);
   }
 
   /** Adds switchyard_requests_total, switchyard_request_duration_seconds and the reported counters to `registry`. */

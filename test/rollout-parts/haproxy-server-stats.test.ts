@@ -81,9 +81,20 @@ describe('server counters from a real capture', () => {
     expect(await stats.take('lobby', '1.5.0')).toEqual({ requests: 1, errors: 0 });
   });
 
+  it('keeps running totals per version across a reload, so they can be shared (a CountsSource)', async () => {
+    let pid = 100;
+    const stats = new HaproxyServerStats(fakeApi([CAPTURE, edited('127.0.0.1:18501', { stot: 2, hrsp_2xx: 2, hrsp_4xx: 0, hrsp_5xx: 0 })], () => pid), () => policyFor(PORTS));
+    await stats.poll();
+    pid = 101;
+    await stats.poll();
+    const totals = Object.fromEntries([...stats.all()].map((e) => [e.version, [e.counts.bareRequests, e.counts.bareErrors]]));
+    // 1.5.0: 7 (1 error) before the reload, then 2 more from the new worker; the other servers' new-worker counts are whole again.
+    expect(totals).toEqual({ '1.5.0': [9, 1], '1.6.0': [6, 6], '1.7.0': [2, 2] });
+  });
+
   it('says why when HAProxy cannot be asked, or has no policy yet', async () => {
     const dead: StatsApi = { send: async () => { throw new Error('connect ENOENT /x/admin.sock'); }, workerPid: async () => 1 };
-    expect(await new HaproxyServerStats(dead, () => policyFor(PORTS)).take('lobby', '1.6.0')).toEqual({ unreachable: "HAProxy's runtime API did not give its server counters (connect ENOENT /x/admin.sock)" });
+    expect(await new HaproxyServerStats(dead, () => policyFor(PORTS)).take('lobby', '1.6.0')).toEqual({ unreachable: "HAProxy's server counters could not be read (connect ENOENT /x/admin.sock)" });
     expect(await new HaproxyServerStats(fakeApi([]), () => undefined).take('lobby', '1.6.0')).toMatchObject({ unreachable: expect.stringContaining('no policy') });
   });
 });

@@ -21,7 +21,7 @@ import { heartbeatHeaders } from '../helpers/signed.js';
 
 let b150: BackendServer;
 let odd: Server;
-let proxy: { router: Router; url: string; cleanup: () => Promise<void> };
+let proxy: { router: Router; url: string; secret: string; cleanup: () => Promise<void> };
 let redirect: { router: Router; url: string; secret: string; cleanup: () => Promise<void> };
 
 async function startRouter(mode: 'proxy' | 'redirect', ports: Record<string, number>) {
@@ -151,9 +151,9 @@ describe('proxied answers per version', () => {
 });
 
 describe('heartbeat-reported counters (redirect mode)', () => {
-  const beat = (seq: number, metrics?: unknown) => {
+  const beat = (seq: number, metrics?: unknown, to = redirect) => {
     const body = JSON.stringify({ service: 'lobby', version: '1.5.0', process: 'lobby@1.5.0#0', seq, terminals: { '1.5.0': 3 }, ...(metrics === undefined ? {} : { metrics }) });
-    return fetch(`${redirect.url}/v1/heartbeat`, { method: 'POST', headers: heartbeatHeaders(redirect.secret, body), body });
+    return fetch(`${to.url}/v1/heartbeat`, { method: 'POST', headers: heartbeatHeaders(to.secret, body), body });
   };
 
   it('sums each accepted beat\'s counters into the version\'s interval, never a beat twice', async () => {
@@ -167,6 +167,13 @@ describe('heartbeat-reported counters (redirect mode)', () => {
     const text = await (await fetch(`${redirect.url}/metrics`)).text();
     expect(text).toMatch(/^switchyard_reported_requests_total\{service="lobby",version="1\.5\.0",outcome="ok"\} 54$/m);
     expect(text).toMatch(/^switchyard_reported_requests_total\{service="lobby",version="1\.5\.0",outcome="error"\} 1$/m);
+  });
+
+  it('a router in proxy mode counts the traffic itself and leaves heartbeat counters out, so nothing counts twice', async () => {
+    const requests = proxy.router.state.metrics.requests;
+    await requests.take('lobby', '1.5.0');
+    expect((await beat(0, { requests: 30, errors: 1 }, proxy)).status).toBe(204);
+    expect(await requests.take('lobby', '1.5.0')).toEqual({ requests: 0, errors: 0 });
   });
 
   it.each([
