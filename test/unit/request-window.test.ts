@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  addInto, bucketIndex, codeIndex, deltaCounts, deltaOfSources, emptyCounts, EXPORTED_BOUNDS_MS, LATENCY_BOUNDS_MS, quantileMs, trafficOf, UPSTREAM_ERROR,
+  addInto, bucketIndex, codeIndex, deltaCounts, deltaOfSources, emptyCounts, EXPORTED_BOUNDS_MS, IntervalReader, LATENCY_BOUNDS_MS, quantileMs, trafficOf, UPSTREAM_ERROR,
   type VersionCounts,
 } from '../../src/core/request-window.js';
 import { restartsBetween, type RestartReading } from '../../src/core/version-restarts.js';
@@ -81,6 +81,18 @@ describe('deltaCounts and deltaOfSources', () => {
 
   it('counts stay JSON (they travel through Redis)', () => {
     expect(JSON.parse(JSON.stringify(b))).toEqual(b);
+  });
+});
+
+describe('IntervalReader', () => {
+  it('gives each version what grew since its own last take; the first take is everything so far', () => {
+    const entries = [{ service: 'lobby', version: '1.6.0', counts: counts(many(10, 200, 5)) }, { service: 'lobby', version: '1.5.0', counts: counts(many(3, 500, 5)) }];
+    const reader = new IntervalReader({ all: () => entries });
+    expect(reader.take('lobby', '1.6.0')).toMatchObject({ requests: 10, errors: 0 });
+    addInto(entries[0]!.counts, counts(many(2, 'up', 5)));
+    expect(reader.take('lobby', '1.6.0')).toMatchObject({ requests: 2, errors: 2 });
+    expect(reader.take('lobby', '1.5.0')).toMatchObject({ requests: 3, errors: 3 });
+    expect(reader.take('lobby', '9.9.9')).toEqual({ requests: 0, errors: 0 });
   });
 });
 
