@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { deltaOfSources, trafficOf, type CountsSource, type TrafficSource, type VersionCounts } from '../core/request-window.js';
+import { singleFlight } from '../core/single-flight.js';
 import type { Traffic, Unreachable } from '../core/rollout-verdict.js';
 import { READ_RECORDS_SCRIPT, type RedisKeys } from './keys.js';
 
@@ -43,8 +44,9 @@ export class SharedMetrics implements TrafficSource {
   /** Per "service\nversion": each source's reading at the last successful take. */
   private readonly taken = new Map<string, Map<string, VersionCounts>>();
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
   private error: string | undefined;
+  /** Writes this router's counts; shared by overlapping calls. Throws when Redis refused or is away. */
+  readonly flush = singleFlight(() => this.flushOnce());
 
   constructor(private readonly o: SharedMetricsOptions) {}
 
@@ -61,14 +63,6 @@ export class SharedMetrics implements TrafficSource {
   /** The last write's failure, if it failed. */
   lastError(): string | undefined {
     return this.error;
-  }
-
-  /** Writes this router's counts; shared by overlapping calls. Throws when Redis refused or is away. */
-  flush(): Promise<void> {
-    this.flushing ??= this.flushOnce().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
   }
 
   private async flushOnce(): Promise<void> {

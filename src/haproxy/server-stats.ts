@@ -1,6 +1,7 @@
 import type { Policy } from '../core/policy-schema.js';
 import { emptyCounts, IntervalReader, type CountsSource, type TrafficSource, type VersionCounts } from '../core/request-window.js';
 import type { Traffic, Unreachable } from '../core/rollout-verdict.js';
+import { singleFlight } from '../core/single-flight.js';
 import { serverName } from './desired.js';
 import { parseSlotBackend } from './layout.js';
 
@@ -95,8 +96,9 @@ export class HaproxyServerStats implements CountsSource, TrafficSource {
   /** Each server's (held) figures at the last poll, by "<worker>/<backend>/<server>". */
   private servers = new Map<string, { requests: number; errors: number }>();
   private readonly reader = new IntervalReader(this);
-  private polling: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Reads every server's counters into the totals; shared by overlapping calls; throws when HAProxy cannot be asked. */
+  readonly poll = singleFlight(() => this.pollOnce());
 
   /** `policy`: the one HAProxy routes by (the data plane's applied policy). */
   constructor(private readonly api: StatsApi, private readonly policy: () => Policy | undefined) {}
@@ -113,14 +115,6 @@ export class HaproxyServerStats implements CountsSource, TrafficSource {
 
   stop(): void {
     clearInterval(this.timer);
-  }
-
-  /** Reads every server's counters into the totals; shared by overlapping calls; throws when HAProxy cannot be asked. */
-  poll(): Promise<void> {
-    this.polling ??= this.pollOnce().finally(() => {
-      this.polling = undefined;
-    });
-    return this.polling;
   }
 
   private async pollOnce(): Promise<void> {
