@@ -46,7 +46,7 @@ export type StepActionKind = 'stay' | 'advance' | 'pause' | 'abort' | 'complete'
 
 export interface StepOutcome {
   action: StepActionKind;
-  /** The canary weight the plan wants now (after an advance, the new step's; 100 on complete). */
+  /** The canary weight the plan wants now: the new step's after an advance, 100 on complete, 0 on abort (the canary goes). */
   canary: number;
   /** One sentence for logs, webhooks and `rollout status`. */
   reason: string;
@@ -100,7 +100,7 @@ export function stepRollout(plan: readonly RolloutStep[], progress: RolloutProgr
 
   if (fails >= a.failureLimit) {
     const reason = `${fails} failed intervals at ${at} reached failureLimit (${a.failureLimit}); the last: ${verdict.reason}`;
-    return { action: 'abort', canary: current.canary, reason, progress: { ...next, phase: 'aborted', reason } };
+    return { action: 'abort', canary: 0, reason, progress: { ...next, phase: 'aborted', reason } };
   }
   if (inconclusives >= a.inconclusiveLimit) {
     const reason = `${inconclusives} inconclusive intervals at ${at} reached inconclusiveLimit (${a.inconclusiveLimit}); the last: ${verdict.reason}`;
