@@ -52,6 +52,16 @@ export const CONFIG_DEFAULTS = {
     drainCloseOver: '10s',
     killTimeout: '5s',
   },
+  /** services.<name>.rollout.analysis: how a progressive rollout judges each interval. */
+  analysis: {
+    interval: '10s',
+    failureLimit: 2,
+    inconclusiveLimit: 3,
+    minRequests: 50,
+    maxErrorRate: '1%',
+    maxRestarts: 0,
+    prometheusTimeout: '5s',
+  },
 } as const;
 
 /** What `init` offers when nobody answers. */

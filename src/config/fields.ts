@@ -7,6 +7,16 @@ import { parseDuration } from '../core/duration.js';
  * names the accepted form with an example a person can copy.
  */
 
+/** A strict object: unknown keys (typos) are errors; the message for a non-object says what the mapping holds. */
+export function mapping<T extends z.core.$ZodLooseShape>(shape: T, what: string) {
+  return z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? what : undefined) });
+}
+
+/** `key:` with nothing under it is null in YAML; a person means "the defaults". */
+export function section<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === null ? undefined : value), schema);
+}
+
 /** setTimeout fires at once for delays above 2^31-1 ms (~24.8 days), so longer durations are refused. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { CONFIG_DEFAULTS } from './defaults.js';
+import { normaliseNotify, normaliseRollout } from './rollout-config.js';
 import type { Config, HostConfig, ParsedConfig, ServiceConfig } from './schema.js';
 
 /**
@@ -53,6 +54,7 @@ function service(name: string, raw: ParsedConfig['services'][string]): ServiceCo
     readiness: { http: raw.readiness.http, timeoutMs: raw.readiness.timeout },
     drain: { grace: raw.drain.grace, timeoutMs: raw.drain.timeout, closeOverMs: raw.drain.closeOver },
     killTimeoutMs: raw.killTimeout,
+    rollout: normaliseRollout(raw.rollout),
   };
 }
 
@@ -85,5 +87,6 @@ export function normaliseConfig(parsed: ParsedConfig, dir: string): Config {
     services: Object.fromEntries(Object.entries(parsed.services).map(([name, raw]) => [name, service(name, raw)])),
     coordination: parsed.coordination === undefined ? undefined : { redis: parsed.coordination.redis, prefix: parsed.coordination.prefix },
     clockSkewMs: parsed.clockSkew,
+    notify: normaliseNotify(parsed.notify, (path) => resolveLocalPath(dir, path)),
   };
 }

@@ -2,13 +2,15 @@ import { z } from 'zod';
 import { ADDRESS, HOST_NAME, SERVICE_NAME } from '../core/names.js';
 import { MATCH_RULES, type MatchRule } from '../core/version.js';
 import { parseRedisUrl, REDIS_URL_EXPECTED } from './redis-url.js';
+import { notifySection, notifyShape, rolloutKeysAt, rolloutSection, type NotifyTarget, type RolloutConfig } from './rollout-config.js';
 import { CONFIG_DEFAULTS, DATA_PLANES, LOGIN_POLICIES, ROUTER_MODES, type DataPlaneKind, type LoginPolicy, type RouterMode } from './defaults.js';
 import {
-  durationMs, ENV_KEY, headerName, isReservedEnvKey, listenAddress, plainString, portRange, remotePath, routerUrls,
-  SSH_TARGET, sshOption, versionTemplate, wholeNumber, type ListenAddress, type PortRange,
+  durationMs, ENV_KEY, headerName, isReservedEnvKey, listenAddress, mapping, plainString, portRange, remotePath, routerUrls,
+  section, SSH_TARGET, sshOption, versionTemplate, wholeNumber, type ListenAddress, type PortRange,
 } from './fields.js';
 
 export type { ListenAddress, PortRange, RouterMode, LoginPolicy, DataPlaneKind };
+export type { AnalysisConfig, NotifyTarget, PrometheusConfig, RolloutConfig } from './rollout-config.js';
 
 /**
  * The config as commands use it: every default applied, durations in
@@ -27,6 +29,8 @@ export interface Config {
   coordination: CoordinationConfig | undefined;
   /** How far the clocks of the machines running switchyard may disagree (docs/control-plane.md, "Claims and clocks"). */
   clockSkewMs: number;
+  /** Webhooks told of every rollout transition, deploy, promote, rollback and retire; empty: none. */
+  notify: NotifyTarget[];
 }
 
 export interface CoordinationConfig {
@@ -115,16 +119,8 @@ export interface ServiceConfig {
   /** closeOverMs: at the drain deadline, the process's WebSocket sessions are closed evenly over this. */
   drain: { grace: number; timeoutMs: number; closeOverMs: number };
   killTimeoutMs: number;
-}
-
-/** A strict object: unknown keys (typos) are errors; the message for a non-object says what the mapping holds. */
-function mapping<T extends z.core.$ZodLooseShape>(shape: T, what: string) {
-  return z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? what : undefined) });
-}
-
-/** `key:` with nothing under it is null in YAML; a person means "the defaults". */
-function section<T extends z.ZodType>(schema: T) {
-  return z.preprocess((value) => (value === null ? undefined : value), schema);
+  /** Progressive rollouts: the configured plan (if any) and how each interval is judged. */
+  rollout: RolloutConfig;
 }
 
 const D = CONFIG_DEFAULTS;
@@ -205,6 +201,7 @@ export const serviceShape = {
   readiness: section(mapping(readinessShape, 'a mapping like {http: /healthz, timeout: 30s}').prefault({})),
   drain: section(mapping(drainShape, 'a mapping like {grace: 2, timeout: 30m, closeOver: 10s}').prefault({})),
   killTimeout: durationMs.prefault(D.service.killTimeout),
+  rollout: rolloutSection,
 };
 
 export const coordinationShape = {
@@ -230,10 +227,11 @@ export const configShape = {
   ).prefault({})),
   coordination: mapping(coordinationShape, 'a mapping like {redis: redis://127.0.0.1:6379/0}').optional(),
   clockSkew: durationMs.prefault(D.clockSkew),
+  notify: notifySection,
 };
 
 /** The raw config as written (after allow-listed environment overrides). */
-export const configSchema = mapping(configShape, 'a mapping with the keys router, state, pm2Home, hosts, services, coordination and clockSkew');
+export const configSchema = mapping(configShape, 'a mapping with the keys router, state, pm2Home, hosts, services, coordination, clockSkew and notify');
 
 export type ParsedConfig = z.output<typeof configSchema>;
 
@@ -249,5 +247,7 @@ export function knownKeysAt(path: readonly PropertyKey[]): string[] {
   if (first === 'services' && path.length === 2) return Object.keys(serviceShape);
   if (first === 'services' && path.length === 3 && third === 'readiness') return Object.keys(readinessShape);
   if (first === 'services' && path.length === 3 && third === 'drain') return Object.keys(drainShape);
+  if (first === 'services' && third === 'rollout') return rolloutKeysAt(path.slice(2));
+  if (first === 'notify' && path.length === 2) return Object.keys(notifyShape);
   return [];
 }

@@ -15,6 +15,9 @@
  * - `<prefix>:lease:holder`      the drain leader's lease: "<router id>|<owner id>|<fence>", with expiry;
  * - `<prefix>:lease:fence`       the newest lease number (INCR); a policy commit carrying an
  *                                older number is refused.
+ * - `<prefix>:metrics:<id>`      one router's request counts per service and version (growing
+ *                                counters since it started), JSON, expiring unless rewritten;
+ * - `<prefix>:metrics:routers`   the set of router ids that have written such a record.
  */
 export interface RedisKeys {
   head: string;
@@ -25,6 +28,8 @@ export interface RedisKeys {
   routers: string;
   lease: string;
   fence: string;
+  metrics(routerId: string): string;
+  metricsRouters: string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -37,6 +42,8 @@ export function redisKeys(prefix: string): RedisKeys {
     routers: `${prefix}:routers`,
     lease: `${prefix}:lease:holder`,
     fence: `${prefix}:lease:fence`,
+    metrics: (id) => `${prefix}:metrics:${id}`,
+    metricsRouters: `${prefix}:metrics:routers`,
   };
 }
 
@@ -125,6 +132,25 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if record then
     out[#out + 1] = record
     out[#out + 1] = redis.call('PTTL', key)
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+return out
+`;
+
+/**
+ * Every live record of a set of routers, in one round trip. KEYS: the set.
+ * ARGV: the record key prefix ("<prefix>:metrics:"). Ids whose record
+ * expired are removed from the set. Returns a flat list: id, record, …
+ */
+export const READ_RECORDS_SCRIPT = `
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local record = redis.call('GET', ARGV[1] .. id)
+  if record then
+    out[#out + 1] = id
+    out[#out + 1] = record
   else
     redis.call('SREM', KEYS[1], id)
   end

@@ -4,7 +4,10 @@ import { isValidVersion, printable } from './version.js';
 
 /**
  * The heartbeat body a process posts (DESIGN.md):
- * `{service, version, process, seq, terminals: {"<terminal version>": count}}`.
+ * `{service, version, process, seq, terminals: {"<terminal version>": count}, metrics?: {requests, errors}}`.
+ * `metrics` are the process's own request counters since its last beat,
+ * for judging a progressive rollout where the router sees no traffic
+ * (redirect mode).
  *
  * Unknown extra keys are stripped, not refused: processes run heartbeat SDKs
  * of different ages side by side during a rollout, and a newer SDK adding a
@@ -19,6 +22,14 @@ const MAX_PROCESS_ID_LENGTH = 400;
 
 const version = z.string().refine(isValidVersion, { message: 'expected a semver version like 1.4.2' });
 
+/** Far above what one process serves in a beat; keeps per-version sums exact integers. */
+export const MAX_BEAT_REQUESTS = 1_000_000_000;
+const beatCount = z.number().int('expected a whole number').min(0, 'expected a count of 0 or more').max(MAX_BEAT_REQUESTS, `expected a count of at most ${MAX_BEAT_REQUESTS}`);
+
+export const beatMetricsSchema = z
+  .object({ requests: beatCount, errors: beatCount })
+  .refine((m) => m.errors <= m.requests, { message: 'expected errors to be at most requests (errors are requests that failed)', path: ['errors'] });
+
 export const heartbeatSchema = z
   .object({
     service: z.string().regex(SERVICE_NAME, 'expected a service name of letters, digits, "-" and "_"'),
@@ -32,6 +43,7 @@ export const heartbeatSchema = z
       z.string().refine(isValidVersion, { message: 'expected each key to be a terminal version in semver, like 1.4.2' }),
       z.number().int('expected a whole number of terminals').min(0, 'expected a count of 0 or more').max(MAX_TERMINAL_COUNT, `expected a count of at most ${MAX_TERMINAL_COUNT}`),
     ),
+    metrics: beatMetricsSchema.optional(),
   })
   .superRefine((hb, ctx) => {
     // The id is what tallies are keyed by; it must agree with the fields beside it.

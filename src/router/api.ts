@@ -168,7 +168,13 @@ export async function heartbeat(req: IncomingMessage, res: ServerResponse, state
   const now = state.now();
   const outcome = state.tallies.ingest(parsed.heartbeat, now);
   state.metrics.heartbeats.inc({ outcome });
-  if (outcome === 'accepted') state.onAccepted?.(parsed.heartbeat, now);
+  if (outcome === 'accepted') {
+    // Only where the router sees no traffic (redirect mode): in proxy mode it (or HAProxy) counts the requests itself.
+    // Counted once per accepted beat (a repeated seq is not accepted), so no beat's counters count twice.
+    const m = parsed.heartbeat.metrics;
+    if (m !== undefined && state.options.mode === 'redirect') state.metrics.requests.reported(parsed.heartbeat.service, parsed.heartbeat.version, m.requests, m.errors);
+    state.onAccepted?.(parsed.heartbeat, now);
+  }
   if (outcome === 'seq_jump') {
     return sendError(res, 409, 'seq_jump', `Heartbeat seq ${parsed.heartbeat.seq} is implausibly far ahead of the last one accepted for ${auth.keyId}; count up by one a beat (or restart from 0).`);
   }

@@ -1,7 +1,9 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { WebhookCounts } from '../coordination/webhooks.js';
 import type { Policy } from '../core/policy-schema.js';
 import type { TallyEntry } from '../core/tally.js';
 import type { StatusAlarm } from '../protocol/status-body.js';
+import { RequestMetrics } from './request-metrics.js';
 
 /** A live process PM2 lacks or reports down, as the reconcile loop last saw it. */
 export interface MissingView {
@@ -33,6 +35,8 @@ export class RouterMetrics {
   private readonly missing: Gauge<'service' | 'version' | 'serving_logins'>;
   /** 1 while this router holds the drain leader's lease (always 1 for a router alone). */
   readonly leader: Gauge;
+  /** Proxied requests and heartbeat-reported counters per version: /metrics and the rollout verdicts read them. */
+  readonly requests = new RequestMetrics();
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -43,6 +47,7 @@ export class RouterMetrics {
     this.drainCutOff = new Counter({ name: 'switchyard_drain_terminals_cut_off_total', help: 'Terminals still held by processes stopped at their drain deadline', labelNames: ['service', 'version'], registers });
     this.retired = new Counter({ name: 'switchyard_processes_retired_total', help: 'Processes stopped by the drain controller, by reason (drained, deadline)', labelNames: ['service', 'reason'], registers });
 
+    this.requests.register(this.registry);
     this.leader = new Gauge({ name: 'switchyard_drain_leader', help: 'Whether this router runs the reconcile loop: 1 while it holds the drain leader lease (always 1 for a router alone)', registers });
     this.leader.set(1);
     this.missing = new Gauge({
@@ -110,6 +115,23 @@ export class RouterMetrics {
       counts.set(key, entry);
     }
     for (const { labels, n } of counts.values()) this.missing.set(labels, n);
+  }
+
+  /** Exports a webhook sender's counts (switchyard_webhook_*): call once, with the sender the host made. */
+  watchWebhooks(counts: () => WebhookCounts): void {
+    const registers = [this.registry];
+    const counter = (name: string, help: string, pick: (c: WebhookCounts) => number) =>
+      new Counter({ name, help, registers, collect() {
+        this.reset();
+        this.inc(pick(counts()));
+      } });
+    counter('switchyard_webhook_deliveries_total', 'Webhook deliveries a receiver took (2xx)', (c) => c.delivered);
+    counter('switchyard_webhook_failures_total', 'Webhook deliveries given up: retried for the whole retry window, or refused with a 4xx', (c) => c.failed);
+    counter('switchyard_webhook_retries_total', 'Webhook deliveries scheduled again after a failed attempt', (c) => c.retried);
+    counter('switchyard_webhook_dropped_total', 'Webhook deliveries dropped, oldest first, because the queue was full', (c) => c.dropped);
+    new Gauge({ name: 'switchyard_webhook_queued', help: 'Webhook deliveries waiting (in flight included)', registers, collect() {
+      this.set(counts().queued);
+    } });
   }
 
   text(): Promise<string> {

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { endAndDestroy } from './connection-guard.js';
 import { forwardedHeaders, isClientForwardingHeader } from './hop-headers.js';
 import type { Upstream } from './proxy-http.js';
+import type { ResponseRecorder } from './request-metrics.js';
 import { ProxiedSession, type SessionBook } from './ws-sessions.js';
 
 /** Writes a small JSON error as a raw HTTP response on a socket that asked to upgrade, then closes it for good. */
@@ -35,6 +36,27 @@ export interface UpgradeTarget {
   target: string;
   listenHost: string;
   connectTimeoutMs: number;
+  /** Told of the process's answer to the upgrade (its status line), or of a failure to reach it. */
+  recorder?: ResponseRecorder;
+}
+
+/** Counts the upgrade by the status line of the process's first bytes ("HTTP/1.1 101 …"), or as a failure when it fails before any. */
+function countUpgrade(upstreamSocket: Socket, upstream: Upstream, how: UpgradeTarget): (failed: boolean) => void {
+  const { recorder } = how;
+  const { service, version } = upstream;
+  if (recorder === undefined || service === undefined || version === undefined) return () => undefined;
+  const started = performance.now();
+  let counted = false;
+  const count = (status: number): void => {
+    if (counted) return;
+    counted = true;
+    if (status > 0) recorder.response(service, version, status, performance.now() - started);
+    else recorder.upstreamError(service, version, performance.now() - started);
+  };
+  upstreamSocket.once('data', (chunk: Buffer) => count(Number(chunk.toString('latin1', 9, 12)) || -1));
+  return (failed) => {
+    if (failed) count(-1);
+  };
 }
 
 /**
@@ -45,8 +67,9 @@ export interface UpgradeTarget {
  * drain deadline), so each session is entered in `sessions` under the id of
  * the process it goes to.
  */
-export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream & { processId: string }, how: UpgradeTarget, sessions: SessionBook): void {
+export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream & { processId: string }, how: UpgradeTarget, sessions: SessionBook, onClose?: () => void): void {
   const upstreamSocket: Socket = connect({ host: upstream.address, port: upstream.port });
+  const counted = countUpgrade(upstreamSocket, upstream, how);
   let connected = false;
   const timer = setTimeout(() => {
     if (!connected) upstreamSocket.destroy(new Error('connect timeout'));
@@ -64,19 +87,35 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     sessions.add(upstream.processId, new ProxiedSession(socket, upstreamSocket, websocket));
   });
 
+  let closed = false;
+  const finish = (): void => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    onClose?.();
+  };
   upstreamSocket.on('error', (error) => {
+    counted(true);
     if (!connected) {
       rejectUpgrade(socket, 502, 'upstream_unreachable', `The process at ${upstream.address}:${upstream.port} could not be reached (${(error as NodeJS.ErrnoException).code ?? error.message}).`);
     } else {
       socket.destroy();
     }
-    clearTimeout(timer);
+    finish();
   });
   socket.on('error', () => {
     upstreamSocket.destroy();
-    clearTimeout(timer);
+    finish();
   });
   // One side gone ends the session: the other is ended and then destroyed, never left half-open.
-  upstreamSocket.on('close', () => endAndDestroy(socket));
-  socket.on('close', () => endAndDestroy(upstreamSocket));
+  upstreamSocket.on('close', () => {
+    // Closed before any answer while the terminal still waits: the process failed it.
+    counted(!socket.destroyed);
+    endAndDestroy(socket);
+    finish();
+  });
+  socket.on('close', () => {
+    endAndDestroy(upstreamSocket);
+    finish();
+  });
 }

@@ -130,7 +130,7 @@ export class Router {
     this.ui = new WebView(this.state, options.historyStore);
     const proxyLimits = { ...DEFAULT_PROXY_LIMITS, ...options.proxy };
     this.gate = new ProxyGate(proxyLimits, metrics.registry);
-    this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: proxyLimits.connectionsPerProcess, listenHost: `${options.host}:${options.port}` });
+    this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: proxyLimits.connectionsPerProcess, listenHost: `${options.host}:${options.port}`, recorder: metrics.requests });
     this.server = createServer({
       maxHeaderSize: MAX_HEADER_BYTES,
       headersTimeout: limits.headersTimeoutMs,
@@ -290,7 +290,7 @@ export class Router {
     if (this.options.mode !== 'proxy') return rejectUpgrade(socket, 404, 'not_found', 'The router is in redirect mode: connect to the process that login gave you.');
     const result = this.route(req, 'websocket');
     if (!result.ok) return rejectUpgrade(socket, result.status, result.error, result.message);
-    proxyUpgrade(req, socket, head, result, { target: target.target, listenHost: `${this.options.host}:${this.options.port}`, connectTimeoutMs: 5_000 }, this.sessions);
+    proxyUpgrade(req, socket, head, result, { target: target.target, listenHost: `${this.options.host}:${this.options.port}`, connectTimeoutMs: 5_000, recorder: this.state.metrics.requests }, this.sessions);
   }
 
   /**

@@ -16,9 +16,11 @@
 import { failureCode, RouterList, type Failover } from './router-list.js';
 import { drainNoticeOf, type DrainNotice } from '../protocol/bodies.js';
 import { signRequest } from '../protocol/signing.js';
+import { metricsSince, type RequestTotals } from './request-totals.js';
 
 export type { Failover } from './router-list.js';
 export type { DrainNotice } from '../protocol/bodies.js';
+export type { RequestTotals } from './request-totals.js';
 
 /** Terminals held: a map or record of version → count, or an iterable of versions (one per terminal). */
 export type TerminalsSnapshot = Map<string, number> | Record<string, number> | Iterable<string>;
@@ -26,6 +28,14 @@ export type TerminalsSnapshot = Map<string, number> | Record<string, number> | I
 export interface HeartbeatOptions {
   /** Called at every beat: the terminals this process holds now. */
   terminals: () => TerminalsSnapshot;
+  /**
+   * Called at every beat: this process's request counters as running totals
+   * (they only grow; errors are 5xx and failed requests). Each beat carries
+   * what they grew by since the last beat a router took, so progressive
+   * rollouts can judge a version in redirect mode, where the router sees
+   * no traffic. Leave it out to send no counters.
+   */
+  metrics?: () => RequestTotals;
   /**
    * Defaults come from the environment switchyard gives a process. Several
    * routers: a list, or one comma-separated string, tried in order.
@@ -167,16 +177,34 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   let failures = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let taken: RequestTotals = { requests: 0, errors: 0 };
 
   const beat = async (): Promise<boolean> => {
     let terminals: Record<string, number>;
+    let metrics: RequestTotals | undefined;
     try {
       terminals = countTerminals(options.terminals());
     } catch (error) {
       options.onError?.(error as Error);
       return false;
     }
-    const body = JSON.stringify({ service, version, process: processId, seq: seq++, terminals });
+    try {
+      const totals = options.metrics?.();
+      if (totals !== undefined) {
+        metrics = metricsSince(totals, taken);
+        // Taken at once, so a beat built while this one is in flight (stop) does not send the same counts again.
+        taken = { requests: totals.requests, errors: totals.errors };
+      }
+    } catch (error) {
+      // The beat still goes, without counters: the terminals it carries keep the version from being retired.
+      options.onError?.(error as Error);
+    }
+    // A beat no router took gives its counts back, so the next beat carries them.
+    const giveBack = (): false => {
+      if (metrics !== undefined) taken = { requests: Math.max(0, taken.requests - metrics.requests), errors: Math.max(0, taken.errors - metrics.errors) };
+      return false;
+    };
+    const body = JSON.stringify({ service, version, process: processId, seq: seq++, terminals, ...(metrics === undefined ? {} : { metrics }) });
     const order = routers.order();
     for (let i = 0; i < order.length; i += 1) {
       const url = order[i]!;
@@ -200,10 +228,10 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
         // nothing, and the next beat at the normal interval makes its tally whole again within one interval.
         failures = restarting((error as Error).cause) ? 0 : failures + 1;
         options.onError?.(error as Error);
-        return false;
+        return giveBack();
       }
     }
-    return false;
+    return giveBack();
   };
 
   // Up to ±10% jitter so a fleet restarted together does not beat in lockstep;

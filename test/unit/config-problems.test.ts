@@ -82,7 +82,7 @@ describe('problems name the file, the key, what was found and what is expected',
   it('says when the whole file is not a mapping', async () => {
     const dir = await project({ [YAML_FILE]: '- lobby\n' });
     const error = await failure(loadConfig({ cwd: dir, env: {} }));
-    expect(error.message).toBe(`${join(dir, YAML_FILE)}: (the whole file): found ["lobby"], expected a mapping with the keys router, state, pm2Home, hosts and services`);
+    expect(error.message).toBe(`${join(dir, YAML_FILE)}: (the whole file): found ["lobby"], expected a mapping with the keys router, state, pm2Home, hosts, services, coordination, clockSkew and notify`);
   });
 
   it.each([

@@ -116,6 +116,10 @@ describe('defaults and normalisation', () => {
       name: 'lobby', script: 'releases/{version}/server.js', cwd: undefined, args: [], env: {},
       ports: { from: 7500, to: 7599 }, hosts: ['local'], instances: 1, match: 'exact', login: 'force',
       readiness: { http: undefined, timeoutMs: 30_000 }, drain: { grace: 2, timeoutMs: 1_800_000, closeOverMs: 10_000 }, killTimeoutMs: 5000,
+      rollout: {
+        steps: undefined,
+        analysis: { intervalMs: 10_000, failureLimit: 2, inconclusiveLimit: 3, minRequests: 50, maxErrorRate: 0.01, maxLatencyP99Ms: undefined, maxRestarts: 0, prometheus: undefined },
+      },
     });
   });
 
