@@ -3,6 +3,8 @@ import type { Leadership } from '../control/leadership.js';
 import { ReconcileLoop } from '../control/reconcile-loop.js';
 import { describeRegression, type Regression } from '../core/regression.js';
 import type { TallyBook } from '../core/tally.js';
+import { parseProcessId } from '../core/names.js';
+import type { ProcessEntry } from '../core/policy-schema.js';
 import type { StatusAlarm } from '../protocol/status-body.js';
 import { FleetSet } from '../fleet/fleets.js';
 import type { RouterMetrics } from '../router/metrics.js';
@@ -14,6 +16,9 @@ import { openStore } from '../store/open-store.js';
  * set of processes it found down, which logins and resolves avoid. The
  * router never starts a PM2 daemon itself; it uses one once one runs.
  */
+/** The router's paced close of a process's WebSockets (Router.closeSessions). */
+export type CloseSessions = (processId: string, request: { code: number; reason: string; overMs: number }) => Promise<{ closed: number }>;
+
 export interface HostedFleet {
   fleets: FleetSet;
   /** Processes the last pass found missing or down in PM2. */
@@ -21,7 +26,7 @@ export interface HostedFleet {
   /** What the last pass found that needs an operator (the store went back). */
   alarms(): StatusAlarm[];
   /** Starts the loop; the router and its tally exist by then. */
-  start(deps: { tallies: TallyBook; metrics: RouterMetrics; leadership: Leadership }): ReconcileLoop;
+  start(deps: { tallies: TallyBook; metrics: RouterMetrics; leadership: Leadership; closeSessions?: CloseSessions }): ReconcileLoop;
   stop(): Promise<void>;
 }
 
@@ -35,7 +40,7 @@ export function hostFleet(config: Config, log: (line: string) => void): HostedFl
     fleets,
     unavailable: (id) => down.has(id),
     alarms: () => (regression === undefined ? [] : [{ kind: 'policy_regressed', message: describeRegression(regression), highest: regression.highest }]),
-    start({ tallies, metrics, leadership }) {
+    start({ tallies, metrics, leadership, closeSessions }) {
       loop = new ReconcileLoop({
         store: openStore(config),
         fleets,
@@ -50,6 +55,15 @@ export function hostFleet(config: Config, log: (line: string) => void): HostedFl
           retired: (service, reason) => metrics.retired.inc({ service, reason }),
           cutOff: (service, version, n) => metrics.drainCutOff.inc({ service, version }, n),
         },
+        // At a drain deadline, in proxy mode: the version's WebSockets are closed (1012), paced, before the stop.
+        ...(closeSessions === undefined ? {} : {
+          beforeDeadlineStop: async (entry: ProcessEntry) => {
+            const service = parseProcessId(entry.id)?.service;
+            const overMs = service !== undefined && Object.hasOwn(config.services, service) ? config.services[service]!.drain.closeOverMs : 10_000;
+            const { closed } = await closeSessions(entry.id, { code: 1012, reason: `${entry.version} is retiring: log in again`, overMs });
+            if (closed > 0) log(`${entry.id}: closed ${closed} WebSocket session${closed === 1 ? '' : 's'} at its drain deadline, over ${overMs} ms`);
+          },
+        }),
         onObserved: (missing, _orphans, found) => {
           regression = found;
           down.clear();

@@ -64,7 +64,10 @@ export async function startRouterHost(input: RouterHostInput): Promise<RouterHos
   const built = router;
   try {
     coordination = await joinCoordination({ config, self: { id: built.id, url: built.url }, tallies, metrics: built.state.metrics, now: monotonicMs, log, primary: input.primary });
-    fleet.start({ tallies, metrics: built.state.metrics, leadership: coordination.leadership });
+    fleet.start({
+      tallies, metrics: built.state.metrics, leadership: coordination.leadership,
+      ...(config.router.mode === 'proxy' && config.router.dataPlane === 'builtin' ? { closeSessions: (id, request) => built.closeSessions(id, request) } : {}),
+    });
     await dataPlane.start();
   } catch (error) {
     await fleet.stop();

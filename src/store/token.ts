@@ -49,7 +49,7 @@ export async function ensureToken(stateDir: string): Promise<{ token: string; cr
  * creates nothing. `routers`: the routers the config lists (router.url),
  * which hold the same file.
  */
-export async function requireToken(stateDir: string, routers: readonly string[]): Promise<string> {
+export async function requireToken(stateDir: string, routers: readonly string[], why = 'this router would refuse every heartbeat'): Promise<string> {
   const token = await readToken(stateDir);
   if (token !== undefined) return token;
   const path = tokenPath(stateDir);
@@ -59,7 +59,7 @@ export async function requireToken(stateDir: string, routers: readonly string[])
     : 'from the host where `switchyard init` made it (every router of one state needs the same file)';
   throw usageError(
     'token_missing',
-    `There is no token at ${path}, so this router would refuse every heartbeat: copy ${path} ${from}, for example \`mkdir -p ${stateDir} && scp ${hosts[0] ?? 'init-host'}:${path} ${path} && chmod 600 ${path}\` (the same path on that host when its config sits in the same place). For a new state, run \`switchyard init\` instead. Nothing was created.`,
+    `There is no token at ${path}, so ${why}: copy ${path} ${from}, for example \`mkdir -p ${stateDir} && scp ${hosts[0] ?? 'init-host'}:${path} ${path} && chmod 600 ${path}\` (the same path on that host when its config sits in the same place). For a new state, run \`switchyard init\` instead. Nothing was created.`,
     { path },
   );
 }

@@ -297,7 +297,11 @@ export class World {
     this.store.readFaults = 0;
     this.pm2.staleLists = 0;
     await new Promise((r) => setTimeout(r, 60));
-    if (this.wentBack) await prune();
+    // The operator reads the routers' alarm (a pass of each loop raises it), then confirms.
+    if (this.wentBack) {
+      for (const loop of this.loops) await loop.tick();
+      await prune();
+    }
     // Claims of commands on other hosts are judged on the loop's own clock: it sees them, then their lease passes.
     await this.loop.tick();
     this.offset += 11 * 60_000;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -90,13 +91,14 @@ describe('security', () => {
     expect(await mode(join(dir, '.switchyard', 'token'))).toBe(0o600);
 
     // A router with a config that says nothing about listening, in a network namespace of its own
-    // (so port 7400 is surely free): it binds 127.0.0.1:7400 only, and makes its token 0600 on first use.
+    // (so port 7400 is surely free): it binds 127.0.0.1:7400 only. Its token was copied there (a router never makes one).
     const pm2 = await makePm2Home();
     homes.push(pm2);
     const bare = join(dir, 'bare');
     await mkdir(bare);
     await writeFile(join(bare, 'switchyard.config.yaml'), `pm2Home: ${JSON.stringify(pm2.home)}\nservices:\n  lobby: { script: "releases/{version}/server.js", ports: "7500-7509" }\n`);
     await new PolicyStore(join(bare, '.switchyard')).init();
+    await writeFile(join(bare, '.switchyard', 'token'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     const netns = canUnshareNet();
     const command = netns ? ['unshare', '-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath] : [process.execPath];
     const child = children.spawn(command[0]!, [...command.slice(1), BIN, 'router', 'run'], { cwd: bare, env: { PM2_HOME: pm2.home, CI: 'true' }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -128,7 +130,7 @@ describe('security', () => {
       external = `on ${ip}: the 0.0.0.0 router answers ${open}, the loopback router ${closed}`;
     }
     report('security loopback', `default config listens on ${listening.map((l) => `${l.address}:${l.port}`).join(', ')} (checked in ${netns ? 'a network namespace of its own' : 'this namespace'}); ` +
-      `init writes 127.0.0.1; token files 0600 (init, and router run on first use); ${external}`);
+      `init writes 127.0.0.1; token file 0600 (made by init only; a router without it refuses to start); ${external}`);
   });
 
   it('local processes start through the PM2 API: hostile-but-valid path, arguments and environment arrive as data', async () => {

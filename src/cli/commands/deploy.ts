@@ -3,7 +3,7 @@ import { checkVersion } from '../../core/version.js';
 import { deploy, deployPlan } from '../../ops/deploy.js';
 import { hostLine } from '../../ops/host-report.js';
 import { versionFolder } from '../../ops/launch.js';
-import { ensureToken } from '../../store/token.js';
+import { requireToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import { deployOptions, portList } from '../deploy-options.js';
 import { printDryRun } from '../dry-run.js';
@@ -35,7 +35,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
     const { missing } = await deployPlan(ops.deps, before, service, version);
     const ports = portList(options.port, service, missing);
     if (opts.dryRun) return printDryRun(ctx, { before, service, version, role, hosts: missing, ports, now: new Date(), address: (h) => config.hosts[h]!.address });
-    const { token } = await ensureToken(config.stateDir);
+    const token = await requireToken(config.stateDir, config.router.urls, 'the processes it starts could not sign their heartbeats');
     result = await deploy(ops.deps, {
       service, version, role, token, env: ctx.env, parallel: opts.parallel, allowPartial: opts.allowPartial,
       ...(ports === undefined ? {} : { ports }), ...(sync === undefined ? {} : { sync }),

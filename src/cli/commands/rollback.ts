@@ -1,6 +1,6 @@
 import { checkVersion } from '../../core/version.js';
 import { rollback } from '../../ops/rollback.js';
-import { ensureToken, readToken } from '../../store/token.js';
+import { readToken, requireToken } from '../../store/token.js';
 import type { CommandModule } from '../commands.js';
 import { printPlan } from '../dry-run.js';
 import { commandOps } from '../ops-deps.js';
@@ -18,7 +18,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const ops = commandOps(ctx, loaded, store, 'rollback', { startDaemon: !dryRun });
   let result;
   try {
-    const token = dryRun ? ((await readToken(config.stateDir)) ?? '') : (await ensureToken(config.stateDir)).token;
+    const token = dryRun ? ((await readToken(config.stateDir)) ?? '') : await requireToken(config.stateDir, config.router.urls, 'the processes it starts could not sign their heartbeats');
     result = await rollback(ops.deps, { service, ...(to === undefined ? {} : { to }), token, env: ctx.env, dryRun });
   } finally {
     await ops.close();
