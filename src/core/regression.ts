@@ -44,5 +44,6 @@ export function regressionOf(head: Policy, seenGenerations: Iterable<number>, ru
 
 /** One sentence for people: what went back, and what to do. */
 export function describeRegression(r: Regression): string {
-  return `the policy store went back from generation ${r.highest} to ${r.head} (${r.evidence}): revisions were lost (a failover, a restored backup). Nothing is stopped that the store cannot account for until an operator looks: check \`switchyard status\`, redeploy what is missing, then confirm with \`switchyard status --prune --yes\``;
+  const what = r.highest > r.head ? `went back from generation ${r.highest} to ${r.head}` : `holds other content under generation ${r.head} than before`;
+  return `the policy store ${what} (${r.evidence}): revisions were lost (a failover, a restored backup). Nothing is stopped that the store cannot account for until an operator looks: check \`switchyard status\`, redeploy what is missing, then confirm with \`switchyard status --prune --yes\``;
 }

@@ -79,7 +79,9 @@ export async function prune(deps: OpsDeps, req: PruneRequest): Promise<PruneResu
   const first = orphansOf(seen, head, services);
   const running = first.map((o) => o.id);
   const regression = regressionOf(head, req.acknowledge === undefined ? [] : [req.acknowledge], running);
-  const acknowledged = req.remove && req.confirmed && regression !== undefined ? await acknowledge(deps, regression.highest) : undefined;
+  // What the operator confirms: the regression the routers alarm about (`acknowledge`), and any the running names prove.
+  const through = Math.max(regression?.highest ?? -1, req.acknowledge ?? -1);
+  const acknowledged = req.remove && req.confirmed && through >= 0 ? await acknowledge(deps, through) : undefined;
   if (!req.remove || first.length === 0) return { orphans: first, deleted: [], kept: [], regression, acknowledged };
   await sleep(req.pauseMs ?? 1000);
   const listed = await look(deps, hostsOf(head));

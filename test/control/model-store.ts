@@ -98,7 +98,7 @@ export class FaultyStore extends PolicyStore {
           this.counts.pendingLanded += 1;
           this.onCommit(written);
         }, () => (this.counts.pendingLost += 1));
-      }, 5 + Math.floor(Math.random() * 40));
+      }, Math.floor(Math.random() * 20));
       throw failedError('store_timeout', 'the store did not answer in time (played: the write is held and lands later)');
     }
     const written = await super.write(next, expectedGeneration, opts);
