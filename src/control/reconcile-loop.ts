@@ -6,6 +6,7 @@ import type { Fleets } from '../fleet/fleets.js';
 import type { Clock, Lease } from '../ops/deps.js';
 import { systemClock } from '../ops/deps.js';
 import type { Store } from '../store/store.js';
+import { LostReplacer, type ReplaceDeps } from './replace-lost.js';
 import { runPlan, type PlanRunDeps } from './run-plan.js';
 import { Snapshotter, type TallySource } from './snapshot.js';
 
@@ -34,6 +35,8 @@ export interface ReconcileDeps {
   /** Before a process past its drain deadline is stopped: its sessions are closed, paced (the router's proxy). */
   beforeDeadlineStop?(entry: ProcessEntry): Promise<void>;
   clock?: Clock;
+  /** To start new incarnations in place of lost processes of the target or canary; without it they are only alarmed about. */
+  replace?: ReplaceDeps;
   /**
    * With several routers: the drain leader's lease. Commits carry its
    * fence, and only its holder claims and acts; others only plan
@@ -57,10 +60,12 @@ export class ReconcileLoop {
   private readonly snapshots: Snapshotter;
   private readonly reported = new Set<string>();
   private readonly clock: Clock;
+  private readonly replacer: LostReplacer | undefined;
 
   constructor(private readonly deps: ReconcileDeps) {
     this.clock = deps.clock ?? systemClock;
     this.snapshots = new Snapshotter(deps.tallies, this.clock);
+    this.replacer = deps.replace === undefined ? undefined : new LostReplacer(deps.replace, deps.intervalMs, deps.log);
   }
 
   start(): void {
@@ -70,6 +75,12 @@ export class ReconcileLoop {
 
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
+  }
+
+  /** Resolves once the pass and the replacements under way have ended. */
+  async idle(): Promise<void> {
+    await this.running;
+    await this.replacer?.idle();
   }
 
   /** One pass; overlapping calls share the pass already running. Never rejects. */
@@ -98,7 +109,11 @@ export class ReconcileLoop {
     this.reportMissing(plan.missing);
     if (plan.held !== undefined) this.once(`held:${plan.held.reason}`, `ALARM: ${plan.held.count} stop${plan.held.count === 1 ? '' : 's'} or delete${plan.held.count === 1 ? '' : 's'} held back: ${plan.held.reason}`);
     if (!this.mayAct()) return plan;
-    await runPlan(this.runDeps(), plan);
+    const run = this.runDeps();
+    await runPlan(run, plan);
+    if (this.replacer !== undefined && this.deps.replace !== undefined) {
+      this.replacer.run({ ...run, config: this.deps.replace.config, dir: this.deps.replace.dir, ownerAlive: this.deps.ownerAlive }, plan.replacements);
+    }
     return plan;
   }
 

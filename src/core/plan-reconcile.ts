@@ -69,6 +69,14 @@ export interface StopDecision {
   since: string | undefined;
 }
 
+export interface Replacement {
+  service: string;
+  version: string;
+  host: string;
+  /** The lost processes on that host, replaced one for one. */
+  lost: string[];
+}
+
 export interface ProcessRef {
   service: string;
   id: string;
@@ -98,6 +106,12 @@ export interface ReconcilePlan {
   deletes: ProcessRef[];
   /** Live entries PM2 lacks or reports errored or stopped. */
   missing: MissingProcess[];
+  /**
+   * Active processes of the target or canary version that PM2 lost (gone,
+   * errored or stopped; not one it is restarting): a new incarnation is
+   * started on the same host, and the lost one's stop claimed in its record.
+   */
+  replacements: Replacement[];
   /** PM2 processes named like a process of a policy service that no entry names. */
   orphans: Array<{ host: string; id: string }>;
   /** Stops, takeovers and deletes this pass would have planned but holds back, and why (a regression). */
@@ -107,16 +121,22 @@ export interface ReconcilePlan {
 
 const NO_FACTS: HeartbeatFacts = { zeroStreak: 0, stale: false, terminals: 0 };
 
+function replace(plan: ReconcilePlan, service: string, p: ProcessEntry): void {
+  const same = plan.replacements.find((r) => r.service === service && r.version === p.version && r.host === p.host);
+  if (same !== undefined) same.lost.push(p.id);
+  else plan.replacements.push({ service, version: p.version, host: p.host, lost: [p.id] });
+}
+
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const plan = planAll(input);
   if (input.regression === undefined) return plan;
   // Destructive steps wait for an operator: the head may not account for what runs.
-  const count = plan.claimStops.length + plan.takeOvers.length + plan.stops.length + plan.deletes.length;
-  return { ...plan, claimStops: [], takeOvers: [], stops: [], deletes: [], held: count === 0 ? undefined : { count, reason: describeRegression(input.regression) } };
+  const count = plan.claimStops.length + plan.takeOvers.length + plan.stops.length + plan.deletes.length + plan.replacements.length;
+  return { ...plan, claimStops: [], takeOvers: [], stops: [], deletes: [], replacements: [], held: count === 0 ? undefined : { count, reason: describeRegression(input.regression) } };
 }
 
 function planAll(input: ReconcileInput): ReconcilePlan {
-  const plan: ReconcilePlan = { claimStops: [], takeOvers: [], stops: [], retires: [], abandons: [], deletes: [], missing: [], orphans: [], held: undefined };
+  const plan: ReconcilePlan = { claimStops: [], takeOvers: [], stops: [], retires: [], abandons: [], deletes: [], missing: [], orphans: [], replacements: [], held: undefined };
   const named = new Set<string>();
   for (const [service, svc] of Object.entries(input.policy.services)) {
     const servesLogins = (version: string) => version === svc.target || version === svc.canary?.version;
@@ -137,6 +157,7 @@ function planAll(input: ReconcileInput): ReconcilePlan {
           break;
         case 'active':
           if (down) plan.missing.push({ ...ref, version: p.version, pm2: pm2 === undefined ? 'missing' : pm2.status, takesLogins: servesLogins(p.version) });
+          if (servesLogins(p.version) && isGone(pm2?.status)) replace(plan, service, p);
           break;
         case 'draining': {
           if (servesLogins(p.version)) break;

@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { Leadership } from '../control/leadership.js';
 import { ReconcileLoop } from '../control/reconcile-loop.js';
+import type { ReplaceDeps } from '../control/replace-lost.js';
 import { describeRegression, type Regression } from '../core/regression.js';
 import type { TallyBook } from '../core/tally.js';
 import { parseProcessId } from '../core/names.js';
@@ -30,7 +31,7 @@ export interface HostedFleet {
   stop(): Promise<void>;
 }
 
-export function hostFleet(config: Config, log: (line: string) => void): HostedFleet {
+export function hostFleet(config: Config, log: (line: string) => void, replace?: ReplaceDeps): HostedFleet {
   // Remote hosts are asked over ssh: bound each call.
   const fleets = new FleetSet(config, false, 15_000);
   const down = new Set<string>();
@@ -50,6 +51,7 @@ export function hostFleet(config: Config, log: (line: string) => void): HostedFl
         self: leadership.self,
         ownerAlive: leadership.ownerAlive,
         lease: { mayAct: leadership.mayAct, fence: leadership.fence },
+        ...(replace === undefined ? {} : { replace }),
         log,
         metrics: {
           retired: (service, reason) => metrics.retired.inc({ service, reason }),

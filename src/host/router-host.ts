@@ -12,6 +12,8 @@ import { pm2StatusExtras } from './status-extras.js';
 
 export interface RouterHostInput {
   config: Config;
+  /** The config file's folder (relative scripts of replacement processes are read from here). */
+  dir: string;
   /** The state's secret (read, never made, by a router). */
   token: string;
   log(line: string): void;
@@ -37,7 +39,7 @@ export async function startRouterHost(input: RouterHostInput): Promise<RouterHos
   const { config, log } = input;
   const r = config.router;
   const tallies = new TallyBook({ intervalMs: r.heartbeatIntervalMs, staleAfter: r.staleAfter });
-  const fleet = hostFleet(config, log);
+  const fleet = hostFleet(config, log, { config, dir: input.dir, token: input.token, env: process.env });
   let coordination: Coordination | undefined;
   let router: Router | undefined;
   const dataPlane = dataPlaneFor(config, () => router?.state.watcher.current(), log);

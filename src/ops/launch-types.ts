@@ -53,6 +53,8 @@ export interface LaunchRequest {
   finish?(policy: Policy, readyIds: readonly string[]): Policy;
   /** Only these of the service's hosts (default: all of them). */
   hosts?: readonly string[];
+  /** Processes per host (default the service's instances): a replacement starts one per lost process. */
+  instancesPerHost?: number;
   /** Hosts worked on at once (default 8). */
   parallel?: number;
   /** --port: one port per process, in host order, instead of the service's range. */

@@ -60,7 +60,7 @@ export async function launch(deps: OpsDeps, req: LaunchRequest): Promise<LaunchR
   const head = await deps.store.read();
   const wanted = new Set(req.hosts ?? service.hosts);
   const hosts = service.hosts.map((name) => ({ name, address: config.hosts[name]!.address }));
-  const plan = planDeploy({ service: service.name, version, hosts, instances: service.instances, ports: service.ports, script: service.script, cwd: service.cwd, policy: head });
+  const plan = planDeploy({ service: service.name, version, hosts, instances: req.instancesPerHost ?? service.instances, ports: service.ports, script: service.script, cwd: service.cwd, policy: head });
   const jobs: HostJob[] = hosts.filter((h) => wanted.has(h.name)).map((h) => ({ host: h.name, address: h.address, planned: plan.filter((p) => p.host === h.name) }));
   if (req.ports !== undefined) {
     let k = 0;

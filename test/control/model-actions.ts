@@ -29,6 +29,8 @@ export type Action =
   | { kind: 'disconnect'; n: number }
   | { kind: 'advance'; ms: number }
   | { kind: 'kill' }
+  /** A process of the target dies (PM2 loses it): the loop starts a new incarnation in its place. */
+  | { kind: 'killTarget' }
   /** The next store write misbehaves, the next read fails, or the next PM2 list is stale. */
   | { kind: 'fault'; fault: WriteFault | 'read' | 'staleList'; skip?: number }
   /** The store's head goes back `n` generations (a failover that lost commits, a restored backup). */
@@ -99,6 +101,17 @@ export async function performAction(world: World, action: Action): Promise<void>
       const victim = head.services.lobby?.processes.find((p) => world.pm2.running.has(p.id) && p.state === 'draining');
       if (victim !== undefined) {
         world.killed.add(victim.id);
+        await world.pm2.kill(victim.id);
+      }
+      return;
+    }
+    case 'killTarget': {
+      const head = await world.store.peek();
+      const svc = head.services.lobby;
+      const victim = svc?.processes.find((p) => world.pm2.running.has(p.id) && p.state === 'active' && p.version === svc.target);
+      if (victim !== undefined) {
+        world.killed.add(victim.id);
+        world.terminals.set(victim.id, 0);
         await world.pm2.kill(victim.id);
       }
       return;

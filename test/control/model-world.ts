@@ -121,6 +121,7 @@ export class World {
         self: leadership.self,
         ownerAlive: (o) => (o.id.startsWith('router-') ? leadership.ownerAlive(o) : world.ownerAlive(o)),
         lease: { mayAct: leadership.mayAct, fence: leadership.fence },
+        replace: { config, dir, token: 'a'.repeat(64), env: {} },
         log: (line) => { if (process.env.MODEL_LOG === '1') console.log('LOOP', line); },
         // What the routers' alarm tells an operator: how far back the store went.
         onObserved: (_missing, _orphans, regression) => {
@@ -304,10 +305,12 @@ export class World {
     }
     // Claims of commands on other hosts are judged on the loop's own clock: it sees them, then their lease passes.
     await this.loop.tick();
+    await Promise.all(this.loops.map((l) => l.idle()));
     this.offset += 11 * 60_000;
     for (let i = 0; i < 4; i += 1) {
       await this.beat();
       await this.loop.tick();
+      await this.loop.idle();
     }
     const head = await this.store.peek();
     for (const p of head.services.lobby?.processes ?? []) {
@@ -336,6 +339,7 @@ export class World {
 
   async close(): Promise<void> {
     for (const loop of this.loops) loop.stop();
+    await Promise.all(this.loops.map((l) => l.idle()));
     await this.pm2.close();
     await rm(this.dir, { recursive: true, force: true });
   }

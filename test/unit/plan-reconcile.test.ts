@@ -86,6 +86,7 @@ function lines(p: ReconcilePlan): string[] {
     ...p.deletes.map((r) => `delete ${r.id}`),
     ...p.missing.map((m) => `missing ${m.id} ${m.pm2}${m.takesLogins ? ' takesLogins' : ''}`),
     ...p.orphans.map((o) => `orphan ${o.host} ${o.id}`),
+    ...p.replacements.map((r) => `replace ${r.version} ${r.host} ${r.lost.join(',')}`),
     ...(p.held === undefined ? [] : [`held ${p.held.count}`]),
   ];
 }
@@ -145,9 +146,12 @@ describe('planReconcile', () => {
     ['failed and gone: nothing', { policy: lobby([claim('failed', undefined)]) }, []],
     ['retired and gone: nothing', { policy: lobby([claim('retired', undefined)]) }, []],
     // Active processes PM2 lacks.
-    ['active target missing', withPm2(lobby([]), { 'lobby@1.5.0#0': '' }), ['missing lobby@1.5.0#0 missing takesLogins']],
-    ['active target errored', withPm2(lobby([]), { 'lobby@1.5.0#0': 'errored' }), ['missing lobby@1.5.0#0 errored takesLogins']],
-    ['active canary missing', withPm2(lobby([proc('lobby@1.6.0#0', 'active', 7503)], '1.6.0'), { 'lobby@1.6.0#0': '' }), ['missing lobby@1.6.0#0 missing takesLogins']],
+    ['active target missing: replaced', withPm2(lobby([]), { 'lobby@1.5.0#0': '' }), ['missing lobby@1.5.0#0 missing takesLogins', 'replace 1.5.0 local lobby@1.5.0#0']],
+    ['active target errored: replaced', withPm2(lobby([]), { 'lobby@1.5.0#0': 'errored' }), ['missing lobby@1.5.0#0 errored takesLogins', 'replace 1.5.0 local lobby@1.5.0#0']],
+    ['active target restarting (launching): not replaced, PM2 brings it back', withPm2(lobby([]), { 'lobby@1.5.0#0': 'launching' }), ['missing lobby@1.5.0#0 launching takesLogins']],
+    ['two lost on one host: replaced together', withPm2(lobby([proc('lobby@1.5.0#1', 'active', 7502)]), { 'lobby@1.5.0#0': '', 'lobby@1.5.0#1': 'stopped' }), ['missing lobby@1.5.0#0 missing takesLogins', 'missing lobby@1.5.0#1 stopped takesLogins', 'replace 1.5.0 local lobby@1.5.0#0,lobby@1.5.0#1']],
+    ['active canary missing: replaced', withPm2(lobby([proc('lobby@1.6.0#0', 'active', 7503)], '1.6.0'), { 'lobby@1.6.0#0': '' }), ['missing lobby@1.6.0#0 missing takesLogins', 'replace 1.6.0 local lobby@1.6.0#0']],
+    ['regressed: no replacement either', { ...withPm2(lobby([]), { 'lobby@1.5.0#0': '' }), regression: { head: 7, highest: 9, evidence: 'test' } }, ['missing lobby@1.5.0#0 missing takesLogins', 'held 1']],
     ['active non-target stopped', withPm2(lobby([proc('lobby@1.6.0#0', 'active', 7503)]), { 'lobby@1.6.0#0': 'stopped' }), ['missing lobby@1.6.0#0 stopped']],
     ['active and online: nothing', { policy: lobby([proc('lobby@1.6.0#0', 'active', 7503)]) }, []],
     // Times another machine wrote are judged on this loop's own clock.
@@ -159,8 +163,8 @@ describe('planReconcile', () => {
     ['an unsure owner\'s start past until by its clock, watched briefly: left', { policy: lobby([claim('starting', EXPIRED)]), seen: { 'lobby@1.9.0#0.g9': 1000 } }, []],
     ['a live owner past its until keeps its claim', { policy: lobby([claim('starting', { ...OTHER, until: PAST, leaseMs: 1 })]) }, []],
     // The target serves nowhere: a drained version is kept for a rollback; a deadline still applies.
-    ['drained while the target is missing: kept', { ...withPm2(lobby([draining()]), { 'lobby@1.5.0#0': '' }), facts: { [OLD]: { zeroStreak: 5 } } }, ['missing lobby@1.5.0#0 missing takesLogins']],
-    ['past the deadline while the target is missing: stopped', { ...withPm2(lobby([draining({ drainDeadline: PAST })]), { 'lobby@1.5.0#0': '' }), facts: { [OLD]: { terminals: 2 } } }, [`claimStop ${OLD} deadline 2`, 'missing lobby@1.5.0#0 missing takesLogins']],
+    ['drained while the target is missing: kept', { ...withPm2(lobby([draining()]), { 'lobby@1.5.0#0': '' }), facts: { [OLD]: { zeroStreak: 5 } } }, ['missing lobby@1.5.0#0 missing takesLogins', 'replace 1.5.0 local lobby@1.5.0#0']],
+    ['past the deadline while the target is missing: stopped', { ...withPm2(lobby([draining({ drainDeadline: PAST })]), { 'lobby@1.5.0#0': '' }), facts: { [OLD]: { terminals: 2 } } }, [`claimStop ${OLD} deadline 2`, 'missing lobby@1.5.0#0 missing takesLogins', 'replace 1.5.0 local lobby@1.5.0#0']],
     // A head that went back: nothing destructive until an operator acknowledges it.
     ['regressed: stops, takeovers and deletes held', { ...withPm2(lobby([draining({ drainDeadline: PAST }), claim('stopping', DEAD), claim('failed', undefined, 'lobby@1.2.0#0')]), { 'lobby@1.2.0#0': 'online' }), facts: { [OLD]: { zeroStreak: 9 } }, regression: { head: 7, highest: 9, evidence: 'test' } }, ['held 3']],
     ['regressed: abandoned starts and retires still recorded', { ...withPm2(lobby([claim('starting', DEAD), claim('stopping', SELF, 'lobby@1.9.0#1')]), { 'lobby@1.9.0#1': '' }), regression: { head: 7, highest: 9, evidence: 'test' } }, ['retire lobby@1.9.0#1', 'abandon lobby@1.9.0#0.g9']],

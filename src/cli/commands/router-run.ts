@@ -46,7 +46,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const primary = configured.host === loaded.config.router.listen.host && configured.port === loaded.config.router.listen.port;
   let host: RouterHost;
   try {
-    host = await startRouterHost({ config: loaded.config, token, log: timestamped, primary });
+    host = await startRouterHost({ config: loaded.config, dir: loaded.dir, token, log: timestamped, primary });
   } catch (error) {
     exitSoon(1000, 1);
     throw error;
