@@ -51,8 +51,9 @@ export function applyRefusals(before: Policy, after: Policy): ApplyRefusal[] {
       }
     }
     for (const [id, q] of now) {
-      if (!was.has(id) && q.state !== 'retired' && q.state !== 'failed') {
-        out.push({ service, id, rule: 'invalid_transition', message: `${id} is new and ${q.state}: processes are started by \`switchyard deploy\`, which claims them before starting them` });
+      // A new entry may adopt a process that runs already (a hand-written policy); a claim needs the command that holds it.
+      if (!was.has(id) && (q.state === 'starting' || q.state === 'stopping')) {
+        out.push({ service, id, rule: 'invalid_transition', message: `${id} is new and ${q.state}: a claim is made by the command that acts on it (\`switchyard deploy\`, \`drain --now\`), never by hand` });
       }
     }
     const svc = Object.hasOwn(after.services, service) ? after.services[service]! : undefined;

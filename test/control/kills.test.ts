@@ -183,11 +183,13 @@ describe('kills on a real PM2 fleet', () => {
     const ROUNDS = 8;
     const headText = await readFile(join(p.stateDir, 'policy.json'), 'utf8');
     const head = JSON.parse(headText);
-    // Each attempt's own file: the head plus a service whose canary weight is the attempt's marker.
+    // Each attempt's own file: the head plus a service holding one retired process whose port is the attempt's marker
+    // (a change the transition rules allow: a retired entry may come and go).
     const marker = (w: number, r: number) => w * 10 + r + 1;
+    const marked = (m: number) => ({ target: null, processes: [{ id: `marked@1.0.0#${m}`, version: '1.0.0', host: 'local', address: '127.0.0.1', port: 9000 + m, state: 'retired' }] });
     const fileFor = async (w: number, r: number): Promise<string> => {
       const path = join(p.dir, `policy-w${w}-r${r}.json`);
-      const services = { ...head.services, marked: { target: '1.0.0', canary: { version: '1.1.0', weight: marker(w, r) }, processes: [] } };
+      const services = { ...head.services, marked: marked(marker(w, r)) };
       await writeFile(path, JSON.stringify({ ...head, services }, null, 2));
       return path;
     };
@@ -247,7 +249,10 @@ describe('kills on a real PM2 fleet', () => {
     // Every generation is one attempt's: a success's own, or a killed writer's; never a conflict's, never two.
     const generations = await checkHistory();
     const markerOf = new Map<number, number | undefined>();
-    for (const g of generations) markerOf.set(g, JSON.parse(await readFile(join(historyDir, `${g}.json`), 'utf8')).services.marked?.canary?.weight);
+    for (const g of generations) {
+      const port = JSON.parse(await readFile(join(historyDir, `${g}.json`), 'utf8')).services.marked?.processes?.[0]?.port as number | undefined;
+      markerOf.set(g, port === undefined ? undefined : port - 9000);
+    }
     const owners = new Map<number, number>();
     for (const s of successes) {
       expect(markerOf.get(s.generation), `generation ${s.generation} holds the marker of its writer`).toBe(s.marker);
@@ -267,7 +272,7 @@ describe('kills on a real PM2 fleet', () => {
 
     // The next command needs no repair: a plain apply succeeds the first time, and policy.json is the head.
     const final = join(p.dir, 'policy-final.json');
-    await writeFile(final, JSON.stringify({ ...head, services: { ...head.services, marked: { target: '2.0.0', processes: [] } } }, null, 2));
+    await writeFile(final, JSON.stringify({ ...head, services: { ...head.services, marked: { target: null, processes: [] } } }, null, 2));
     const headBefore = generations.at(-1)!;
     const applied = await p.cliJson(['policy', 'apply', final]);
     expect(applied.exitCode, applied.stderr).toBe(0);

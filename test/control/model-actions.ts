@@ -22,6 +22,8 @@ export type Action =
   /** `status --prune` (deletes orphans seen twice; confirmed: also those of lost generations). */
   | { kind: 'prune'; confirmed?: boolean }
   | { kind: 'tick'; router?: number }
+  /** Several passes a few ms apart (to race a command from start to end). */
+  | { kind: 'ticks'; n: number; gapMs: number }
   /** With several routers: the leader's lease lapses and the next router takes a new one. */
   | { kind: 'failover'; afterMs?: number }
   | { kind: 'beat' }
@@ -70,6 +72,13 @@ export async function performAction(world: World, action: Action): Promise<void>
     case 'tick':
       world.counts.ticks += 1;
       await (world.loops[(action.router ?? world.lease.holder) % world.loops.length] ?? world.loop).tick();
+      return;
+    case 'ticks':
+      for (let i = 0; i < action.n; i += 1) {
+        world.counts.ticks += 1;
+        await world.loop.tick();
+        await new Promise((r) => setTimeout(r, action.gapMs));
+      }
       return;
     case 'failover':
       if (world.loops.length < 2) return;

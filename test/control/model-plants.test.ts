@@ -71,15 +71,18 @@ const AROUND: Record<string, fc.Arbitrary<Action>> = {
   F3: fc.oneof(...common, { weight: 4, arbitrary: raceOf(fc.constant({ kind: 'prune' as const }), deploy) }),
   F4: fc.oneof(
     ...common,
-    { weight: 3, arbitrary: raceOf(fc.record({ kind: fc.constant('deploy' as const), version, role: fc.constant('target' as const), skewMs: fc.constant(-90_000) }) as fc.Arbitrary<Action>, fc.constant({ kind: 'tick' as const })) },
-    { weight: 2, arbitrary: fc.record({ kind: fc.constant('drain' as const), version, skewMs: fc.constant(-300_000) }) as fc.Arbitrary<Action> },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(30_000, 6 * 60_000) }) as fc.Arbitrary<Action> },
+    // A deploy from a CI runner whose clock is 90 s slow, watched by passes while it starts.
+    { weight: 3, arbitrary: raceOf(fc.record({ kind: fc.constant('deploy' as const), version, role: fc.constantFrom('target' as const, 'active' as const), skewMs: fc.constant(-90_000) }) as fc.Arbitrary<Action>, fc.constant({ kind: 'ticks' as const, n: 6, gapMs: 2 })) },
+    // A promote from a clock 5 minutes slow: the old target's drain deadline is written 5 minutes early.
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('promote' as const), version, skewMs: fc.constant(-300_000) }) as fc.Arbitrary<Action> },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('deploy' as const), version, role: fc.constant('active' as const) }) as fc.Arbitrary<Action> },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(30_000, 6 * 60_000) }) as fc.Arbitrary<Action> },
   ),
   F5: fc.oneof(...common, { weight: 1, arbitrary: fc.record({ kind: fc.constant('drainNow' as const), version }) as fc.Arbitrary<Action> }),
 };
 
 /** Plays random lists until the planted bug shows as a violation; how many runs and steps it took. */
-async function catchPlant(name: keyof typeof AROUND, totals: ModelTotals, maxRuns = 200): Promise<{ runs: number; steps: number; violation: string | undefined }> {
+async function catchPlant(name: keyof typeof AROUND, totals: ModelTotals, maxRuns = Number(process.env.SWITCHYARD_PLANT_RUNS ?? 200)): Promise<{ runs: number; steps: number; violation: string | undefined }> {
   const next = portBlocks(false);
   let runs = 0;
   let steps = 0;

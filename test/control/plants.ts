@@ -1,10 +1,20 @@
 import { conflictError, isSwitchyardError } from '../../src/core/errors.js';
-import { parseProcessId } from '../../src/core/names.js';
-import { seenKey, type ReconcileInput } from '../../src/core/plan-reconcile.js';
+import type { ReconcileInput } from '../../src/core/plan-reconcile.js';
 import type { Policy } from '../../src/core/policy-schema.js';
 import type { CommitResult } from '../../src/ops/commit.js';
 import type { OpsDeps } from '../../src/ops/deps.js';
 import type { PruneRequest, PruneResult } from '../../src/ops/prune.js';
+
+// This module is imported by vi.mock factories of src/core/names.js and src/core/plan-reconcile.js:
+// it must not import those modules itself (a factory waiting on its own module never resolves).
+
+/** Named like a process switchyard starts: `<service>@<version>#<index>…`. */
+const PROCESS_NAME = /^[^@#]+@[^#]+#\d{1,9}(?:\.[a-z0-9]{1,32})?$/;
+
+/** The key the loop's snapshot keeps a claim's or a drain's watch under (core/plan-reconcile.ts seenKey). */
+function seenKey(p: { id: string; state: string; since?: string | undefined; owner?: { id: string; until?: string | undefined } | undefined }): string {
+  return p.state === 'draining' ? `drain ${p.id} ${p.since ?? ''}` : `claim ${p.id} ${p.owner?.id ?? ''} ${p.owner?.until ?? ''}`;
+}
 
 /**
  * Bugs this project fixed, put back into the shipped code on demand, so
@@ -34,7 +44,7 @@ export async function oldPrune(deps: OpsDeps, req: PruneRequest): Promise<PruneR
   const head = await deps.store.read();
   const named = new Set(Object.values(head.services).flatMap((s) => s.processes.map((p) => p.id)));
   const fleet = await deps.fleets.require('local');
-  const orphans = (await fleet.list()).map((p) => p.id).filter((id) => parseProcessId(id) !== null && !named.has(id));
+  const orphans = (await fleet.list()).map((p) => p.id).filter((id) => PROCESS_NAME.test(id) && !named.has(id));
   const deleted: string[] = [];
   if (req.remove) {
     for (const id of orphans) {

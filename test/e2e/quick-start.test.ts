@@ -66,7 +66,7 @@ describe('the README quick start', () => {
     expect(transcript).toMatch(/app@1\.0\.0 deployed as the target/);
     expect(transcript).toMatch(/^app {2}target 1\.0\.0 {2}generation \d+$/m);
     expect(transcript).toMatch(/^ {2}1\.0\.0 \* {2}active /m);
-    expect(transcript).toMatch(/local: stopped (app@1\.0\.0#0\.g\d+, switchyard-router|switchyard-router, app@1\.0\.0#0\.g\d+)$/m);
+    expect(transcript).toMatch(/local: stopped (app@1\.0\.0#0\.g\d+r[0-9a-f]+, switchyard-router|switchyard-router, app@1\.0\.0#0\.g\d+r[0-9a-f]+)$/m);
     expect(transcript).toMatch(/stopped the PM2 daemon of/);
 
     // The command on PATH is switchyard, from the package switchyard-cli.

@@ -39,6 +39,10 @@ export class Pm2Double implements Pm2Connection {
   staleLists = 0;
   private lastList: Pm2Process[] = [];
   onDelete: ((name: string) => Promise<void> | void) | undefined;
+  /** The daemon's answer time (PM2's RPC), up to this many ms: a list or a start is not instant. */
+  latencyMs = 8;
+  /** How often the daemon is busy and answers late (30-70 ms): a delayed list is what races a prune against a deploy. */
+  busyShare = 0.15;
   /** Told before and after a start; returning 'hang' makes the caller wait forever (a killed command). */
   onStart: ((name: string, when: 'before' | 'after') => 'hang' | undefined) | undefined;
 
@@ -51,8 +55,14 @@ export class Pm2Double implements Pm2Connection {
     return server;
   }
 
+  private answerTime(): Promise<void> {
+    const ms = Math.random() < this.busyShare ? 30 + Math.floor(Math.random() * 40) : Math.floor(Math.random() * (this.latencyMs + 1));
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
   async start(app: Pm2App): Promise<void> {
     if (this.onStart?.(app.name, 'before') === 'hang') return new Promise(() => undefined);
+    await this.answerTime();
     const port = Number(app.env.PORT);
     const existing = this.running.get(app.name);
     if (existing !== undefined) {
@@ -88,6 +98,7 @@ export class Pm2Double implements Pm2Connection {
   }
 
   async list(): Promise<Pm2Process[]> {
+    await this.answerTime();
     const now = [...this.running.entries()].map(([name, p]) => ({
       name, pmId: p.pmId, pid: p.pid, status: 'online', cpu: 0, memory: 0, uptimeMs: 0, restarts: p.restarts, outFile: undefined, errorFile: undefined, env: p.app.env,
     }));

@@ -2,7 +2,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { buildPolicy } from '../helpers/router-process.js';
 import { redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { storeProject, twoVersions, type StoreKind, type StoreProject } from '../helpers/store-project.js';
 
@@ -55,10 +54,12 @@ describe.each(kinds)('policy apply on %s', (kind) => {
 
   it('lets concurrent applies each win a generation or exit 4, never lose one', async () => {
     const before = (await project.store.read()).generation;
+    const head = await project.store.read();
     const files = await Promise.all(Array.from({ length: 5 }, async (_, i) => {
       const name = `race-${i}.json`;
-      // Each file differs (its own port), so every apply is a real change.
-      const policy = buildPolicy({ lobby: { target: '1.5.0', processes: [{ version: '1.4.0', port: 7510 + i }, { version: '1.5.0', port: 7501 }] } }, 1);
+      // Each file differs (its own canary weight), and each is a change the rules allow, so every apply is a real one.
+      const policy = structuredClone(head);
+      policy.services.lobby!.canary = { version: '1.5.0', weight: 10 * (i + 1) };
       await writeFile(join(project.dir, name), JSON.stringify(policy));
       return name;
     }));

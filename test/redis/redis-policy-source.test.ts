@@ -53,20 +53,28 @@ describe.skipIf(!available)('RedisPolicySource', () => {
     expect(loads.at(-1)).toBe(1);
   });
 
-  it('never serves a head older than the one it has, and says so', async () => {
-    const { source, store, errors } = open('src-b');
+  it('serves the store\'s head when it went back, and raises the alarm until an acknowledgement covers it', async () => {
+    const { source, store } = open('src-b');
     await store.init();
     await store.write(twoVersions('1.5.0'), 0);
     await source.start();
     expect(source.current()?.generation).toBe(1);
-    // As if Redis came back from an older backup.
+    // As if Redis came back from an older backup: the routers serve what the store holds, never a lost revision.
     await raw.set(store.keys.head, '0');
     await source.check();
-    expect(source.current()?.generation).toBe(1);
-    expect(source.fileState()).toMatchObject({ generation: 1, fileBroken: true });
-    expect(errors.at(-1)).toContain('holds generation 0, older than generation 1 served here');
-    await raw.set(store.keys.head, '1');
+    expect(source.current()?.generation).toBe(0);
+    expect(source.regression?.()).toMatchObject({ head: 0, highest: 1 });
+    // A new generation 1 with other content than the lost one: still an alarm.
+    await raw.del(store.keys.revision(1));
+    await store.write({ ...twoVersions('1.4.0'), generation: 1 }, 0);
     await source.check();
-    expect(source.fileState()).toMatchObject({ generation: 1, fileBroken: false, error: null });
+    expect(source.current()?.services.lobby?.target).toBe('1.4.0');
+    expect(source.regression?.()).toBeDefined();
+    // An operator's acknowledgement (`status --prune --yes`) through generation 1 clears it.
+    const acknowledged = { ...(await store.read()), acknowledged: { through: 1, at: new Date().toISOString() } };
+    await store.write(acknowledged, 1);
+    await source.check();
+    expect(source.current()?.generation).toBe(2);
+    expect(source.regression?.()).toBeUndefined();
   });
 });

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import type { Policy } from '../../src/core/policy-schema.js';
+import { ensureToken } from '../../src/store/token.js';
 import { PolicyStore } from '../../src/store/policy-store.js';
 import { ChildTracker, captureStderr } from '../helpers/child-processes.js';
 import { BIN, runCli, type CliResult } from '../helpers/cli.js';
@@ -74,6 +75,8 @@ export async function makeRemoteProject(fleet: SshdFleet, opts: { ports?: string
   };
   await writeFile(join(dir, 'switchyard.config.yaml'), stringify(config));
   await new PolicyStore(join(dir, '.switchyard')).init();
+  // What `init` makes: the state's token (a router or a deploy never makes one).
+  await ensureToken(join(dir, '.switchyard'));
   const children = new ChildTracker();
   const cli = (args: string[], env: Record<string, string | undefined> = {}) => runCli(args, { cwd: dir, env: { ...pm2.env, ...env }, timeoutMs: 45_000 });
   const routerUrl = `http://127.0.0.1:${routerPort}`;

@@ -6,7 +6,7 @@ import type { Policy } from '../../src/core/policy-schema.js';
  * suites find a process by service, version and slot instead of spelling it.
  */
 export function slotPattern(version: string, slot: number, service = 'lobby'): RegExp {
-  return new RegExp(`^${escapeRegExp(service)}@${escapeRegExp(version)}#${slot}\\.g\\d+$`);
+  return new RegExp(`^${escapeRegExp(service)}@${escapeRegExp(version)}#${slot}\\.g\\d+r[0-9a-f]+$`);
 }
 
 /** `s` matched literally inside a RegExp (ids hold '.'). */

@@ -43,7 +43,7 @@ function entry(policy: any, service: string, version: string): any {
 }
 
 /** A process name of `version`'s first slot, any incarnation. */
-const slot0 = (version: string) => new RegExp(`^lobby@${version.replaceAll('.', '\\.')}#0\\.g\\d+$`);
+const slot0 = (version: string) => new RegExp(`^lobby@${version.replaceAll('.', '\\.')}#0\\.g\\d+r[0-9a-f]+$`);
 
 async function statusOf(p: RolloutProject, version: string): Promise<any | undefined> {
   const status = await p.routerStatus();
@@ -138,7 +138,7 @@ describe('commands that refuse, warn or conflict (one project, 1.0.0 deployed)',
     const failed = await p.cli(['deploy', '2.0.0']);
     expect(failed.exitCode).toBe(1);
     expect(failed.stderr).toMatch(/lobby@2\.0\.0 was not deployed/);
-    expect(failed.stderr).toMatch(/lobby@2\.0\.0#0\.g\d+/);
+    expect(failed.stderr).toMatch(/lobby@2\.0\.0#0\.g\d+r[0-9a-f]+/);
     // The last lines the process wrote, so the operator sees why without opening a log.
     expect(failed.stderr).toContain('fatal: cannot open the session database: ENOENT /var/lib/lobby/sessions.db');
     expect(failed.stderr).toContain('loading config from /etc/lobby/lobby.conf');
@@ -223,7 +223,7 @@ describe('readiness timeout', () => {
     const before = await p.policy();
     const failed = await p.cli(['deploy', '3.0.0']);
     expect(failed.exitCode).toBe(1);
-    expect(failed.stderr).toMatch(/lobby@3\.0\.0#0\.g\d+ did not become ready\b.*not ready within 1\.5s/);
+    expect(failed.stderr).toMatch(/lobby@3\.0\.0#0\.g\d+r[0-9a-f]+ did not become ready\b.*not ready within 1\.5s/);
     expect(failed.stderr).toContain('release 3.0.0 warming caches, not listening yet');
     expect((await p.pm2Jlist()).map((q) => q.name)).toEqual([]);
     const after = await p.policy();

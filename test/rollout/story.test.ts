@@ -165,7 +165,7 @@ describe('rollout story: deploy, promote, drain, retire', () => {
     const jlist = await project.pm2Jlist();
     const names = jlist.map((p) => p.name).sort();
     expect(names).toHaveLength(2);
-    expect(names[0]).toMatch(new RegExp(`^${service}@${NEW.replaceAll('.', '\\.')}#0\\.g\\d+$`));
+    expect(names[0]).toMatch(new RegExp(`^${service}@${NEW.replaceAll('.', '\\.')}#0\\.g\\d+r[0-9a-f]+$`));
     expect(names[1]).toBe('switchyard-router');
     await waitFor('the 1.0.0 process to exit', () => (pidAlive(oldPid) ? undefined : true), { timeoutMs: 10_000 });
     const metrics = await project.metrics();

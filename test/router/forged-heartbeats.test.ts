@@ -50,7 +50,8 @@ describe('forged heartbeats', () => {
     on = await startInProcessRouter(POLICY, { intervalMs: INTERVAL, staleAfter: 5 });
     const { router, url, secret } = on;
     const removed: string[] = [];
-    const listed: FleetProcess[] = [{ id: VICTIM, pid: 1, status: 'online', cpu: 0, memory: 0, uptimeMs: 1, restarts: 0 }];
+    // PM2 runs both: the target's process too (a drained version is kept while the target serves nowhere).
+    const listed: FleetProcess[] = [VICTIM, ATTACKER].map((id) => ({ id, pid: 1, status: 'online', cpu: 0, memory: 0, uptimeMs: 1, restarts: 0 }));
     const fleet = { host: 'local', remove: async (id: string) => { removed.push(id); listed.splice(listed.findIndex((q) => q.id === id) >>> 0, 1); }, list: async () => [...listed], close: async () => undefined } as unknown as Fleet;
     const controller = new ReconcileLoop({
       store: on.store,
