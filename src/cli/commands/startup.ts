@@ -43,7 +43,7 @@ async function confirmWrite(ctx: Context, file: string): Promise<boolean> {
 /** Runs systemctl with a deadline; the error's words when it fails. */
 async function systemctl(args: string[]): Promise<string | undefined> {
   const { execa } = await import('execa');
-  const result = await execa('systemctl', args, { reject: false, timeout: 30_000, stdin: 'ignore' });
+  const result = await execa('systemctl', [...args], { reject: false, timeout: 30_000, stdin: 'ignore' });
   if (result.exitCode === 0) return undefined;
   return `\`systemctl ${args.join(' ')}\` ${result.timedOut ? 'timed out' : `exited ${result.exitCode}`}: ${String(result.stderr).trim() || String(result.stdout).trim()}`;
 }
