@@ -111,6 +111,16 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/down.js'),
   },
   {
+    name: 'startup',
+    description: "print, or with --yes install, a systemd unit that brings this project's PM2 daemon, router and processes back after a reboot",
+    options: [
+      { flags: '--user', description: 'a user unit (~/.config/systemd/user) instead of a system one' },
+      { flags: '--dir <folder>', description: 'write the unit into this folder instead of systemd\'s, and run no systemctl' },
+      { flags: '--name <unit>', description: 'the unit name (default switchyard-<project folder>)' },
+    ],
+    load: () => import('./commands/startup.js'),
+  },
+  {
     name: 'completion',
     args: '[shell]',
     description: 'print a completion script for bash, zsh or fish (commands, flags and the versions in the policy)',

@@ -1,17 +1,13 @@
+import type { RouterFailover } from '../fleet/router-health.js';
+
 /**
  * Failovers the CLI made between the routers router.url lists. Kept apart
  * from router-client.ts so the status printer (and the fast status path)
- * can report them without loading node:http.
+ * can report them without loading node:http (the import below is a type's,
+ * gone at run time).
  */
 
-/** A router the CLI asked that did not answer, or answered 5xx, so the next one was asked. */
-export interface RouterFailover {
-  url: string;
-  /** ECONNREFUSED, timeout, "answered 503", … */
-  reason: string;
-  /** The router asked next. */
-  next: string;
-}
+export type { RouterFailover };
 
 /** One line per failover, for stderr. */
 export function failoverMessages(failovers: readonly RouterFailover[]): string[] {

@@ -2,7 +2,7 @@ import type { Config } from '../config/schema.js';
 import { failedError } from '../core/errors.js';
 import { TallyBook } from '../core/tally.js';
 import { routerOptionsFromConfig } from '../router/from-config.js';
-import { listenFailure } from '../router/port-holder.js';
+import { listenFailure } from '../fleet/port-holder.js';
 import { Router } from '../router/router.js';
 import { monotonicMs } from '../router/router-state.js';
 import { joinCoordination, type Coordination } from './coordination.js';

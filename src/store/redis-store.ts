@@ -3,6 +3,7 @@ import { checkPolicy, emptyPolicy, type Policy } from '../core/policy-schema.js'
 import { checkGeneration, type HistoryEntry } from './history.js';
 import { RedisClient, type RedisClientOptions } from '../coordination/redis-client.js';
 import { COMMIT_SCRIPT, redisKeys, type RedisKeys } from '../coordination/keys.js';
+import { IMPORT_HEAD_SCRIPT, IMPORT_REVISIONS_SCRIPT } from '../coordination/policy-import.js';
 import { retryUpdate } from './retry-update.js';
 import { describeProblems, parsePolicyText, serializePolicy } from './policy-file.js';
 import type { CommitOptions, Store, UpdateOptions } from './store.js';
@@ -15,6 +16,21 @@ import type { CommitOptions, Store, UpdateOptions } from './store.js';
  * is never rewritten, so a reader that sees head g can read revision g at
  * any later time and get the same text.
  */
+
+/** A revision's exact text, for moving a history in. */
+export interface RevisionText {
+  generation: number;
+  text: string;
+}
+
+/** How an import step went (coordination/policy-import.ts): ok, a head exists already, or a key holds other text. */
+export type ImportReply = { status: 'ok' } | { status: 'exists'; head: number } | { status: 'differs'; generation: number };
+
+function importReply([status, value]: [string, number], generationOf: (value: number) => number): ImportReply {
+  if (status === 'exists') return { status, head: Number(value) };
+  if (status === 'differs') return { status, generation: generationOf(Number(value)) };
+  return { status: 'ok' };
+}
 
 export interface RedisStoreOptions extends RedisClientOptions {
   url: string;
@@ -149,6 +165,24 @@ export class RedisStore implements Store {
     } catch (error) {
       return { generation, updatedAt: undefined, broken: (error as Error).message };
     }
+  }
+
+  /**
+   * Writes revisions where absent while there is no head (invisible to
+   * readers until importHead). Nothing of a batch is written when a key of
+   * it holds other text.
+   */
+  async importRevisions(revisions: readonly RevisionText[]): Promise<ImportReply> {
+    if (revisions.length === 0) return { status: 'ok' };
+    const keys = [this.keys.head, ...revisions.map((r) => this.keys.revision(r.generation))];
+    const reply = await this.redis.run('importing the history', (c) => c.eval(IMPORT_REVISIONS_SCRIPT, keys.length, ...keys, ...revisions.map((r) => r.text)), true);
+    return importReply(reply as [string, number], (index) => revisions[index - 1]!.generation);
+  }
+
+  /** Sets the head to an imported revision, with that revision, if there is still no head. */
+  async importHead(head: RevisionText): Promise<ImportReply> {
+    const reply = await this.redis.run('importing the policy', (c) => c.eval(IMPORT_HEAD_SCRIPT, 2, this.keys.head, this.keys.revision(head.generation), String(head.generation), head.text, this.keys.channel), true);
+    return importReply(reply as [string, number], (generation) => generation);
   }
 
   async close(): Promise<void> {

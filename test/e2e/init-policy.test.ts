@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { designExamplePolicy } from '../fixtures/design-policy.js';
@@ -30,15 +30,40 @@ describe('switchyard init', () => {
     expect((await stat(join(dir, '.switchyard/token'))).mode & 0o777).toBe(0o600);
   });
 
-  it('refuses to overwrite a config without --force, and keeps the token with it', async () => {
+  it('on an existing config, --yes never touches it and creates only what is missing; --force overwrites it, keeping the token', async () => {
     expect((await runCli(['init', '--yes'], { cwd: dir })).exitCode).toBe(0);
+    const configPath = join(dir, 'switchyard.config.yaml');
+    const config = `${await readFile(configPath, 'utf8')}# edited by hand\n`;
+    await writeFile(configPath, config);
+    const written = (await stat(configPath)).mtimeMs;
+    await rm(join(dir, '.switchyard'), { recursive: true });
+
+    const again = await runCli(['init', '--yes', '--json'], { cwd: dir });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ ok: true, configKept: true, createdPolicy: true, createdToken: true, moved: null });
+    expect(await readFile(configPath, 'utf8')).toBe(config);
+    expect((await stat(configPath)).mtimeMs).toBe(written);
     const token = await readFile(join(dir, '.switchyard/token'), 'utf8');
-    const again = await runCli(['init', '--yes'], { cwd: dir });
-    expect(again.exitCode).toBe(2);
-    expect(again.stderr).toContain('--force');
+
+    const third = await runCli(['init', '--yes', '--json'], { cwd: dir });
+    expect(JSON.parse(third.stdout)).toMatchObject({ ok: true, configKept: true, createdPolicy: false, createdToken: false });
+    expect(await readFile(join(dir, '.switchyard/token'), 'utf8')).toBe(token);
+
+    // Without --yes and without a TTY it asks nothing and changes nothing; answers for a new config are refused.
+    const asked = await runCli(['init'], { cwd: dir });
+    expect(asked.exitCode).toBe(2);
+    expect(asked.stderr).toMatch(/--yes.*--force/);
+    expect(asked.stdout).toBe('');
+    const answers = await runCli(['init', '--yes', '--ports', '9000-9010'], { cwd: dir });
+    expect(answers.exitCode).toBe(2);
+    expect(answers.stderr).toContain('--ports');
+    expect(answers.stderr).toContain('--force');
+    expect(await readFile(configPath, 'utf8')).toBe(config);
+
     const forced = await runCli(['init', '--yes', '--force', '--json'], { cwd: dir });
     expect(forced.exitCode, forced.stderr).toBe(0);
     expect(JSON.parse(forced.stdout)).toMatchObject({ createdToken: false, createdPolicy: false });
+    expect(await readFile(configPath, 'utf8')).not.toContain('# edited by hand');
     expect(await readFile(join(dir, '.switchyard/token'), 'utf8')).toBe(token);
   });
 

@@ -10,6 +10,7 @@ import { printDryRun } from '../dry-run.js';
 import { commandOps } from '../ops-deps.js';
 import { createProgress } from '../progress.js';
 import { openProject } from '../project.js';
+import { routerComeback, type RouterComebackFields } from '../router-comeback.js';
 import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
 import { waitRetired } from '../wait-retired.js';
@@ -30,12 +31,14 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   const { role } = opts;
   const started = Date.now();
   let result;
+  let comeback: RouterComebackFields;
   try {
     const before = await store.read();
     const { missing } = await deployPlan(ops.deps, before, service, version);
     const ports = portList(options.port, service, missing);
     if (opts.dryRun) return printDryRun(ctx, { before, service, version, role, hosts: missing, ports, now: new Date(), address: (h) => config.hosts[h]!.address });
     const token = await requireToken(config.stateDir, config.router.urls, 'the processes it starts could not sign their heartbeats');
+    comeback = await routerComeback(ctx, loaded, ops.deps);
     result = await deploy(ops.deps, {
       service, version, role, token, env: ctx.env, parallel: opts.parallel, allowPartial: opts.allowPartial,
       ...(ports === undefined ? {} : { ports }), ...(sync === undefined ? {} : { sync }),
@@ -58,7 +61,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   const summary = {
     service: service.name, version, promoted: role.kind === 'target', canary: role.kind === 'canary' ? role.weight : null,
     previousTarget: result.previousTarget, generation: result.generation, partial: result.partial, hosts: result.hosts,
-    processes: result.processes, elapsedMs: Date.now() - started, unchanged: result.unchanged, warnings,
+    processes: result.processes, elapsedMs: Date.now() - started, unchanged: result.unchanged, warnings, ...comeback,
   };
   let waitedMs: number | undefined;
   const previous = result.previousTarget;

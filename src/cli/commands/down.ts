@@ -4,6 +4,7 @@ import { parseProcessId } from '../../core/names.js';
 import type { Policy } from '../../core/policy-schema.js';
 import { Pm2Client, pm2DaemonPid } from '../../fleet/pm2-client.js';
 import { FleetSet } from '../../fleet/fleets.js';
+import { clearRouterIntent } from '../../fleet/router-intent.js';
 import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import { openProject } from '../project.js';
@@ -122,6 +123,8 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const remoteHosts = [...used].filter((h) => config.hosts[h] !== undefined && !config.hosts[h]!.local).sort();
   const localHomes = [...new Set([config.pm2Home, ...Object.values(config.hosts).filter((h) => h.local).map((h) => h.pm2Home ?? config.pm2Home)])];
 
+  // Stopped on purpose: no later command brings the router back (fleet/router-intent.ts).
+  await clearRouterIntent(config.stateDir);
   const remote = await downRemote(config, remoteHosts, services);
   const locals = (await Promise.all(localHomes.map((home) => downLocal(home, services)))).filter((l) => l !== undefined);
   const hosts = [...locals.map((l) => l.host), ...remote];

@@ -5,15 +5,14 @@ import { packageFile } from '../../package-root.js';
 import { usageError } from '../../core/errors.js';
 import { SERVICE_NAME } from '../../core/names.js';
 import { parseDocument, parse as parseYaml } from 'yaml';
-import { checkConfig, loadConfig } from '../../config/load.js';
+import { checkConfig } from '../../config/load.js';
 import { renderConfig } from '../../config/render.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
-import { openStore } from '../../store/open-store.js';
-import { ensureToken } from '../../store/token.js';
 import { ask } from '../ask.js';
 import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import type { Conversion } from '../ecosystem.js';
+import { completeExisting, writeState } from '../init-state.js';
 
 /** Config file names that count as "this folder already has a config". */
 const CONFIG_NAMES = [
@@ -50,21 +49,6 @@ function askListen(ctx: Context, given: string | undefined): Promise<string> {
   }, given);
 }
 
-/** Loads what was written (the checks every command makes), then makes the policy and token. */
-async function writeState(ctx: Context, configFile: string) {
-  const loaded = await loadConfig({ cwd: ctx.cwd, configPath: configFile, env: ctx.env });
-  for (const warning of loaded.warnings) ctx.out.warn(warning);
-  // With coordination.redis the policy lives in Redis: init creates it there.
-  const store = openStore(loaded.config);
-  const policy = await store.init().finally(() => store.close());
-  // The file store made the state folder; with Redis it still holds the token, logs and PM2 home.
-  await mkdir(loaded.config.stateDir, { recursive: true });
-  const token = await ensureToken(loaded.config.stateDir);
-  ctx.out.success(`${policy.created ? 'created' : 'kept'} the policy at ${store.location}`);
-  ctx.out.success(`${token.created ? 'created' : 'kept'} the token at ${token.path} (mode 0600)`);
-  return { stateDir: loaded.config.stateDir, policy: store.location, token: token.path, createdPolicy: policy.created, createdToken: token.created };
-}
-
 export const run: CommandModule['run'] = async (ctx, _args, options) => {
   if (options.from !== undefined && options.template !== undefined) {
     throw usageError('from_with_template', '--from takes the services from a PM2 ecosystem file and --template writes a sample one: use one of them.');
@@ -76,9 +60,8 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   }
   const configFile = resolve(ctx.cwd, ctx.options.config ?? 'switchyard.config.yaml');
   const existing = ctx.options.config !== undefined ? (existsSync(configFile) ? [configFile] : []) : CONFIG_NAMES.map((n) => join(ctx.cwd, n)).filter((p) => existsSync(p));
-  if (existing.length > 0 && options.force !== true) {
-    throw usageError('config_exists', `A config already exists at ${existing[0]}: pass --force to overwrite it, or edit it by hand.`);
-  }
+  // A config of its own is never touched without --force: init makes only what is missing of the state.
+  if (existing.length > 0 && options.force !== true) return completeExisting(ctx, existing[0]!, options);
 
   if (typeof options.from === 'string') {
     const listen = await askListen(ctx, options.listen as string | undefined);

@@ -4,6 +4,7 @@ import type { CommandModule } from '../commands.js';
 import { printPlan } from '../dry-run.js';
 import { commandOps } from '../ops-deps.js';
 import { openProject } from '../project.js';
+import { routerComeback, type RouterComebackFields } from '../router-comeback.js';
 import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
 
@@ -13,15 +14,21 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   const { loaded, store } = await openProject(ctx);
   const service = pickService(ctx, loaded.config);
   const ops = commandOps(ctx, loaded, store, 'promote', { startDaemon: false });
-  const result = await promote(ops.deps, { service, version, dryRun: options.dryRun === true }).finally(() => ops.close());
-  if (options.dryRun === true) return printPlan(ctx, result.before, result.after, []);
-  if (result.unchanged) {
-    ctx.out.success(`${service.name}: ${version} is already the target (generation ${result.generation}); nothing to do`);
-    ctx.out.result({ ok: true, service: service.name, target: version, previousTarget: version, generation: result.generation, unchanged: true, draining: [] });
-    return;
+  const dryRun = options.dryRun === true;
+  let comeback: RouterComebackFields | undefined;
+  let result;
+  try {
+    if (!dryRun) comeback = await routerComeback(ctx, loaded, ops.deps);
+    result = await promote(ops.deps, { service, version, dryRun });
+  } finally {
+    await ops.close();
   }
-  const previous = result.previousTarget;
-  ctx.out.success(`${service.name}: ${version} is the target (generation ${result.generation})${previous ? `; ${previous} is draining${result.drainDeadline ? ` until ${result.drainDeadline} at the latest` : ''}` : ''}`);
+  if (dryRun) return printPlan(ctx, result.before, result.after, []);
+  const previous = result.unchanged ? version : result.previousTarget;
+  ctx.out.success(result.unchanged
+    ? `${service.name}: ${version} is already the target (generation ${result.generation}); nothing to do`
+    : `${service.name}: ${version} is the target (generation ${result.generation})${previous ? `; ${previous} is draining${result.drainDeadline ? ` until ${result.drainDeadline} at the latest` : ''}` : ''}`);
+  // Said after an unchanged promote too: nothing routes while the router is down.
   const warnings = await routerWarnings(loaded.config, (m) => ctx.out.warn(m));
-  ctx.out.result({ ok: true, service: service.name, target: version, previousTarget: previous, generation: result.generation, draining: result.draining, warnings });
+  ctx.out.result({ ok: true, service: service.name, target: version, previousTarget: previous, generation: result.generation, ...(result.unchanged ? { unchanged: true } : {}), draining: result.draining, warnings, ...comeback });
 };

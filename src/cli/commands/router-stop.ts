@@ -1,5 +1,6 @@
 import { usageError } from '../../core/errors.js';
 import { Pm2Client, pm2DaemonRunning } from '../../fleet/pm2-client.js';
+import { clearRouterIntent } from '../../fleet/router-intent.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 import { stopLeftoverDataPlane } from '../../host/data-plane.js';
@@ -16,6 +17,8 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const configured = loaded.config.router.listen;
   const named = options.listen === undefined ? ROUTER_PM2_NAME : routerPm2Name(configured, parseListenOption(options.listen));
   const pm2Home = loaded.config.pm2Home;
+  // Stopped on purpose: no later command brings it back (fleet/router-intent.ts).
+  if (named === ROUTER_PM2_NAME || options.all === true) await clearRouterIntent(loaded.config.stateDir);
   // A stop must not start a PM2 daemon just to find nothing there.
   if (!pm2DaemonRunning(pm2Home)) {
     ctx.out.info(`the router is not running (no PM2 daemon in ${pm2Home})`);
