@@ -157,7 +157,8 @@ function planAll(input: ReconcileInput): ReconcilePlan {
           break;
         case 'active':
           if (down) plan.missing.push({ ...ref, version: p.version, pm2: pm2 === undefined ? 'missing' : pm2.status, takesLogins: servesLogins(p.version) });
-          if (servesLogins(p.version) && isGone(pm2?.status)) replace(plan, service, p);
+          // Not while a command (a deploy of that version) is starting processes of it there: it brings them back itself.
+          if (servesLogins(p.version) && isGone(pm2?.status) && !svc.processes.some((q) => q.version === p.version && q.host === p.host && q.state === 'starting')) replace(plan, service, p);
           break;
         case 'draining': {
           if (servesLogins(p.version)) break;

@@ -149,6 +149,7 @@ describe('planReconcile', () => {
     ['active target missing: replaced', withPm2(lobby([]), { 'lobby@1.5.0#0': '' }), ['missing lobby@1.5.0#0 missing takesLogins', 'replace 1.5.0 local lobby@1.5.0#0']],
     ['active target errored: replaced', withPm2(lobby([]), { 'lobby@1.5.0#0': 'errored' }), ['missing lobby@1.5.0#0 errored takesLogins', 'replace 1.5.0 local lobby@1.5.0#0']],
     ['active target restarting (launching): not replaced, PM2 brings it back', withPm2(lobby([]), { 'lobby@1.5.0#0': 'launching' }), ['missing lobby@1.5.0#0 launching takesLogins']],
+    ['lost while a deploy of its version starts there: left to the deploy', withPm2(lobby([claim('starting', OTHER, 'lobby@1.5.0#1.g9')]), { 'lobby@1.5.0#0': '' }), ['missing lobby@1.5.0#0 missing takesLogins']],
     ['two lost on one host: replaced together', withPm2(lobby([proc('lobby@1.5.0#1', 'active', 7502)]), { 'lobby@1.5.0#0': '', 'lobby@1.5.0#1': 'stopped' }), ['missing lobby@1.5.0#0 missing takesLogins', 'missing lobby@1.5.0#1 stopped takesLogins', 'replace 1.5.0 local lobby@1.5.0#0,lobby@1.5.0#1']],
     ['active canary missing: replaced', withPm2(lobby([proc('lobby@1.6.0#0', 'active', 7503)], '1.6.0'), { 'lobby@1.6.0#0': '' }), ['missing lobby@1.6.0#0 missing takesLogins', 'replace 1.6.0 local lobby@1.6.0#0']],
     ['regressed: no replacement either', { ...withPm2(lobby([]), { 'lobby@1.5.0#0': '' }), regression: { head: 7, highest: 9, evidence: 'test' } }, ['missing lobby@1.5.0#0 missing takesLogins', 'held 1']],
