@@ -225,8 +225,10 @@ export class World {
         if (began !== undefined && this.now() - began < DRAIN_TIMEOUT_MS - 5_000) this.violations.push(`stopped ${id} at its drain deadline ${Math.round((this.now() - began) / 1000)} s after its drain began (the timeout is ${DRAIN_TIMEOUT_MS / 1000} s): a clock made it fire early`);
       }
     }
-    // A process of the version logins go to may be stopped (a stale incarnation claimed before a rollback), never the last live one.
-    if (p.version === svc!.target || p.version === svc!.canary?.version) {
+    // A process of the version logins go to may be stopped under a claim made before its version took logins again
+    // (a stale incarnation, with a new one serving), never as the last live one. A failed or retired entry serves
+    // nothing, and one claimed lost is already gone: deleting those takes nothing away.
+    if (p.state === 'stopping' && p.reason !== 'lost' && (p.version === svc!.target || p.version === svc!.canary?.version)) {
       const others = svc!.processes.filter((e) => e.id !== id && e.version === p.version && e.state === 'active' && this.pm2.running.has(e.id));
       if (others.length === 0) this.violations.push(`stopped ${id}, the last live process of ${p.version}, while it is the ${p.version === svc!.target ? 'target' : 'canary'}`);
     }
