@@ -137,9 +137,15 @@ export async function launch(deps: OpsDeps, req: LaunchRequest): Promise<LaunchR
       }).catch(() => undefined))?.policy;
     }
 
-    // Deleting is authorised by the failed state the head now holds, and by nothing else.
+    // Deleting is authorised by the failed state the head now holds, and by nothing else. It goes through the
+    // connection the start used: a PM2 that stopped answering is not replaced by a new, empty daemon just to look.
     const toDelete = claimed.filter((c) => (refusal === undefined ? drop : ids).includes(c.spec.id));
-    const deletes = await actAuthorised(deps, toDelete.map((c) => ({ service: service.name, id: c.spec.id, host: c.spec.host, kind: 'delete' as const, run: (fleet) => fleet.remove(c.spec.id) })));
+    const started = (host: string) => ready.find((h) => h.job.host === host)?.fleet;
+    const sameFleets = {
+      get: async (host: string) => (started(host)?.broken === true ? undefined : started(host)),
+      require: async (host: string) => started(host) ?? deps.fleets.require(host),
+    };
+    const deletes = await actAuthorised({ ...deps, fleets: sameFleets }, toDelete.map((c) => ({ service: service.name, id: c.spec.id, host: c.spec.host, kind: 'delete' as const, run: (fleet) => fleet.remove(c.spec.id) })));
     const cleanup = new Map<string, string>();
     for (const d of deletes) {
       if (!d.done) cleanup.set(d.host, `${d.id} was not removed (${d.reason}); the router's reconcile loop deletes it once its entry says failed and PM2 answers`);

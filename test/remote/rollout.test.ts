@@ -82,4 +82,21 @@ describe.skipIf(SSH_SKIP !== undefined)('deploy → deploy → retire across two
     const procs = body.services.lobby.processes.filter((p: any) => p.state === 'active');
     expect(procs.map((p: any) => [p.host, p.pm2?.status])).toEqual([['east', 'online'], ['west', 'online']]);
   });
+
+  it('a version PM2 would read as a file name (1.4.0-rc.yml) is deployed, drained and retired on both hosts, then gone from PM2 there', async () => {
+    const rc = await project.json(['deploy', '1.4.0-rc.yml', '--sync', 'release']);
+    expect(rc.exitCode, rc.stderr).toBe(0);
+    const policy = await project.policy();
+    const ids = [mustInSlot(policy, '1.4.0-rc.yml', 0).id, mustInSlot(policy, '1.4.0-rc.yml', 1).id];
+    for (const [i, name] of ['east', 'west'].entries()) expect((await fleet.host(name).jlist()).map((p) => p.name)).toContain(ids[i]);
+    // Back to 1.1.0 (its draining processes take logins again): the rc drains to zero and the router stops it on both hosts; remote `remove` is done only when jlist no longer lists it.
+    const back = await project.json(['rollback', '--to', '1.1.0']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    const waited = await project.json(['drain', '1.4.0-rc.yml', '--wait', '--timeout', '40s']);
+    expect(waited.exitCode, waited.stderr).toBe(0);
+    const after = await project.policy();
+    expect([mustInSlot(after, '1.4.0-rc.yml', 0).state, mustInSlot(after, '1.4.0-rc.yml', 1).state]).toEqual(['retired', 'retired']);
+    for (const name of ['east', 'west']) expect((await fleet.host(name).jlist()).map((p) => p.name).filter((n) => n.includes('rc.yml'))).toEqual([]);
+    console.log(`[remote] 1.4.0-rc.yml: ${ids.join(', ')} deployed, drained and retired over ssh; PM2 lists neither`);
+  });
 });

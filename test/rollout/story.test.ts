@@ -179,8 +179,10 @@ describe('rollout story: deploy, promote, drain, retire', () => {
     // Claim → act → record: each process is claimed (starting) before it is started, and its stop
     // claimed (stopping) before it is stopped; the incarnation names the generation that claimed it.
     const step = (text: string) => revisions.find((r) => r.changes.includes(text))?.generation;
-    const oldId = `${service}@${OLD}#0.g1`;
-    const newId = `${service}@${NEW}#0.g3`;
+    // Names carry the claiming generation and a random part: read them from the policy.
+    const ids = (await project.policy()).services[service].processes.map((q: { id: string }) => q.id) as string[];
+    const oldId = ids.find((id) => id.startsWith(`${service}@${OLD}#0.g1r`))!;
+    const newId = ids.find((id) => id.startsWith(`${service}@${NEW}#0.g3r`))!;
     const claimedOld = step(`${oldId}: added (starting)`);
     const activeOld = step(`${oldId}: starting → active`);
     const targetOld = step(`${service}: target none → ${OLD}`);

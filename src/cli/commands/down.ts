@@ -74,9 +74,10 @@ async function downLocal(pm2Home: string, services: Set<string>): Promise<{ host
   const stopped: string[] = [];
   try {
     const listed = await pm2.list();
-    const ours = listed.filter((p) => belongsHere(p.name, services)).map((p) => p.name);
-    await Promise.all(ours.map(async (name) => {
-      await pm2.delete(name);
+    const ours = listed.filter((p) => belongsHere(p.name, services));
+    await Promise.all(ours.map(async ({ name, pmId }) => {
+      // By PM2's number: given a name like …1.4.0-rc.yml…, PM2 would read it as a file.
+      await pm2.delete(pmId);
       stopped.push(name);
     }));
     others = (await pm2.list()).map((p) => p.name);
@@ -88,6 +89,19 @@ async function downLocal(pm2Home: string, services: Set<string>): Promise<{ host
     if (!(await waitGone(daemonPid, 15_000))) throw failedError('daemon_did_not_stop', `the PM2 daemon of ${pm2Home} (pid ${daemonPid}) did not exit within 15s of SIGTERM.`);
   }
   return { host: { host: 'local', stopped: stopped.sort() }, daemon: { pm2Home, stopped: others.length === 0, others } };
+}
+
+/** Deletes every switchyard router of a local PM2 home (by PM2's number), leaving the rest to downLocal. */
+async function stopRouters(pm2Home: string): Promise<string[]> {
+  if (pm2DaemonPid(pm2Home) === undefined) return [];
+  const pm2 = await Pm2Client.connect(pm2Home);
+  try {
+    const routers = (await pm2.list()).filter((p) => isRouterPm2Name(p.name));
+    await Promise.all(routers.map((p) => pm2.delete(p.pmId)));
+    return routers.map((p) => p.name);
+  } finally {
+    pm2.disconnect();
+  }
 }
 
 async function downRemote(config: Config, hosts: string[], services: Set<string>): Promise<HostResult[]> {
@@ -125,8 +139,11 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
 
   // Stopped on purpose: no later command brings the router back (fleet/router-intent.ts).
   await clearRouterIntent(config.stateDir);
+  // The routers first: a router still running would see the processes go and start new ones in their place.
+  const routers = (await Promise.all(localHomes.map((home) => stopRouters(home)))).flat();
   const remote = await downRemote(config, remoteHosts, services);
   const locals = (await Promise.all(localHomes.map((home) => downLocal(home, services)))).filter((l) => l !== undefined);
+  if (locals[0] !== undefined) locals[0].host.stopped = [...locals[0].host.stopped, ...routers].sort();
   const hosts = [...locals.map((l) => l.host), ...remote];
   const daemons = locals.map((l) => l.daemon);
 

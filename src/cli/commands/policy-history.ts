@@ -1,5 +1,5 @@
 import { describeChange, diffPolicies } from '../../core/policy-diff.js';
-import type { Policy } from '../../core/policy-schema.js';
+import type { Change, Policy } from '../../core/policy-schema.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 import { renderTable } from '../table.js';
@@ -8,6 +8,8 @@ interface Revision {
   generation: number;
   updatedAt: string | null;
   changes: string[];
+  /** The operation that made it, who ran it (user and host, or the CI job), and the reason of a forced change. */
+  change?: Change;
   /** Why a revision file could not be read; its neighbours are still listed. */
   broken?: string;
 }
@@ -24,7 +26,7 @@ export const run: CommandModule['run'] = async (ctx) => {
     }
     const policy = await store.revision(entry.generation);
     const changes = diffPolicies(previous, policy).map(describeChange);
-    revisions.push({ generation: policy.generation, updatedAt: policy.updatedAt ?? null, changes });
+    revisions.push({ generation: policy.generation, updatedAt: policy.updatedAt ?? null, changes, ...(policy.change === undefined ? {} : { change: policy.change }) });
     previous = policy;
   }
   ctx.out.result({ ok: true, revisions });
@@ -38,5 +40,11 @@ export const run: CommandModule['run'] = async (ctx) => {
     if (r.changes.length > 0) return r.changes.join('; ');
     return r.generation === 0 ? 'created' : 'no change';
   };
-  ctx.out.print(renderTable([['generation', 'time', 'what changed'], ...revisions.map((r) => [String(r.generation), r.updatedAt ?? '-', describe(r)])]));
+  const who = (r: Revision): string => {
+    const c = r.change;
+    if (c === undefined) return '-';
+    const by = c.by?.ci ?? [c.by?.user, c.by?.host].filter(Boolean).join('@');
+    return `${c.op}${by === '' ? '' : ` by ${by}`}${c.forced === true ? ` (forced: ${c.reason ?? 'no reason'})` : ''}`;
+  };
+  ctx.out.print(renderTable([['generation', 'time', 'by', 'what changed'], ...revisions.map((r) => [String(r.generation), r.updatedAt ?? '-', who(r), describe(r)])]));
 };
