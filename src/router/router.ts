@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { TallyBook } from '../core/tally.js';
 import * as api from './api.js';
 import { ConnectionGuard, DEFAULT_LIMITS, type ConnectionLimits } from './connection-guard.js';
 import { healthz } from './health.js';
+import { createRouterServer } from './http-server.js';
 import { parseUrl, requestService, requestVersion, sendError } from './http-util.js';
 import { RouterMetrics } from './metrics.js';
 import type { PolicySourceHooks } from './policy-source.js';
@@ -21,14 +22,12 @@ import { buildStatus } from './status.js';
 import { WebView } from './ui/web-view.js';
 import { SessionBook, type CloseSessionsRequest } from './ws-sessions.js';
 import type { Policy } from '../core/policy-schema.js';
-import type { RouterEntry, StatusAlarm } from '../protocol/status-body.js';
-import { describeRegression } from '../core/regression.js';
+import type { RouterEntry } from '../protocol/status-body.js';
+import { routerAlarms } from './alarms.js';
 import type { RouterPorts } from './router-ports.js';
 
 export type { RouterOptions } from './router-state.js';
 export type { RouterPorts } from './router-ports.js';
-
-const MAX_HEADER_BYTES = 16 * 1024;
 
 const NOT_ORIGIN_FORM = 'The request target must be a path starting with "/" (like /games/1?x=2).';
 
@@ -42,18 +41,6 @@ function targetOf(req: IncomingMessage): NormalTarget {
   const target = req.url;
   if (target === undefined || !target.startsWith('/')) return { ok: false, message: NOT_ORIGIN_FORM };
   return normaliseTarget(target);
-}
-
-/** What a socket is told when it is dropped for being too slow or malformed, as node:http itself would answer. */
-function clientErrorAnswer(code: string | undefined): { status: number; error: string; message: string } {
-  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, error: 'headers_too_large', message: `Request headers are over ${MAX_HEADER_BYTES} bytes.` };
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, error: 'request_timeout', message: 'The request did not arrive in time (router.headersTimeout, router.requestTimeout).' };
-  return { status: 400, error: 'bad_request', message: 'The request could not be parsed as HTTP/1.1.' };
-}
-
-/** How often node:http looks for connections past their header or request timeout (its default is 30 s). */
-function checkingIntervalMs(limits: ConnectionLimits): number {
-  return Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)));
 }
 
 /**
@@ -95,11 +82,7 @@ export class Router {
       },
     };
     const watcher = options.policySource?.(hooks) ?? new PolicyWatcher(join(options.stateDir, 'policy.json'), { pollMs: options.policyPollMs ?? 1000, ...hooks });
-    const alarms = (): StatusAlarm[] => {
-      const own = watcher.regression?.();
-      const found = [...(own === undefined ? [] : [{ kind: 'policy_regressed' as const, message: describeRegression(own), highest: own.highest }]), ...(ports.alarms?.() ?? [])];
-      return found.filter((a, i) => found.findIndex((b) => b.kind === a.kind) === i);
-    };
+    const alarms = routerAlarms(watcher, ports);
     const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, monotonicMs()), alarms });
     // Terminals are answered by what the data plane routes by: never sent to a version it cannot route to yet.
     const served = (): Policy | undefined => ports.dataPlane?.applied() ?? watcher.current();
@@ -131,35 +114,19 @@ export class Router {
     const proxyLimits = { ...DEFAULT_PROXY_LIMITS, ...options.proxy };
     this.gate = new ProxyGate(proxyLimits, metrics.registry);
     this.proxy = new HttpProxy({ headersTimeoutMs: 30_000, bodyTimeoutMs: 60_000, connectionsPerUpstream: proxyLimits.connectionsPerProcess, listenHost: `${options.host}:${options.port}`, recorder: metrics.requests });
-    this.server = createServer({
-      maxHeaderSize: MAX_HEADER_BYTES,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: checkingIntervalMs(limits),
-    }, (req, res) => {
-      this.handle(req, res).catch((error: unknown) => {
-        this.log(`internal error on ${req.method} ${req.url}: ${(error as Error).stack ?? String(error)}`);
-        sendError(res, 500, 'internal', 'The router failed on this request; it keeps serving others.');
-      });
-    });
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
-    // Without a listener node drops a CONNECT without a word; answer it like any other unsupported request.
-    this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-      socket.on('error', () => socket.destroy());
-      rejectUpgrade(socket, 405, 'method_not_allowed', 'CONNECT is not supported: the router is not a forward proxy.');
-    });
-    // Malformed, oversized or too slow: answer if no response has started, and destroy the socket either way.
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-      const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-      if (!socket.writable || inFlight?.headersSent === true) return socket.destroy();
-      const answer = clientErrorAnswer(error.code);
-      rejectUpgrade(socket, answer.status, answer.error, answer.message);
-    });
-    this.server.on('connection', (socket: Socket) => {
-      if (!this.guard.admit(socket)) return;
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+    this.server = createRouterServer(limits, {
+      request: (req, res) => {
+        this.handle(req, res).catch((error: unknown) => {
+          this.log(`internal error on ${req.method} ${req.url}: ${(error as Error).stack ?? String(error)}`);
+          sendError(res, 500, 'internal', 'The router failed on this request; it keeps serving others.');
+        });
+      },
+      upgrade: (req, socket, head) => this.upgrade(req, socket, head),
+      connection: (socket) => {
+        if (!this.guard.admit(socket)) return;
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+      },
     });
   }
 
