@@ -14,12 +14,13 @@ let fleet: SshdFleet;
 let project: RemoteProject;
 /** The ids 1.0.0 was started under on east (slot 0) and west (slot 1), incarnation included. */
 let ids: [string, string];
+let router: Awaited<ReturnType<RemoteProject['startRouter']>>;
 
 beforeAll(async () => {
   if (SSH_SKIP !== undefined) return;
   fleet = await startSshdHosts(['east', 'west']);
   project = await makeRemoteProject(fleet, { ports: '17450-17489' });
-  await project.startRouter();
+  router = await project.startRouter();
   const deployed = await project.json(['deploy', '1.0.0', '--sync', 'release']);
   expect(deployed.exitCode, deployed.stderr).toBe(0);
   const policy = await project.policy();
@@ -83,6 +84,8 @@ describe.skipIf(SSH_SKIP !== undefined)('logs and down on ssh hosts', () => {
   });
 
   it('down --yes stops the processes on every host and keeps the policy', async () => {
+    // down stops the routers PM2 runs; this one runs in the foreground, and would start what down stops again.
+    await router.stop();
     const before = (await project.policy()).generation;
     const { exitCode, body, stderr } = await project.json(['down', '--yes']);
     expect(exitCode, stderr).toBe(0);

@@ -46,7 +46,8 @@ export interface RemoteProject {
   /** `--json` result of a command (stdout parsed). */
   json(args: string[], env?: Record<string, string | undefined>): Promise<{ exitCode: number; body: Record<string, any>; stderr: string }>;
   policy(): Promise<Policy>;
-  startRouter(): Promise<{ log(): string }>;
+  /** A router run in the foreground (`router run`), as a child of the test: `down` stops routers under PM2, not this one. */
+  startRouter(): Promise<{ log(): string; stop(): Promise<void> }>;
   cleanup(): Promise<void>;
 }
 
@@ -103,7 +104,15 @@ export async function makeRemoteProject(fleet: SshdFleet, opts: { ports?: string
         if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the router did not start: ${log()}`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      return { log };
+      return {
+        log,
+        async stop() {
+          if (child.exitCode !== null) return;
+          const gone = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          await gone;
+        },
+      };
     },
     async cleanup() {
       await children.killAll();
