@@ -103,7 +103,9 @@ export class ReconcileLoop {
   private async pass(): Promise<ReconcilePlan> {
     const policy = await this.deps.store.read();
     const observed = await this.observe(policy);
-    const snapshot = this.snapshots.take(policy, observed, (owner) => this.deps.ownerAlive(owner));
+    // This loop is alive, but its start claims are worked on only while a replacement runs.
+    const ownerAlive = (owner: Owner) => (owner.id === this.deps.self.id ? (this.replacer?.busy() ?? false) : this.deps.ownerAlive(owner));
+    const snapshot = this.snapshots.take(policy, observed, ownerAlive);
     const plan = planReconcile({ policy, observed, grace: this.deps.grace, self: this.deps.self, ...snapshot });
     this.deps.onObserved?.(plan.missing, plan.orphans, snapshot.regression);
     this.reportMissing(plan.missing);

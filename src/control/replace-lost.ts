@@ -76,6 +76,11 @@ export class LostReplacer {
     }
   }
 
+  /** Whether a replacement is under way (its start claims are being worked on). */
+  busy(): boolean {
+    return this.running.size > 0;
+  }
+
   /** Resolves once every replacement under way has ended (for a clean stop, and for tests). */
   async idle(): Promise<void> {
     while (this.running.size > 0) await Promise.all(this.running.values());

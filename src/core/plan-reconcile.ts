@@ -240,7 +240,9 @@ function isSelf(owner: Owner | undefined, self: Owner): boolean {
 function abandoned(p: ProcessEntry, input: ReconcileInput): boolean {
   const owner = p.owner;
   if (owner === undefined) return true;
-  if (isSelf(owner, input.self)) return false;
+  // This loop's own stop claims are its to finish; its own start claims only while a replacement works on them
+  // (one left behind by a record that never landed, or a head that went back, is abandoned like any other).
+  if (isSelf(owner, input.self)) return p.state === 'starting' && input.owners.get(owner.id) === false;
   const alive = input.owners.get(owner.id);
   if (alive !== undefined) return !alive;
   const lease = owner.leaseMs ?? leaseFromTimes(owner.until, p.since);

@@ -19,7 +19,7 @@ const OTHER: Owner = { id: 'deploy-alive', until: FUTURE };
 const DEAD: Owner = { id: 'deploy-dead', pid: 4242, until: FUTURE };
 const EXPIRED: Owner = { id: 'deploy-expired', until: PAST };
 const UNSURE: Owner = { id: 'deploy-remote' };
-const ALIVE: Record<string, boolean | undefined> = { 'deploy-alive': true, 'deploy-dead': false, 'deploy-expired': undefined, 'deploy-remote': undefined };
+const ALIVE: Record<string, boolean | undefined> = { 'deploy-alive': true, 'deploy-dead': false, 'deploy-expired': undefined, 'deploy-remote': undefined, 'router-idle': false };
 
 const TARGET = proc('lobby@1.5.0#0', 'active', 7501);
 const OLD = 'lobby@1.4.0#0';
@@ -41,6 +41,8 @@ interface Case {
   /** How long this loop has watched each claim or drain, by process id (default: since long ago). */
   seen?: Record<string, number>;
   regression?: Regression;
+  /** This loop's identity (default SELF). */
+  self?: Owner;
 }
 
 /** Every live process of the policy, online, with `changes` on top (status '' drops the process). */
@@ -70,7 +72,7 @@ function plan(c: Case): ReconcilePlan {
     grace: { lobby: c.grace ?? 2, chat: c.grace ?? 2 },
     nowMs: c.nowMs ?? NOW_MS,
     seen: new Map(all.map((p) => [seenKey(p), c.seen?.[p.id] ?? Number.POSITIVE_INFINITY])),
-    self: SELF,
+    self: c.self ?? SELF,
     owners: new Map(Object.entries(ALIVE)),
     regression: c.regression,
   });
@@ -132,6 +134,8 @@ describe('planReconcile', () => {
     ['stopping of an expired owner: take it over', { policy: lobby([claim('stopping', EXPIRED)]) }, ['takeOver lobby@1.9.0#0.g9']],
     ['stopping without an owner: take it over', { policy: lobby([claim('stopping', undefined)]) }, ['takeOver lobby@1.9.0#0.g9']],
     ['stopping of an owner that cannot be told, no lease: leave it', { policy: lobby([claim('stopping', UNSURE)]) }, []],
+    ['starting of self while a replacement works on it: left', { policy: lobby([claim('starting', SELF)]) }, []],
+    ['starting of self that no replacement works on: abandoned', { policy: lobby([claim('starting', { ...SELF, id: 'router-idle' })]), self: { id: 'router-idle' } }, ['abandon lobby@1.9.0#0.g9']],
     ['stopping of self past its own lease: still self', { policy: lobby([claim('stopping', { ...SELF, until: PAST })]) }, ['stop lobby@1.9.0#0.g9']],
     // Starting claims.
     ['starting of a dead owner: abandon it', { policy: lobby([claim('starting', DEAD)]) }, ['abandon lobby@1.9.0#0.g9']],
