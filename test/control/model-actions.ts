@@ -37,7 +37,9 @@ export type Action =
   | { kind: 'fault'; fault: WriteFault | 'read' | 'staleList'; skip?: number }
   /** The store's head goes back `n` generations (a failover that lost commits, a restored backup). */
   | { kind: 'goBack'; n: number }
-  | { kind: 'race'; a: Action; b: Action };
+  | { kind: 'race'; a: Action; b: Action }
+  /** Steps one after the other, as one action (a scenario a planted bug needs, drawn whole). */
+  | { kind: 'seq'; steps: Action[] };
 
 const TOKEN = 'a'.repeat(64);
 
@@ -52,6 +54,9 @@ export async function performAction(world: World, action: Action): Promise<void>
   switch (action.kind) {
     case 'race':
       await Promise.all([world.run(action.a), world.run(action.b)]);
+      return;
+    case 'seq':
+      for (const step of action.steps) await world.run(step);
       return;
     case 'deploy':
       return world.command('deploy', { ...place(action), ...(action.crash === undefined ? {} : { crash: action.crash }) }, (deps) =>

@@ -73,8 +73,14 @@ const AROUND: Record<string, fc.Arbitrary<Action>> = {
     ...common,
     // A deploy from a CI runner whose clock is 90 s slow, watched by passes while it starts.
     { weight: 3, arbitrary: raceOf(fc.record({ kind: fc.constant('deploy' as const), version, role: fc.constantFrom('target' as const, 'active' as const), skewMs: fc.constant(-90_000) }) as fc.Arbitrary<Action>, fc.constant({ kind: 'ticks' as const, n: 6, gapMs: 2 })) },
-    // A promote from a clock 5 minutes slow: the old target's drain deadline is written 5 minutes early.
-    { weight: 2, arbitrary: fc.record({ kind: fc.constant('promote' as const), version, skewMs: fc.constant(-300_000) }) as fc.Arbitrary<Action> },
+    // A promote from a clock 5 minutes slow: the old target's drain deadline is written 5 minutes early; terminals
+    // keep it from draining, and 6 minutes later the deadline must not have come.
+    { weight: 2, arbitrary: fc.tuple(version, version, fc.integer({ min: 1, max: 3 })).filter(([a, b]) => a !== b).map(([a, b, n]) => ({ kind: 'seq' as const, steps: [
+      { kind: 'deploy' as const, version: a, role: 'target' as const }, { kind: 'connect' as const, n }, { kind: 'beat' as const },
+      { kind: 'deploy' as const, version: b, role: 'active' as const }, { kind: 'promote' as const, version: b, skewMs: -300_000 },
+      { kind: 'tick' as const }, { kind: 'advance' as const, ms: 6 * 60_000 }, { kind: 'tick' as const },
+    ] })) as fc.Arbitrary<Action> },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('promote' as const), version, skewMs: fc.constant(-300_000) }) as fc.Arbitrary<Action> },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('deploy' as const), version, role: fc.constant('active' as const) }) as fc.Arbitrary<Action> },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(30_000, 6 * 60_000) }) as fc.Arbitrary<Action> },
   ),
