@@ -1,0 +1,69 @@
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { configText, mapFilesText, type HaproxySettings } from './config-text.js';
+import type { Desired } from './desired.js';
+import { mapFile, MAP_NAMES, type Layout } from './layout.js';
+import type { HaproxyProcess } from './process.js';
+
+/**
+ * The config and map files in HAProxy's folder, kept in step with what
+ * the applier has applied at run time. HAProxy reads them on every start
+ * and reload, whoever makes it (SIGUSR2 to the master, a package upgrade,
+ * config management): in step, such a reload comes back routing by the
+ * current generation rather than by an old one. They are read back on
+ * every pass (a few small files), so a file someone else edited is found
+ * and written again. Each file is replaced whole (written beside it, then
+ * renamed), the config only after `haproxy -c` has accepted it.
+ */
+export class ConfigFiles {
+  /** Path → the text this router last wrote there: a file that differs from it was changed by someone else. */
+  private readonly written = new Map<string, string>();
+
+  constructor(
+    private readonly haproxy: HaproxyProcess,
+    private readonly settings: HaproxySettings,
+  ) {}
+
+  /** Files someone else changed since this router wrote them (read back from disk). */
+  async edited(): Promise<string[]> {
+    const changed: string[] = [];
+    for (const [path, mine] of this.written) {
+      if ((await readFile(path, 'utf8').catch(() => undefined)) !== mine) changed.push(basename(path));
+    }
+    return changed;
+  }
+
+  /**
+   * Writes what differs on disk: the config first, so its servers exist
+   * before the maps that point at them (a map file is created empty when
+   * missing, since `haproxy -c` loads every map the config names).
+   */
+  async write(desired: Desired, layout: Layout): Promise<void> {
+    const { dir } = this.settings;
+    const maps = mapFilesText(desired, layout);
+    const wanted: Array<[string, string]> = [[this.haproxy.configPath, configText(this.settings, desired, layout)], ...MAP_NAMES.map((name): [string, string] => [mapFile(dir, name), maps[name]])];
+    const onDisk = new Map<string, string | undefined>();
+    for (const [path] of wanted) {
+      const text = await readFile(path, 'utf8').catch(() => undefined);
+      onDisk.set(path, text);
+      if (text === undefined && path !== this.haproxy.configPath) await this.replace(path, '');
+    }
+    for (const [path, text] of wanted) {
+      if (onDisk.get(path) === text) this.written.set(path, text);
+      else await this.replace(path, text, path === this.haproxy.configPath ? (next) => this.haproxy.validate(next) : undefined);
+    }
+  }
+
+  private async replace(path: string, text: string, check?: (path: string) => Promise<void>): Promise<void> {
+    const next = `${path}.${process.pid}.next`;
+    await writeFile(next, text);
+    try {
+      await check?.(next);
+    } catch (error) {
+      await unlink(next).catch(() => undefined);
+      throw error;
+    }
+    await rename(next, path);
+    this.written.set(path, text);
+  }
+}
