@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { closeAllBackends, startBackend, type BackendAnswer, type BackendEcho, type BackendServer } from '../helpers/backends.js';
 import { haproxyMissing, startHaproxyRouter, type HaproxyRouter } from '../helpers/haproxy.js';
 import { closeHttp, http, postJson } from '../helpers/http.js';
 import { buildPolicy, stopAllRouters, type ServiceSpec } from '../helpers/router-process.js';
+import { openSocket, roundTrip } from './support.js';
 
 /**
  * HAProxy as the data plane, end to end: a real `router run` with
@@ -110,7 +110,7 @@ describe.skipIf(missing)('HAProxy data plane: routing', () => {
   it('passes WebSocket upgrades through to the matching version', async () => {
     const socket = await openSocket(`${router.edge.replace('http', 'ws')}/live?switchyard-version=1.4.0`);
     try {
-      expect((await roundTrip(socket, 'hi')).version).toBe('1.4.0');
+      expect((await roundTrip<BackendEcho>(socket, 'hi')).version).toBe('1.4.0');
     } finally {
       socket.close();
     }
@@ -157,23 +157,3 @@ describe.skipIf(missing)('HAProxy data plane: routing', () => {
     expect(edge.json()).toEqual(own.json());
   });
 });
-
-function openSocket(url: string): Promise<WebSocket> {
-  return new Promise((done, fail) => {
-    const socket = new WebSocket(url, { handshakeTimeout: 5_000 });
-    socket.once('open', () => done(socket));
-    socket.once('error', fail);
-    socket.once('unexpected-response', (_req, res) => fail(new Error(`upgrade refused: ${res.statusCode}`)));
-  });
-}
-
-function roundTrip(socket: WebSocket, text: string): Promise<BackendEcho> {
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no echo of ${text}`)), 5_000);
-    socket.once('message', (data) => {
-      clearTimeout(timer);
-      done(JSON.parse(String(data)) as BackendEcho);
-    });
-    socket.send(text);
-  });
-}
