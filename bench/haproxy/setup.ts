@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Policy } from '../../dist/core/policy-schema.js';
-import { quotedJson } from '../../dist/haproxy/config-text.js';
+import { quotedJson } from '../../dist/haproxy/rules.js';
 import { PolicyStore } from '../../dist/store/policy-store.js';
 import { ensureToken } from '../../dist/store/token.js';
 import { SWITCHYARD_BIN } from '../router/http.js';

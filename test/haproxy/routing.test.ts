@@ -79,6 +79,34 @@ describe.skipIf(missing)('HAProxy data plane: routing', () => {
     }
   });
 
+  it('gives every carrier, service header and path the router\'s answer', async () => {
+    const cases: [string, Record<string, string>][] = [
+      // The service header naming the only service, or empty, takes the full chain rather than the one-lookup path.
+      ['/a', { 'x-switchyard-service': 'lobby', 'x-switchyard-version': '1.6.0' }],
+      ['/a', { 'x-switchyard-service': '', 'x-switchyard-version': '1.6.0' }],
+      ['/a', { 'x-switchyard-service': 'nope', 'x-switchyard-version': '1.6.0' }],
+      // The header wins even when it names no served version (no fallback to the query parameter).
+      ['/a?switchyard-version=1.6.0', { 'x-switchyard-version': '1.9.0' }],
+      ['/a', { 'x-switchyard-version': 'not-a-version' }],
+      ['/a', { cookie: 'switchyard-version=1.9.0' }],
+      ['/a', {}],
+      // The router's own paths go to the router even with a served version; any other path under /v1/ too (it forwards).
+      ['/healthz', { 'x-switchyard-version': '1.6.0' }],
+      ['/v1/users', { 'x-switchyard-version': '1.6.0' }],
+      ['/healthzz', { 'x-switchyard-version': '1.6.0' }],
+      ['/uix', { 'x-switchyard-version': '1.5.0' }],
+    ];
+    for (const [path, headers] of cases) {
+      const edge = await viaEdge(path, headers);
+      const own = await viaRouter(path, headers);
+      const what = `${path} ${JSON.stringify(headers)}`;
+      expect(edge.status, what).toBe(own.status);
+      if (own.status !== 200) expect(edge.json(), what).toEqual(own.json());
+      else if (path === '/healthz') expect(edge.json().generation, what).toBe(own.json().generation);
+      else expect(edge.json<BackendAnswer>().version, what).toBe(own.json<BackendAnswer>().version);
+    }
+  });
+
   it('answers an unserved version with the router\'s own 404 body', async () => {
     for (const path of ['/a?switchyard-version=1.9.0', '/v1/resolve?version=1.9.0']) {
       const edge = await viaEdge(path);
