@@ -112,7 +112,8 @@ export class HaproxyDataPlane {
     const error =
       this.error ??
       (behind ? `HAProxy has applied generation ${this.applied ?? 'none'} of ${current}; catching up` : null) ??
-      (this.drift.open ? `HAProxy is out of step with generation ${this.applied} (${drift.last!.what}); repairing` : null);
+      (this.drift.open ? `HAProxy is out of step with generation ${this.applied} (${drift.last!.what}); repairing` : null) ??
+      (this.files.failure === null ? null : `HAProxy's config and maps on disk could not be written, so a reload would bring back an older state: ${this.files.failure}`);
     return { kind: 'haproxy', generation: this.applied, ok: error === null, error, drift };
   }
 
@@ -199,7 +200,8 @@ export class HaproxyDataPlane {
         if (plan.reload !== undefined) throw new Error(`after a reload HAProxy still cannot apply generation ${policy.generation}: ${plan.reload}`);
       }
       for (const command of plan.commands) await this.process.api.run(command);
-      await this.files.write(desired, plan.layout);
+      // Routed already; the files follow in the background (a failure shows in status).
+      this.files.write(desired, plan.layout).catch(() => undefined);
       if (this.applied !== policy.generation) this.opts.log(`HAProxy applied generation ${policy.generation} (${plan.commands.length} runtime commands${reload === undefined ? ', no reload' : ''})`);
       this.applied = policy.generation;
       this.appliedPolicyObject = policy;

@@ -18,14 +18,47 @@ import type { HaproxyProcess } from './process.js';
 export class ConfigFiles {
   /** Path → the text this router last wrote there: a file that differs from it was changed by someone else. */
   private readonly written = new Map<string, string>();
+  /** The latest state asked for and not yet being written: a burst of generations is written once. */
+  private pending: { desired: Desired; layout: Layout } | undefined;
+  private writing: Promise<void> | undefined;
+  /** Why the last write failed (null: the files hold what was asked for last). */
+  failure: string | null = null;
 
   constructor(
     private readonly haproxy: HaproxyProcess,
     private readonly settings: HaproxySettings,
   ) {}
 
-  /** Files someone else changed since this router wrote them (read back from disk). */
+  /**
+   * Queues the files for a state and resolves once the disk holds it (or
+   * a state queued after it); rejects when that write failed. Writing
+   * takes a `haproxy -c` of the config, so the applier does not wait for
+   * it before routing by a new generation: the disk follows a moment later.
+   */
+  write(desired: Desired, layout: Layout): Promise<void> {
+    this.pending = { desired, layout };
+    this.writing ??= this.drain().finally(() => (this.writing = undefined));
+    return this.writing.then(() => {
+      if (this.failure !== null) throw new Error(this.failure);
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending !== undefined) {
+      const { desired, layout } = this.pending;
+      this.pending = undefined;
+      try {
+        await this.writeNow(desired, layout);
+        this.failure = null;
+      } catch (error) {
+        this.failure = (error as Error).message;
+      }
+    }
+  }
+
+  /** Files someone else changed since this router wrote them (read back from disk; none while a write of ours is under way). */
   async edited(): Promise<string[]> {
+    if (this.writing !== undefined) return [];
     const changed: string[] = [];
     for (const [path, mine] of this.written) {
       if ((await readFile(path, 'utf8').catch(() => undefined)) !== mine) changed.push(basename(path));
@@ -38,7 +71,7 @@ export class ConfigFiles {
    * before the maps that point at them (a map file is created empty when
    * missing, since `haproxy -c` loads every map the config names).
    */
-  async write(desired: Desired, layout: Layout): Promise<void> {
+  private async writeNow(desired: Desired, layout: Layout): Promise<void> {
     const { dir } = this.settings;
     const maps = mapFilesText(desired, layout);
     const wanted: Array<[string, string]> = [[this.haproxy.configPath, configText(this.settings, desired, layout)], ...MAP_NAMES.map((name): [string, string] => [mapFile(dir, name), maps[name]])];
