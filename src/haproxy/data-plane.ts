@@ -158,7 +158,7 @@ export class HaproxyDataPlane {
   private async launch(): Promise<number> {
     const policy = this.opts.current();
     const desired = policy === undefined ? NO_SERVICES : describePolicy(policy, this.down);
-    await this.files.write(desired, freshLayout(desired));
+    await this.files.write(desired, freshLayout(desired), 0);
     this.worker = await this.process.start();
     return this.worker;
   }
@@ -192,7 +192,7 @@ export class HaproxyDataPlane {
       if (what !== undefined) this.drift.foundNow(what, new Date());
       if (reload !== undefined) {
         this.opts.log(`HAProxy reload (seamless) for generation ${policy.generation}: ${reload}`);
-        await this.files.write(desired, freshLayout(desired));
+        await this.files.write(desired, freshLayout(desired), 0);
         this.worker = await this.process.reload();
         this.opts.log(`HAProxy reloaded (worker ${this.worker})`);
         observed = await this.process.api.observe(this.opts.settings.dir);

@@ -15,12 +15,16 @@ import type { HaproxyProcess } from './process.js';
  * and written again. Each file is replaced whole (written beside it, then
  * renamed), the config only after `haproxy -c` has accepted it.
  */
+/** How long the state must stay the same before it is written: a rollout's burst of generations costs one write. */
+const SETTLE_MS = 100;
+
 export class ConfigFiles {
   /** Path → the text this router last wrote there: a file that differs from it was changed by someone else. */
   private readonly written = new Map<string, string>();
   /** The latest state asked for and not yet being written: a burst of generations is written once. */
   private pending: { desired: Desired; layout: Layout } | undefined;
   private writing: Promise<void> | undefined;
+  private settleMs = SETTLE_MS;
   /** Why the last write failed (null: the files hold what was asked for last). */
   failure: string | null = null;
 
@@ -31,12 +35,14 @@ export class ConfigFiles {
 
   /**
    * Queues the files for a state and resolves once the disk holds it (or
-   * a state queued after it); rejects when that write failed. Writing
-   * takes a `haproxy -c` of the config, so the applier does not wait for
-   * it before routing by a new generation: the disk follows a moment later.
+   * a state queued after it); rejects when that write failed. A write
+   * takes a `haproxy -c` of the config (tens of ms of CPU), so the applier
+   * routes by a new generation without waiting for it, and a burst of
+   * generations is written once, after `settleMs` without a newer one.
    */
-  write(desired: Desired, layout: Layout): Promise<void> {
+  write(desired: Desired, layout: Layout, settleMs = SETTLE_MS): Promise<void> {
     this.pending = { desired, layout };
+    this.settleMs = settleMs;
     this.writing ??= this.drain().finally(() => (this.writing = undefined));
     return this.writing.then(() => {
       if (this.failure !== null) throw new Error(this.failure);
@@ -45,7 +51,12 @@ export class ConfigFiles {
 
   private async drain(): Promise<void> {
     while (this.pending !== undefined) {
-      const { desired, layout } = this.pending;
+      let seen: typeof this.pending;
+      do {
+        seen = this.pending;
+        if (this.settleMs > 0) await new Promise((r) => setTimeout(r, this.settleMs));
+      } while (this.pending !== seen);
+      const { desired, layout } = this.pending!;
       this.pending = undefined;
       try {
         await this.writeNow(desired, layout);
