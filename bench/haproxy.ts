@@ -35,13 +35,13 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Client } from 'undici';
 import { wrkTool, type LoadTool } from './router/load.js';
 import { startNginx, stopNginx } from './router/nginx.js';
 import { BACKEND_BODY_TEXT } from './router/backend-body.js';
 import { alternatingWrk } from './haproxy/alternate.js';
+import { cpuRow, HEADER, propagation, ratioRow, type Target } from './haproxy/figures.js';
 import { startHandWritten, startSwitchyard, stopSwitchyard, versionsPolicy, type SwitchyardEdge, type VersionBackend } from './haproxy/setup.js';
-import { commandOutput, treeCpuMicros, defaultJsonPath, fmt, fmtInt, freePort, httpGet, log, mdTable, median, npmCommand, percentile, replaceDocsBlock, runBench, sleep, spawnChild, stopChild, which, writeJson, type BenchJson, type Child, type SummaryRow } from './util.js';
+import { commandOutput, treeCpuMicros, defaultJsonPath, fmt, fmtInt, freePort, httpGet, log, mdTable, median, npmCommand, replaceDocsBlock, runBench, spawnChild, stopChild, which, writeJson, type BenchJson, type Child, type SummaryRow } from './util.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOCS = join(ROOT, 'docs', 'performance.md');
@@ -49,7 +49,6 @@ const BEGIN = '<!-- bench:haproxy:begin (written by `npm run bench:haproxy -- --
 const END = '<!-- bench:haproxy:end -->';
 const VERSIONS = ['1.0.0', '1.1.0'];
 const VERSION = VERSIONS[0]!;
-const HEADER = 'x-switchyard-version';
 
 const { values: flags } = parseArgs({
   options: {
@@ -91,76 +90,6 @@ async function cleanup(): Promise<void> {
   if (scratch !== '') await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void cleanup().finally(() => process.exit(130)));
-
-interface Target {
-  key: string;
-  label: string;
-  url: string;
-  body: string;
-  rps: number[];
-  p99ms: number[];
-  errors: number;
-  /** The serving process (with its children): its CPU time per answered request is measured, µs per run. */
-  pid?: number;
-  cpuUs: number[];
-  /** Versions the header alternates between (a proxy row); else every request carries the first. */
-  versions: string[];
-}
-
-/** Policy writes alternating between two policies; for each, ms until HAProxy answers 1.2.0 as that policy says. */
-async function propagation(e: SwitchyardEdge, backends: VersionBackend[], writes: number): Promise<{ p50: number; p99: number; max: number; missed: number }> {
-  const withNew = versionsPolicy(backends, [{ version: '1.2.0', port: backends[0]!.port }]);
-  const without = versionsPolicy(backends);
-  const client = new Client(e.edgeUrl);
-  const times: number[] = [];
-  let missed = 0;
-  try {
-    for (let i = 0; i < writes; i++) {
-      const adding = i % 2 === 0;
-      const started = performance.now();
-      const written = await e.store.write(adding ? withNew : without, e.generation);
-      e.generation = written.generation;
-      const deadline = started + 5000;
-      let seen = false;
-      while (performance.now() < deadline) {
-        const res = await client.request({ path: '/', method: 'GET', headers: { [HEADER]: '1.2.0' } });
-        await res.body.dump();
-        if ((res.statusCode === 200) === adding) {
-          seen = true;
-          break;
-        }
-        await sleep(1);
-      }
-      if (seen) times.push(performance.now() - started);
-      else missed++;
-    }
-  } finally {
-    await client.close();
-  }
-  return { p50: percentile(times, 50), p99: percentile(times, 99), max: Math.max(...times), missed };
-}
-
-function ratioRow(figure: string, a: Target, b: Target | undefined, target: number | null, note?: string): SummaryRow {
-  const ma = median(a.rps);
-  if (b === undefined) return { figure, measured: `${fmtInt(ma)} req/s`, comparison: '—', ratio: 'n/a', target: '—', result: 'skipped', note: note ?? 'comparison not available' };
-  const mb = median(b.rps);
-  const ratio = ma / mb;
-  return {
-    figure,
-    measured: `${fmtInt(ma)} req/s`,
-    comparison: `${b.label}: ${fmtInt(mb)} req/s`,
-    ratio: `${fmt(ratio)}×`,
-    target: target === null ? '—' : `≥ ${target}×`,
-    result: target === null ? 'info' : ratio >= target ? 'met' : 'missed',
-  };
-}
-
-/** Less sensitive to a busy machine than throughput: the server CPU each answer costs (b's µs ÷ a's, so above 1 is a cheaper). */
-function cpuRow(figure: string, a: Target, b: Target | undefined): SummaryRow {
-  const [ca, cb] = [median(a.cpuUs), median(b?.cpuUs ?? [])];
-  const compared = b === undefined ? { comparison: '—', ratio: 'n/a', result: 'skipped' as const, note: 'comparison not available' } : { comparison: `${b.label}: ${fmt(cb)} µs/request`, ratio: `${fmt(cb / ca)}×`, result: 'info' as const };
-  return { figure, measured: `${fmt(ca)} µs/request`, target: '—', ...compared };
-}
 
 async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
