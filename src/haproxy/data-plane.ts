@@ -170,6 +170,8 @@ export class HaproxyDataPlane {
       if (!(await this.process.answering())) {
         this.opts.log(`HAProxy is not answering: restarting it with generation ${policy?.generation ?? 'none'} applied in full`);
         this.opts.log(`HAProxy restarted (worker ${await this.launch()})`);
+        // A fresh HAProxy is finished by this pass (drain states), which is not someone else's change.
+        this.inStepWith = undefined;
       }
       if (policy === undefined) return;
       const desired = describePolicy(policy, this.down);

@@ -69,8 +69,9 @@ describe.skipIf(missing)('HAProxy data plane: supervision', () => {
   let b160: BackendServer;
 
   it('restarts a killed HAProxy and applies the whole policy again', async () => {
-    [b150, b160] = await Promise.all([startBackend({ version: '1.5.0' }), startBackend({ version: '1.6.0' })]);
-    const router = await startHaproxyRouter({ policy: buildPolicy({ lobby: { target: '1.5.0', processes: [{ version: '1.5.0', port: b150.port }] } }, 1) });
+    [b150, b160] = await Promise.all([startBackend({ version: '1.5.0' }), startBackend({ version: '1.5.0', process: 'lobby@1.5.0#1' })]);
+    // A draining process beside an active one of its version: the restarted HAProxy must be told to drain it again.
+    const router = await startHaproxyRouter({ policy: buildPolicy({ lobby: { target: '1.5.0', processes: [{ version: '1.5.0', port: b150.port }, { version: '1.5.0', port: b160.port, index: 1, state: 'draining' }] } }, 1) });
     routers.push(router);
     await router.waitApplied(1);
     const before = await router.workerPid();
@@ -78,8 +79,11 @@ describe.skipIf(missing)('HAProxy data plane: supervision', () => {
     await waitFor('a new HAProxy worker', async () => (await router.workerPid()) !== before);
     await router.waitApplied(1);
     const answer = await http(`${router.edge}/x`, { headers: { 'x-switchyard-version': '1.5.0' } });
-    expect(answer.json<BackendAnswer>().version).toBe('1.5.0');
+    expect(answer.json<BackendAnswer>().process).toBe('lobby@1.5.0#0');
     expect(router.stderr()).toMatch(/HAProxy is not answering: restarting it with generation 1 applied in full/);
+    await waitFor('the draining process drained again', async () => (await router.api.observe(router.haproxyDir)).servers.find((x) => x.port === b160.port)?.admin === 'drain');
+    // Its own restart is not drift: nobody else changed HAProxy.
+    expect(((await router.dataPlane()) as unknown as { drift: { found: number } }).drift.found).toBe(0);
   });
 
   it('keeps serving under load while the router is dead, and resyncs when it is back', async () => {
