@@ -8,7 +8,7 @@ import { describePolicy, type Desired, type IsDown } from './desired.js';
 import { describeDrift, DriftBook } from './drift.js';
 import { ConfigFiles } from './files.js';
 import { mapFile, type MapName } from './layout.js';
-import { planChanges } from './plan.js';
+import { planChanges, type Plan } from './plan.js';
 import { HaproxyProcess } from './process.js';
 
 export interface HaproxyDataPlaneOptions {
@@ -163,6 +163,25 @@ export class HaproxyDataPlane {
     return this.worker;
   }
 
+  /**
+   * What HAProxy holds, the plan from it, and what someone else changed: a
+   * worker this router did not start (a reload), files edited on disk,
+   * rules other than the ones it writes (then a reload is due).
+   */
+  private async look(desired: Desired): Promise<{ plan: Plan; notes: string[]; reload: string | undefined }> {
+    const edited = await this.files.edited();
+    const observed = await this.process.api.observe(this.opts.settings.dir);
+    const plan = planChanges(desired, observed, this.mapPath);
+    const notes: string[] = [];
+    if (this.worker !== undefined && observed.worker !== this.worker) notes.push(`HAProxy was reloaded outside switchyard (worker ${this.worker} → ${observed.worker})`);
+    if (edited.length > 0) notes.push(`${edited.join(', ')} changed on disk by someone else`);
+    this.worker = observed.worker;
+    const otherRules = observed.rules === this.rules ? undefined : `HAProxy runs ${observed.rules === undefined ? 'rules switchyard did not write' : `rules ${observed.rules}`}, not the rules ${this.rules} this switchyard writes for router.haproxy`;
+    if (otherRules !== undefined) notes.push(otherRules);
+    // Someone else's config may be what HAProxy runs now: a seamless reload puts switchyard's back.
+    return { plan, notes, reload: otherRules ?? (edited.includes('haproxy.cfg') ? 'haproxy.cfg was changed on disk by someone else' : plan.reload) };
+  }
+
   private async pass(): Promise<void> {
     if (this.released) return;
     const policy = this.opts.current();
@@ -178,17 +197,8 @@ export class HaproxyDataPlane {
       const wish = wishOf(policy, this.down);
       // Left in step with this very wish by the last pass: whatever differs now was changed by someone else.
       const checking = this.inStepWith === wish;
-      const edited = await this.files.edited();
-      let observed = await this.process.api.observe(this.opts.settings.dir);
-      let plan = planChanges(desired, observed, this.mapPath);
-      const notes: string[] = [];
-      if (this.worker !== undefined && observed.worker !== this.worker) notes.push(`HAProxy was reloaded outside switchyard (worker ${this.worker} → ${observed.worker})`);
-      if (edited.length > 0) notes.push(`${edited.join(', ')} changed on disk by someone else`);
-      this.worker = observed.worker;
-      const otherRules = observed.rules === this.rules ? undefined : `HAProxy runs ${observed.rules === undefined ? 'rules switchyard did not write' : `rules ${observed.rules}`}, not the rules ${this.rules} this switchyard writes for router.haproxy`;
-      if (otherRules !== undefined) notes.push(otherRules);
-      // Someone else's config may be what HAProxy runs now: a seamless reload puts switchyard's back.
-      const reload = otherRules ?? (edited.includes('haproxy.cfg') ? 'haproxy.cfg was changed on disk by someone else' : plan.reload);
+      const { notes, reload, ...looked } = await this.look(desired);
+      let plan = looked.plan;
       const what = checking ? describeDrift(notes, plan.commands) : undefined;
       if (what !== undefined && !this.drift.open) this.opts.log(`HAProxy drift found (generation ${policy.generation}): ${what}; repairing`);
       if (what !== undefined) this.drift.foundNow(what, new Date());
@@ -197,8 +207,7 @@ export class HaproxyDataPlane {
         await this.files.write(desired, freshLayout(desired), 0);
         this.worker = await this.process.reload();
         this.opts.log(`HAProxy reloaded (worker ${this.worker})`);
-        observed = await this.process.api.observe(this.opts.settings.dir);
-        plan = planChanges(desired, observed, this.mapPath);
+        plan = planChanges(desired, await this.process.api.observe(this.opts.settings.dir), this.mapPath);
         if (plan.reload !== undefined) throw new Error(`after a reload HAProxy still cannot apply generation ${policy.generation}: ${plan.reload}`);
       }
       for (const command of plan.commands) await this.process.api.run(command);

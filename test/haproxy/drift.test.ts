@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DataPlaneDrift } from '../../src/protocol/status-body.js';
 import { statusProblems } from '../../src/cli/status-problems.js';
@@ -64,6 +65,8 @@ describe.skipIf(missing)('HAProxy data plane: drift', () => {
 
   it('routes the applied generation right through a reload someone else makes, and says so', async () => {
     const before = await router.workerPid();
+    // The files follow the runtime state in the background (one haproxy -c after 100 ms of quiet): wait until they hold generation 2.
+    await waitFor('the map files on disk to hold generation 2', async () => (await readFile(join(router.haproxyDir, 'only.map'), 'utf8')).includes('1.1.0 '));
     const p = probe(router.edge, bothVersions());
     await sleep(300);
     p.mark();
