@@ -28,7 +28,7 @@ export const CONFIG_DEFAULTS = {
     maxConnections: 10_000,
     maxConnectionsPerClient: 1000,
     dataPlane: 'builtin' as DataPlaneKind,
-    haproxy: { listen: '127.0.0.1:8080', bin: 'haproxy', forwardFor: false },
+    haproxy: { listen: '127.0.0.1:8080', bin: 'haproxy' },
   },
   /** The state folder, relative to the folder of the config file. */
   state: '.switchyard',

@@ -65,7 +65,7 @@ export function dataPlaneFor(input: DataPlaneInput): HostedDataPlane {
       router: config.router.listen,
       versionHeader: config.router.versionHeader,
       serviceHeader: config.router.serviceHeader,
-      forwardFor: h.forwardFor,
+      forwardFor: h.forwardFor === true,
     },
     current: input.loaded,
     down: input.down,

@@ -14,7 +14,7 @@ describe('router.dataPlane and router.haproxy', () => {
     const dir = await project({ [YAML_FILE]: 'router: {}\n' });
     const { config } = await loadConfig({ cwd: dir, env: {} });
     expect(config.router.dataPlane).toBe('builtin');
-    expect(config.router.haproxy).toEqual({ listen: { host: '127.0.0.1', port: 8080 }, bin: 'haproxy', threads: undefined, forwardFor: false });
+    expect(config.router.haproxy).toEqual({ listen: { host: '127.0.0.1', port: 8080 }, bin: 'haproxy', threads: undefined, forwardFor: undefined });
   });
 
   it('reads a HAProxy data plane', async () => {
