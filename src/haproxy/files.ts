@@ -5,6 +5,9 @@ import type { Desired } from './desired.js';
 import { mapFile, MAP_NAMES, type Layout } from './layout.js';
 import type { HaproxyProcess } from './process.js';
 
+/** How long the state must stay the same before it is written: a rollout's burst of generations costs one write. */
+const SETTLE_MS = 100;
+
 /**
  * The config and map files in HAProxy's folder, kept in step with what
  * the applier has applied at run time. HAProxy reads them on every start
@@ -15,9 +18,6 @@ import type { HaproxyProcess } from './process.js';
  * and written again. Each file is replaced whole (written beside it, then
  * renamed), the config only after `haproxy -c` has accepted it.
  */
-/** How long the state must stay the same before it is written: a rollout's burst of generations costs one write. */
-const SETTLE_MS = 100;
-
 export class ConfigFiles {
   /** Path → the text this router last wrote there: a file that differs from it was changed by someone else. */
   private readonly written = new Map<string, string>();
