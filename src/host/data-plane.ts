@@ -28,20 +28,19 @@ export interface DataPlaneInput {
 function exportMetrics(registry: Registry, status: () => DataPlaneStatus): void {
   const registers = [registry];
   const drift = () => status().drift ?? { found: 0, repaired: 0, last: null };
-  new Counter({ name: 'switchyard_dataplane_drift_found_total', help: 'Times HAProxy was found out of step with what the router had applied (a reload or a runtime change by someone else)', registers, collect() {
-    this.reset();
-    this.inc(drift().found);
-  } });
-  new Counter({ name: 'switchyard_dataplane_drift_repaired_total', help: 'Times HAProxy was brought back in step after drift', registers, collect() {
-    this.reset();
-    this.inc(drift().repaired);
-  } });
-  new Gauge({ name: 'switchyard_dataplane_in_step', help: '1 while HAProxy holds the policy the router serves, 0 while it catches up, refuses a command or has drifted', registers, collect() {
-    this.set(status().ok ? 1 : 0);
-  } });
-  new Gauge({ name: 'switchyard_dataplane_generation', help: 'Policy generation HAProxy has fully applied (-1 before the first)', registers, collect() {
-    this.set(status().generation ?? -1);
-  } });
+  const counter = (name: string, help: string, value: () => number) =>
+    new Counter({ name, help, registers, collect() {
+      this.reset();
+      this.inc(value());
+    } });
+  const gauge = (name: string, help: string, value: () => number) =>
+    new Gauge({ name, help, registers, collect() {
+      this.set(value());
+    } });
+  counter('switchyard_dataplane_drift_found_total', 'Times HAProxy was found out of step with what the router had applied (a reload or a runtime change by someone else)', () => drift().found);
+  counter('switchyard_dataplane_drift_repaired_total', 'Times HAProxy was brought back in step after drift', () => drift().repaired);
+  gauge('switchyard_dataplane_in_step', '1 while HAProxy holds the policy the router serves; 0 while it catches up, refuses a command, has drifted or its files could not be written', () => (status().ok ? 1 : 0));
+  gauge('switchyard_dataplane_generation', 'Policy generation HAProxy has fully applied (-1 before the first)', () => status().generation ?? -1);
 }
 
 /**
