@@ -8,7 +8,7 @@ import { describePolicy, type Desired, type IsDown } from './desired.js';
 import { describeDrift, DriftBook } from './drift.js';
 import { ConfigFiles } from './files.js';
 import { mapFile, type MapName } from './layout.js';
-import { planChanges, type Plan } from './plan.js';
+import { planChanges, type Observed, type Plan } from './plan.js';
 import { HaproxyProcess } from './process.js';
 
 export interface HaproxyDataPlaneOptions {
@@ -158,7 +158,7 @@ export class HaproxyDataPlane {
   private async launch(): Promise<number> {
     const policy = this.opts.current();
     const desired = policy === undefined ? NO_SERVICES : describePolicy(policy, this.down);
-    await this.files.write(desired, freshLayout(desired), 0);
+    await this.files.write(desired, freshLayout(desired), { settleMs: 0 });
     this.worker = await this.process.start();
     return this.worker;
   }
@@ -168,9 +168,8 @@ export class HaproxyDataPlane {
    * worker this router did not start (a reload), files edited on disk,
    * rules other than the ones it writes (then a reload is due).
    */
-  private async look(desired: Desired): Promise<{ plan: Plan; notes: string[]; reload: string | undefined }> {
-    const edited = await this.files.edited();
-    const observed = await this.process.api.observe(this.opts.settings.dir);
+  private look(desired: Desired, observed: Observed): { plan: Plan; notes: string[]; reload: string | undefined } {
+    const edited = this.files.edited();
     const plan = planChanges(desired, observed, this.mapPath);
     const notes: string[] = [];
     if (this.worker !== undefined && observed.worker !== this.worker) notes.push(`HAProxy was reloaded outside switchyard (worker ${this.worker} → ${observed.worker})`);
@@ -186,7 +185,9 @@ export class HaproxyDataPlane {
     if (this.released) return;
     const policy = this.opts.current();
     try {
-      if (!(await this.process.answering())) {
+      // Most passes find HAProxy answering: its pid is looked at only when its socket does not.
+      const observed = await this.process.api.observe(this.opts.settings.dir).catch(() => undefined);
+      if (observed === undefined && !(await this.process.answering())) {
         this.opts.log(`HAProxy is not answering: restarting it with generation ${policy?.generation ?? 'none'} applied in full`);
         this.opts.log(`HAProxy restarted (worker ${await this.launch()})`);
         // A fresh HAProxy is finished by this pass (drain states), which is not someone else's change.
@@ -197,22 +198,23 @@ export class HaproxyDataPlane {
       const wish = wishOf(policy, this.down);
       // Left in step with this very wish by the last pass: whatever differs now was changed by someone else.
       const checking = this.inStepWith === wish;
-      const { notes, reload, ...looked } = await this.look(desired);
+      const { notes, reload, ...looked } = this.look(desired, observed ?? (await this.process.api.observe(this.opts.settings.dir)));
       let plan = looked.plan;
       const what = checking ? describeDrift(notes, plan.commands) : undefined;
       if (what !== undefined && !this.drift.open) this.opts.log(`HAProxy drift found (generation ${policy.generation}): ${what}; repairing`);
       if (what !== undefined) this.drift.foundNow(what, new Date());
       if (reload !== undefined) {
         this.opts.log(`HAProxy reload (seamless) for generation ${policy.generation}: ${reload}`);
-        await this.files.write(desired, freshLayout(desired), 0);
+        await this.files.write(desired, freshLayout(desired), { settleMs: 0 });
         this.worker = await this.process.reload();
         this.opts.log(`HAProxy reloaded (worker ${this.worker})`);
         plan = planChanges(desired, await this.process.api.observe(this.opts.settings.dir), this.mapPath);
         if (plan.reload !== undefined) throw new Error(`after a reload HAProxy still cannot apply generation ${policy.generation}: ${plan.reload}`);
       }
       for (const command of plan.commands) await this.process.api.run(command);
-      // Routed already; the files follow in the background (a failure shows in status).
-      this.files.write(desired, plan.layout).catch(() => undefined);
+      // Routed already; the files follow in the background (a failure shows in status), written only when what they hold changes.
+      const held = `${wish}|${JSON.stringify([...plan.layout.slots, ...plan.layout.bindings])}`;
+      this.files.write(desired, plan.layout, { key: held }).catch(() => undefined);
       if (this.applied !== policy.generation) this.opts.log(`HAProxy applied generation ${policy.generation} (${plan.commands.length} runtime commands${reload === undefined ? ', no reload' : ''})`);
       this.applied = policy.generation;
       this.appliedPolicyObject = policy;

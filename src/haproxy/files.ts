@@ -1,9 +1,16 @@
+import { statSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { configText, mapFilesText, type HaproxySettings } from './config-text.js';
 import type { Desired } from './desired.js';
 import { mapFile, MAP_NAMES, type Layout } from './layout.js';
 import type { HaproxyProcess } from './process.js';
+
+/** A file's identity: replaced, rewritten or removed, it changes. */
+function stampOf(path: string): string {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st === undefined ? 'missing' : `${st.ino}:${st.size}:${st.mtimeMs}`;
+}
 
 /** How long the state must stay the same before it is written: a rollout's burst of generations costs one write. */
 const SETTLE_MS = 100;
@@ -19,10 +26,12 @@ const SETTLE_MS = 100;
  * renamed), the config only after `haproxy -c` has accepted it.
  */
 export class ConfigFiles {
-  /** Path → the text this router last wrote there: a file that differs from it was changed by someone else. */
-  private readonly written = new Map<string, string>();
+  /** Path → the text this router last wrote there, and the file's identity then (a file that changed since was changed by someone else). */
+  private readonly written = new Map<string, { text: string; stamp: string }>();
   /** The latest state asked for and not yet being written: a burst of generations is written once. */
-  private pending: { desired: Desired; layout: Layout } | undefined;
+  private pending: { desired: Desired; layout: Layout; key: string | undefined } | undefined;
+  /** The key of the state the files hold (undefined: unknown, write again). */
+  private heldKey: string | undefined;
   private writing: Promise<void> | undefined;
   private settleMs = SETTLE_MS;
   /** Why the last write failed (null: the files hold what was asked for last). */
@@ -39,9 +48,12 @@ export class ConfigFiles {
    * takes a `haproxy -c` of the config (tens of ms of CPU), so the applier
    * routes by a new generation without waiting for it, and a burst of
    * generations is written once, after `settleMs` without a newer one.
+   * A state with the `key` of the one the files hold already is skipped.
    */
-  write(desired: Desired, layout: Layout, settleMs = SETTLE_MS): Promise<void> {
-    this.pending = { desired, layout };
+  write(desired: Desired, layout: Layout, opts: { settleMs?: number; key?: string } = {}): Promise<void> {
+    if (opts.key !== undefined && opts.key === this.heldKey && this.writing === undefined) return Promise.resolve();
+    const settleMs = opts.settleMs ?? SETTLE_MS;
+    this.pending = { desired, layout, key: opts.key };
     this.settleMs = settleMs;
     this.writing ??= this.drain().finally(() => (this.writing = undefined));
     return this.writing.then(() => {
@@ -56,24 +68,28 @@ export class ConfigFiles {
         seen = this.pending;
         if (this.settleMs > 0) await new Promise((r) => setTimeout(r, this.settleMs));
       } while (this.pending !== seen);
-      const { desired, layout } = this.pending!;
+      const { desired, layout, key } = this.pending!;
       this.pending = undefined;
       try {
         await this.writeNow(desired, layout);
         this.failure = null;
+        this.heldKey = key;
       } catch (error) {
         this.failure = (error as Error).message;
+        this.heldKey = undefined;
       }
     }
   }
 
-  /** Files someone else changed since this router wrote them (read back from disk; none while a write of ours is under way). */
-  async edited(): Promise<string[]> {
+  /**
+   * Files someone else changed since this router wrote them, none while a
+   * write of ours is under way. Every pass asks, so it looks at each file's
+   * inode, size and mtime (a few small syscalls) rather than reading it.
+   */
+  edited(): string[] {
     if (this.writing !== undefined) return [];
-    const changed: string[] = [];
-    for (const [path, mine] of this.written) {
-      if ((await readFile(path, 'utf8').catch(() => undefined)) !== mine) changed.push(basename(path));
-    }
+    const changed = [...this.written].filter(([path, mine]) => stampOf(path) !== mine.stamp).map(([path]) => basename(path));
+    if (changed.length > 0) this.heldKey = undefined;
     return changed;
   }
 
@@ -93,7 +109,7 @@ export class ConfigFiles {
       if (text === undefined && path !== this.haproxy.configPath) await this.replace(path, '');
     }
     for (const [path, text] of wanted) {
-      if (onDisk.get(path) === text) this.written.set(path, text);
+      if (onDisk.get(path) === text) this.written.set(path, { text, stamp: stampOf(path) });
       else await this.replace(path, text, path === this.haproxy.configPath ? (next) => this.haproxy.validate(next) : undefined);
     }
   }
@@ -108,6 +124,6 @@ export class ConfigFiles {
       throw error;
     }
     await rename(next, path);
-    this.written.set(path, text);
+    this.written.set(path, { text, stamp: stampOf(path) });
   }
 }

@@ -4,8 +4,9 @@ import { emptyMaps, type AdminState, type Command, type Observed, type ObservedS
 
 /**
  * HAProxy's runtime API over its admin socket: one connection per command
- * (HAProxy answers and closes in non-interactive mode), each bounded by a
- * timeout so a hung HAProxy cannot stall the router.
+ * (HAProxy answers and closes in non-interactive mode), or several reads
+ * on one connection in its prompt mode; each bounded by a timeout so a
+ * hung HAProxy cannot stall the router.
  */
 export class RuntimeApi {
   constructor(
@@ -14,11 +15,27 @@ export class RuntimeApi {
   ) {}
 
   send(command: string): Promise<string> {
+    return this.exchange(`${command}\n`, command);
+  }
+
+  /**
+   * Several commands on one connection (the applier's reads, every pass):
+   * in prompt mode HAProxy ends each answer with "\n> ", so the answers
+   * come apart there; no answer of these commands has a line starting so.
+   */
+  async sendAll(commands: string[]): Promise<string[]> {
+    const text = await this.exchange(`prompt\n${commands.join('\n')}\nquit\n`, commands[0] ?? '');
+    const answers = text.split('\n> ').slice(1, commands.length + 1);
+    if (answers.length !== commands.length) throw new Error(`HAProxy answered ${answers.length} of ${commands.length} commands on one connection`);
+    return answers;
+  }
+
+  private exchange(input: string, first: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = createConnection(this.socketPath);
       const chunks: Buffer[] = [];
-      const timer = setTimeout(() => socket.destroy(new Error(`HAProxy did not answer "${command.split(' ').slice(0, 3).join(' ')}" within ${this.timeoutMs} ms`)), this.timeoutMs);
-      socket.on('connect', () => socket.end(`${command}\n`));
+      const timer = setTimeout(() => socket.destroy(new Error(`HAProxy did not answer "${first.split(' ').slice(0, 3).join(' ')}" within ${this.timeoutMs} ms`)), this.timeoutMs);
+      socket.on('connect', () => socket.end(input));
       socket.on('data', (chunk: Buffer) => chunks.push(chunk));
       socket.on('error', (error) => {
         clearTimeout(timer);
@@ -45,15 +62,15 @@ export class RuntimeApi {
 
   /** What HAProxy holds now: its worker and rules, the slot backends, their servers with state and sessions, and the maps. */
   async observe(dir: string): Promise<Observed> {
-    const [info, states, stats, ...maps] = await Promise.all([
-      this.send('show info'),
-      this.send('show servers state'),
+    const [info, states, stats, ...maps] = await this.sendAll([
+      'show info',
+      'show servers state',
       // Backends (type 2) and servers (type 4): every backend has a BACKEND row, even one without servers.
-      this.send('show stat -1 6 -1'),
-      ...MAP_NAMES.map((name) => this.send(`show map ${mapFile(dir, name)}`)),
+      'show stat -1 6 -1',
+      ...MAP_NAMES.map((name) => `show map ${mapFile(dir, name)}`),
     ]);
-    const rows = statRows(stats);
-    const observed: Observed = { ...parseInfo(info), backends: parseBackends(rows), servers: parseServers(states, parseSessions(rows)), maps: emptyMaps() };
+    const rows = statRows(stats!);
+    const observed: Observed = { ...parseInfo(info!), backends: parseBackends(rows), servers: parseServers(states!, parseSessions(rows)), maps: emptyMaps() };
     MAP_NAMES.forEach((name, i) => (observed.maps[name as MapName] = parseMap(maps[i]!)));
     return observed;
   }

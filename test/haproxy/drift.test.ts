@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DataPlaneDrift } from '../../src/protocol/status-body.js';
 import { statusProblems } from '../../src/cli/status-problems.js';
@@ -105,6 +105,17 @@ describe.skipIf(missing)('HAProxy data plane: drift', () => {
     expect(d.last!.what).toMatch(/route\.map (held another value for lobby\|=1\.1\.0|lacked lobby\|=1\.0\.0)/);
     expect(await metric('switchyard_dataplane_drift_found_total')).toBe(2);
     expect(await metric('switchyard_dataplane_in_step')).toBe(1);
+  });
+
+  it('writes again a map file someone else changed on disk', async () => {
+    const file = join(router.haproxyDir, 'only.map');
+    const mine = await readFile(file, 'utf8');
+    await writeFile(file, '1.0.0 v_lobby_0\n');
+    await waitFor('the file to be written again', async () => (await readFile(file, 'utf8')) === mine);
+    const d = await drift();
+    expect(d.found).toBe(3);
+    expect(d.last!.what).toBe('only.map changed on disk by someone else');
+    expect(d.last!.repairedAt).not.toBeNull();
   });
 
   it('makes status --check fail while HAProxy is out of step', () => {
