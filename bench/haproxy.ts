@@ -2,10 +2,14 @@
  * The HAProxy data-plane benchmark (not a test): `npm run bench:haproxy [-- flags]`.
  *
  * In one run, servers pinned to CPU 0 and wrk to CPU 1 (taskset), the
- * targets alternated round by round and the median taken:
+ * targets alternated round by round and the median taken. The proxy rows
+ * route two versions to two backends (1.0.0 and 1.1.0, one process each,
+ * beside the proxies on CPU 0), the version header alternating from one
+ * request to the next (a wrk Lua script, bench/haproxy/alternate.ts):
  * switchyard's HAProxy (router.dataPlane: haproxy, one HAProxy thread)
- * against a hand-written HAProxy config (same backend, one thread),
- * against the router's built-in proxy and against nginx proxying by a map;
+ * against a hand-written HAProxy config (one header match per version,
+ * one thread) and against the router's built-in proxy; nginx proxying by
+ * a map (bench/router/nginx.ts routes one version, so it gets one);
  * GET /v1/resolve answered by HAProxy against nginx's fixed answer and
  * against HAProxy's own fixed answer (a hand-written `http-request return`,
  * the ceiling of any answer HAProxy gives itself); bare
@@ -31,19 +35,20 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Client } from 'undici';
-import { autocannonTool, wrkTool, type LoadTool } from './router/load.js';
+import { wrkTool, type LoadTool } from './router/load.js';
 import { startNginx, stopNginx } from './router/nginx.js';
-import { basePolicy, checked } from './router/policies.js';
 import { BACKEND_BODY_TEXT } from './router/backend-body.js';
-import { startHandWritten, startSwitchyard, stopSwitchyard, type SwitchyardEdge } from './haproxy/setup.js';
-import { commandOutput, treeCpuMicros, defaultJsonPath, fmt, fmtInt, freePort, httpGet, log, mdTable, median, npmCommand, percentile, replaceDocsBlock, runBench, sleep, spawnChild, stopChild, which, writeJson, type BenchJson, type Child, type SummaryRow } from './util.js';
+import { alternatingWrk } from './haproxy/alternate.js';
+import { cpuRow, HEADER, propagation, ratioRow, type Target } from './haproxy/figures.js';
+import { startHandWritten, startSwitchyard, stopSwitchyard, versionsPolicy, type SwitchyardEdge, type VersionBackend } from './haproxy/setup.js';
+import { commandOutput, treeCpuMicros, defaultJsonPath, fmt, fmtInt, freePort, httpGet, log, mdTable, median, npmCommand, replaceDocsBlock, runBench, spawnChild, stopChild, which, writeJson, type BenchJson, type Child, type SummaryRow } from './util.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOCS = join(ROOT, 'docs', 'performance.md');
 const BEGIN = '<!-- bench:haproxy:begin (written by `npm run bench:haproxy -- --write-docs`; edit outside these markers) -->';
 const END = '<!-- bench:haproxy:end -->';
-const VERSION = '1.0.0';
+const VERSIONS = ['1.0.0', '1.1.0'];
+const VERSION = VERSIONS[0]!;
 
 const { values: flags } = parseArgs({
   options: {
@@ -86,74 +91,6 @@ async function cleanup(): Promise<void> {
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void cleanup().finally(() => process.exit(130)));
 
-interface Target {
-  key: string;
-  label: string;
-  url: string;
-  body: string;
-  rps: number[];
-  p99ms: number[];
-  errors: number;
-  /** The serving process (with its children): its CPU time per answered request is measured, µs per run. */
-  pid?: number;
-  cpuUs: number[];
-}
-
-/** Policy writes alternating between two policies; for each, ms until HAProxy answers 1.1.0 as that policy says. */
-async function propagation(e: SwitchyardEdge, backendPort: number, writes: number): Promise<{ p50: number; p99: number; max: number; missed: number }> {
-  const withNew = checked({ ...basePolicy(backendPort), services: { bench: { target: '1.0.0', processes: [...basePolicy(backendPort).services.bench!.processes, { id: 'bench@1.1.0#0', version: '1.1.0', address: '127.0.0.1', port: backendPort, state: 'active' }] } } });
-  const without = basePolicy(backendPort);
-  const client = new Client(e.edgeUrl);
-  const times: number[] = [];
-  let missed = 0;
-  try {
-    for (let i = 0; i < writes; i++) {
-      const adding = i % 2 === 0;
-      const started = performance.now();
-      const written = await e.store.write(adding ? withNew : without, e.generation);
-      e.generation = written.generation;
-      const deadline = started + 5000;
-      let seen = false;
-      while (performance.now() < deadline) {
-        const res = await client.request({ path: '/', method: 'GET', headers: { 'x-switchyard-version': '1.1.0' } });
-        await res.body.dump();
-        if ((res.statusCode === 200) === adding) {
-          seen = true;
-          break;
-        }
-        await sleep(1);
-      }
-      if (seen) times.push(performance.now() - started);
-      else missed++;
-    }
-  } finally {
-    await client.close();
-  }
-  return { p50: percentile(times, 50), p99: percentile(times, 99), max: Math.max(...times), missed };
-}
-
-function ratioRow(figure: string, a: Target, b: Target | undefined, target: number | null, note?: string): SummaryRow {
-  const ma = median(a.rps);
-  if (b === undefined) return { figure, measured: `${fmtInt(ma)} req/s`, comparison: '—', ratio: 'n/a', target: '—', result: 'skipped', note: note ?? 'comparison not available' };
-  const mb = median(b.rps);
-  const ratio = ma / mb;
-  return {
-    figure,
-    measured: `${fmtInt(ma)} req/s`,
-    comparison: `${b.label}: ${fmtInt(mb)} req/s`,
-    ratio: `${fmt(ratio)}×`,
-    target: target === null ? '—' : `≥ ${target}×`,
-    result: target === null ? 'info' : ratio >= target ? 'met' : 'missed',
-  };
-}
-
-/** Less sensitive to a busy machine than throughput: the server CPU each answer costs (b's µs ÷ a's, so above 1 is a cheaper). */
-function cpuRow(figure: string, a: Target, b: Target | undefined): SummaryRow {
-  const [ca, cb] = [median(a.cpuUs), median(b?.cpuUs ?? [])];
-  const compared = b === undefined ? { comparison: '—', ratio: 'n/a', result: 'skipped' as const, note: 'comparison not available' } : { comparison: `${b.label}: ${fmt(cb)} µs/request`, ratio: `${fmt(cb / ca)}×`, result: 'info' as const };
-  return { figure, measured: `${fmt(ca)} µs/request`, target: '—', ...compared };
-}
-
 async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const haproxyPath = which('haproxy') ?? (existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : undefined);
@@ -171,19 +108,31 @@ async function main(): Promise<number> {
   if (!pinned) notes.push('Not pinned: servers and the load generator share both cores.');
   scratch = await mkdtemp(join(tmpdir(), 'sy-bench-hx-'));
   const wrk = which('wrk');
-  const tool: LoadTool | undefined = wrk !== undefined ? wrkTool(wrk, commandOutput(wrk, ['-v'])?.split('\n')[0] ?? '?', scratch, pinned ? ['taskset', '-c', '1'] : []) : await autocannonTool();
-  if (tool === undefined) throw new Error('no load generator: install wrk (apt-get install wrk)');
+  // The proxy rows alternate the version header request by request, which takes wrk's Lua.
+  if (wrk === undefined) throw new Error('bench:haproxy needs wrk (apt-get install wrk): its proxy rows alternate two versions by header with a wrk Lua script');
+  const loadPrefix = pinned ? ['taskset', '-c', '1'] : [];
+  const tool: LoadTool = wrkTool(wrk, commandOutput(wrk, ['-v'])?.split('\n')[0] ?? '?', scratch, loadPrefix);
+  const alternating = alternatingWrk(wrk, scratch, loadPrefix);
+  const load = (target: Target, durationS: number) =>
+    target.versions.length > 1
+      ? alternating({ url: target.url, header: HEADER, versions: target.versions, connections: S.connections, durationS })
+      : tool.run({ url: target.url, headers: { [HEADER]: VERSION }, connections: S.connections, threads: 1, durationS });
   const nginxPath = which('nginx') ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined);
 
-  log('starting the backend, switchyard with HAProxy, a hand-written HAProxy and nginx…');
-  const backendPort = await freePort();
-  const [node, ...nodeArgs] = [...serverPrefix, process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'router', 'servers.ts'), 'backend', String(backendPort)];
-  children.push(await spawnChild('backend', node!, nodeArgs, { cwd: ROOT, readyText: 'ready' }));
-  edge = await startSwitchyard(join(scratch, 'sy'), { router: await freePort(), edge: await freePort() }, basePolicy(backendPort), serverPrefix);
+  log(`starting a backend per version (${VERSIONS.join(', ')}), switchyard with HAProxy, a hand-written HAProxy and nginx…`);
+  const backends: VersionBackend[] = [];
+  for (const version of VERSIONS) {
+    const port = await freePort();
+    const [node, ...nodeArgs] = [...serverPrefix, process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'router', 'servers.ts'), 'backend', String(port)];
+    children.push(await spawnChild(`backend ${version}`, node!, nodeArgs, { cwd: ROOT, readyText: 'ready' }));
+    backends.push({ version, port });
+  }
+  const backendPort = backends[0]!.port;
+  edge = await startSwitchyard(join(scratch, 'sy'), { router: await freePort(), edge: await freePort() }, versionsPolicy(backends), serverPrefix);
   const resolvePath = `/v1/resolve?service=bench&version=${VERSION}`;
   const resolveBody = (await httpGet(`${edge.edgeUrl}${resolvePath}`)).body;
   const hand = { proxy: await freePort(), fixed: await freePort() };
-  const handChild = await startHandWritten(join(scratch, 'hand'), haproxyPath, hand, backendPort, VERSION, resolveBody, proxyPrefix);
+  const handChild = await startHandWritten(join(scratch, 'hand'), haproxyPath, hand, backends, resolveBody, proxyPrefix);
   children.push(handChild);
   let nginxPorts: { proxy: number; fixed: number } | undefined;
   let nginxPid: number | undefined;
@@ -194,35 +143,37 @@ async function main(): Promise<number> {
     nginxPid = nginx.pid;
   } else notes.push('nginx is not installed (apt-get install nginx): its rows are skipped.');
 
-  const t = (key: string, label: string, url: string, body: string, pid?: number): Target => ({ key, label, url, body, rps: [], p99ms: [], errors: 0, cpuUs: [], ...(pid === undefined ? {} : { pid }) });
+  const t = (key: string, label: string, url: string, body: string, pid?: number, versions = [VERSION]): Target => ({ key, label, url, body, rps: [], p99ms: [], errors: 0, cpuUs: [], versions, ...(pid === undefined ? {} : { pid }) });
   const haproxyPid = Number.parseInt(await readFile(join(edge.haproxyDir, 'haproxy.pid'), 'utf8'), 10);
   const all: Target[] = [
-    t('haproxy', "switchyard's HAProxy (proxy by version header)", `${edge.edgeUrl}/api/ping`, BACKEND_BODY_TEXT),
-    t('hand', 'hand-written HAProxy config', `http://127.0.0.1:${hand.proxy}/api/ping`, BACKEND_BODY_TEXT),
-    t('builtin', 'built-in proxy (router)', `${edge.routerUrl}/api/ping`, BACKEND_BODY_TEXT),
-    t('node', 'bare node:http (the backend itself)', `http://127.0.0.1:${backendPort}/api/ping`, BACKEND_BODY_TEXT),
+    t('haproxy', "switchyard's HAProxy (two versions by header)", `${edge.edgeUrl}/api/ping`, BACKEND_BODY_TEXT, haproxyPid, VERSIONS),
+    t('hand', 'hand-written HAProxy config (two versions by header)', `http://127.0.0.1:${hand.proxy}/api/ping`, BACKEND_BODY_TEXT, handChild.pid, VERSIONS),
+    t('builtin', 'built-in proxy (router, two versions by header)', `${edge.routerUrl}/api/ping`, BACKEND_BODY_TEXT, undefined, VERSIONS),
+    t('node', 'bare node:http (one backend itself)', `http://127.0.0.1:${backendPort}/api/ping`, BACKEND_BODY_TEXT),
     t('resolve', 'resolve answered by HAProxy', `${edge.edgeUrl}${resolvePath}`, resolveBody, haproxyPid),
     t('handFixed', "HAProxy's own fixed answer (resolve's body)", `http://127.0.0.1:${hand.fixed}${resolvePath}`, resolveBody, handChild.pid),
     ...(nginxPorts === undefined ? [] : [
-      t('nginxProxy', 'nginx proxy (map on version header)', `http://127.0.0.1:${nginxPorts.proxy}/api/ping`, BACKEND_BODY_TEXT),
+      t('nginxProxy', 'nginx proxy (map on version header, one version)', `http://127.0.0.1:${nginxPorts.proxy}/api/ping`, BACKEND_BODY_TEXT),
       t('nginxFixed', "nginx's fixed answer (resolve's body)", `http://127.0.0.1:${nginxPorts.fixed}${resolvePath}`, resolveBody, nginxPid),
     ]),
   ];
   const resolveKeys = new Set(['resolve', 'handFixed', 'nginxFixed']);
   const targets = onlyResolve ? all.filter((x) => resolveKeys.has(x.key)) : all;
   for (const target of targets) {
-    const answer = await httpGet(target.url, { 'x-switchyard-version': VERSION });
-    if (answer.status !== 200 || answer.body !== target.body) throw new Error(`${target.label} answered ${answer.status} ${answer.body.slice(0, 200)} before the load`);
+    for (const version of target.versions) {
+      const answer = await httpGet(target.url, { [HEADER]: version });
+      if (answer.status !== 200 || answer.body !== target.body) throw new Error(`${target.label} answered ${version} with ${answer.status} ${answer.body.slice(0, 200)} before the load`);
+    }
   }
   // A cold backend (JIT, first connections) would handicap whichever target runs first.
   log('warm-up, 2 s per target…');
-  for (const target of targets) await tool.run({ url: target.url, headers: { 'x-switchyard-version': VERSION }, connections: S.connections, threads: 1, durationS: 2 });
+  for (const target of targets) await load(target, 2);
   for (let round = 1; round <= S.rounds; round++) {
     // Each round starts one target later, so no target always runs first.
     for (const target of [...targets.slice(round - 1), ...targets.slice(0, round - 1)]) {
       log(`round ${round}/${S.rounds}: ${target.label}, ${S.durationS} s…`);
       const cpuBefore = target.pid === undefined ? 0 : treeCpuMicros(target.pid);
-      const r = await tool.run({ url: target.url, headers: { 'x-switchyard-version': VERSION }, connections: S.connections, threads: 1, durationS: S.durationS });
+      const r = await load(target, S.durationS);
       if (target.pid !== undefined) target.cpuUs.push((treeCpuMicros(target.pid) - cpuBefore) / r.requests);
       target.rps.push(r.rps);
       target.p99ms.push(r.p99ms);
@@ -240,10 +191,11 @@ async function main(): Promise<number> {
   let prop = { p50: NaN, p99: NaN, max: NaN, missed: 0 };
   if (!onlyResolve) {
     log(`policy change → HAProxy routing by it, ${S.propagationWrites} writes…`);
-    prop = await propagation(edge, backendPort, S.propagationWrites);
+    prop = await propagation(edge, backends, S.propagationWrites);
   }
   const rows: SummaryRow[] = onlyResolve ? resolveRows : [
-    ratioRow("switchyard's HAProxy vs a hand-written HAProxy config", by('haproxy')!, by('hand'), 0.95),
+    ratioRow("switchyard's HAProxy vs a hand-written HAProxy config (two versions by header)", by('haproxy')!, by('hand'), 0.95),
+    cpuRow("switchyard's HAProxy vs a hand-written HAProxy config, by HAProxy CPU per request", by('haproxy')!, by('hand')),
     ratioRow("switchyard's HAProxy vs the built-in proxy", by('haproxy')!, by('builtin'), 1.5),
     ratioRow("switchyard's HAProxy vs nginx proxy", by('haproxy')!, by('nginxProxy'), null, 'nginx not installed'),
     ...resolveRows,
@@ -267,7 +219,7 @@ async function main(): Promise<number> {
     rows, notes, others: null, details, data: { targets, propagation: prop }, ok: errors === 0 && prop.missed === 0,
   };
   const text = [
-    `Run ${startedAt}, \`${command}\`; ${pinned ? 'servers (backend, router, HAProxy, nginx) on CPU 0, wrk (1 thread, ' + S.connections + ' connections) on CPU 1' : 'unpinned'}; ${S.rounds} round(s) of ${S.durationS} s, medians; ${json.settings.haproxy}.`,
+    `Run ${startedAt}, \`${command}\`; ${pinned ? `servers (a backend per version, router, both HAProxies, nginx) on CPU 0, wrk (1 thread, ${S.connections} connections) on CPU 1` : 'unpinned'}; proxy rows alternate versions ${VERSIONS.join(' and ')} by header from one request to the next; ${S.rounds} round(s) of ${S.durationS} s, medians; ${json.settings.haproxy}.`,
     '',
     mdTable(['figure', 'measured', 'compared with (same run)', 'ratio', 'target', 'result'], rows.map((r) => [r.figure, r.measured, r.comparison, r.ratio, r.target, r.result === 'skipped' ? `skipped: ${r.note}` : r.result])),
     '',

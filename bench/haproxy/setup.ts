@@ -2,17 +2,18 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Policy } from '../../dist/core/policy-schema.js';
-import { quotedJson } from '../../dist/haproxy/config-text.js';
+import { quotedJson } from '../../dist/haproxy/rules.js';
 import { PolicyStore } from '../../dist/store/policy-store.js';
 import { ensureToken } from '../../dist/store/token.js';
 import { SWITCHYARD_BIN } from '../router/http.js';
+import { checked } from '../router/policies.js';
 import { httpGet, sleep, spawnChild, stopChild, waitFor, type Child } from '../util.js';
 
 /**
  * What the HAProxy benchmark runs, each pinned by the caller's prefix:
  * switchyard's router with its HAProxy data plane (one HAProxy thread),
  * and a hand-written HAProxy config routing the same version header to
- * the same backend, for "what HAProxy alone does".
+ * the same backends, for "what HAProxy alone does".
  */
 
 export interface SwitchyardEdge {
@@ -64,7 +65,7 @@ export async function startSwitchyard(dir: string, ports: { router: number; edge
   return edge;
 }
 
-/** SIGINT: the router stops its HAProxy; one it left behind is ended by the pid in its pid file. */
+/** SIGINT ends the router, which leaves its HAProxy serving (as a restart would): that is ended by the pid in its pid file. */
 export async function stopSwitchyard(edge: SwitchyardEdge): Promise<void> {
   await stopChild(edge.router, 'SIGINT', 15_000);
   let pid: number | undefined;
@@ -73,21 +74,41 @@ export async function stopSwitchyard(edge: SwitchyardEdge): Promise<void> {
   } catch {
     return;
   }
+  if (!alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && alive(pid); i++) await sleep(50);
+}
+
+function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
+    return true;
   } catch {
-    return;
+    return false;
   }
-  process.kill(pid, 'SIGTERM');
-  await sleep(500);
+}
+
+/** A backend of one version, as the bench starts it. */
+export interface VersionBackend {
+  version: string;
+  port: number;
+}
+
+/** The policy of the load rows: one service, one process per version, every version active. */
+export function versionsPolicy(backends: VersionBackend[], extra: VersionBackend[] = []): Policy {
+  const processes = [...backends, ...extra].map((b) => ({ id: `bench@${b.version}#0`, version: b.version, address: '127.0.0.1', port: b.port, state: 'active' as const }));
+  return checked({ schema: 1, generation: 0, services: { bench: { target: backends.at(-1)!.version, processes } } });
 }
 
 /**
- * fixedPort answers every request with \`fixedBody\` and the resolve answer's headers by
- * \`http-request return\`: HAProxy's own ceiling for an answer it gives itself.
+ * What a person would write to route the version header to one backend per
+ * version: one header match per version, a 404 for any other. fixedPort
+ * answers every request with `fixedBody` and the resolve answer's headers by
+ * `http-request return`: HAProxy's own ceiling for an answer it gives itself.
  */
-export function handWrittenConfig(port: number, backendPort: number, version: string, fixedPort: number, fixedBody: string): string {
-  return `# The hand-written comparison: what a person would write for one version on one backend.
+export function handWrittenConfig(port: number, backends: VersionBackend[], fixedPort: number, fixedBody: string): string {
+  const name = (v: string) => `v_${v.replace(/\W/g, '_')}`;
+  return `# The hand-written comparison: one backend per version, chosen by the version header.
 global
   nbthread 1
 defaults
@@ -97,22 +118,22 @@ defaults
   timeout server 60s
 frontend fe
   bind 127.0.0.1:${port}
-  acl v_known req.hdr(x-switchyard-version) -m str ${version}
-  http-request return status 404 content-type application/json string '{"error":"version_not_served"}' if !v_known
-  use_backend v1 if v_known
-backend v1
-  server s1 127.0.0.1:${backendPort}
+${backends.map((b) => `  use_backend ${name(b.version)} if { req.hdr(x-switchyard-version) -m str ${b.version} }`).join('\n')}
+  default_backend not_served
+${backends.map((b) => `backend ${name(b.version)}\n  server s1 127.0.0.1:${b.port}`).join('\n')}
+backend not_served
+  http-request return status 404 content-type application/json string '{"error":"version_not_served"}'
 frontend fixed
   bind 127.0.0.1:${fixedPort}
   http-request return status 200 content-type "application/json; charset=utf-8" hdr cache-control no-store string ${quotedJson(fixedBody)}
 `;
 }
 
-export async function startHandWritten(dir: string, haproxyPath: string, ports: { proxy: number; fixed: number }, backendPort: number, version: string, fixedBody: string, prefix: string[]): Promise<Child> {
+export async function startHandWritten(dir: string, haproxyPath: string, ports: { proxy: number; fixed: number }, backends: VersionBackend[], fixedBody: string, prefix: string[]): Promise<Child> {
   const port = ports.proxy;
   await mkdir(dir, { recursive: true });
   const cfg = join(dir, 'hand.cfg');
-  await writeFile(cfg, handWrittenConfig(port, backendPort, version, ports.fixed, fixedBody));
+  await writeFile(cfg, handWrittenConfig(port, backends, ports.fixed, fixedBody));
   const errFd = openSync(join(dir, 'hand.log'), 'a');
   let child: Child;
   try {
@@ -121,6 +142,6 @@ export async function startHandWritten(dir: string, haproxyPath: string, ports: 
   } finally {
     closeSync(errFd);
   }
-  await waitFor('the hand-written HAProxy to answer', async () => (await httpGet(`http://127.0.0.1:${port}/`, { 'x-switchyard-version': version })).status === 200, 10_000);
+  await waitFor('the hand-written HAProxy to answer', async () => (await httpGet(`http://127.0.0.1:${port}/`, { 'x-switchyard-version': backends[0]!.version })).status === 200, 10_000);
   return child;
 }

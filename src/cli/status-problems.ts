@@ -4,7 +4,7 @@ import type { StatusBody, StatusProcess } from '../protocol/status-body.js';
 
 /** Something in status that needs an operator: `status --check` exits 1 when there is any. */
 export interface StatusProblem {
-  kind: 'missing' | 'errored' | 'unknown' | 'orphan' | 'policy_broken' | 'policy_regressed' | 'router_down' | 'stale' | 'tally_not_shared' | 'no_leader';
+  kind: 'missing' | 'errored' | 'unknown' | 'orphan' | 'policy_broken' | 'policy_regressed' | 'router_down' | 'stale' | 'tally_not_shared' | 'no_leader' | 'data_plane';
   id?: string;
   host?: string;
   message: string;
@@ -27,6 +27,8 @@ export function statusProblems(body: StatusBody, opts: { routerUp: boolean; rout
   if (!opts.routerUp) problems.push({ kind: 'router_down', message: `the router is not answering at ${opts.routerUrl}` });
   if (body.policy.fileBroken) problems.push({ kind: 'policy_broken', message: `the policy file is broken (${body.policy.error ?? 'unreadable'}); the router serves generation ${body.generation ?? 'none'}, the last good one` });
   for (const alarm of body.alarms ?? []) problems.push({ kind: alarm.kind, message: alarm.message });
+  // HAProxy behind the policy, refusing a command, or changed under the router and not repaired yet.
+  if (body.dataPlane !== undefined && !body.dataPlane.ok) problems.push({ kind: 'data_plane', message: `the data plane (${body.dataPlane.kind}) is not in step with the policy: ${body.dataPlane.error ?? 'no reason given'}` });
   const c = body.coordination;
   if (c !== undefined && !c.ok) {
     const age = c.dataAgeMs === null ? 'never read' : `${Math.round(c.dataAgeMs / 100) / 10} s old`;

@@ -54,6 +54,8 @@ export function renderStatus(body: StatusBody, opts: { routerUp: boolean; showRe
     const shown = routers.map((r) => `${r.url}${r.leader ? ' (leader)' : ''}${r.ageMs > 5000 ? chalk.yellow(` (last seen ${formatDuration(r.ageMs)} ago)`) : ''}`);
     lines.push(`routers: ${shown.join(', ') || '(none listed)'}`);
   }
+  const drift = body.dataPlane?.drift;
+  if (drift?.last != null) lines.push(`HAProxy drift: ${drift.found} found, ${drift.repaired} repaired; last at ${drift.last.at}: ${drift.last.what}${drift.last.repairedAt === null ? chalk.yellow(' (not repaired yet)') : ''}`);
   if (body.policy.fileBroken) lines.push(chalk.yellow(`the policy file is broken, so the router serves generation ${body.generation ?? '-'}, the last good one: ${body.policy.error ?? ''}`));
   for (const name of names) {
     const svc = body.services[name]!;

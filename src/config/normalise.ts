@@ -78,7 +78,7 @@ export function normaliseConfig(parsed: ParsedConfig, dir: string): Config {
       maxConnectionsPerClient: router.maxConnectionsPerClient,
       urls: router.url ?? [],
       dataPlane: router.dataPlane,
-      haproxy: { listen: router.haproxy.listen, bin: router.haproxy.bin, threads: router.haproxy.threads },
+      haproxy: { listen: router.haproxy.listen, bin: router.haproxy.bin, threads: router.haproxy.threads, forwardFor: router.haproxy.forwardFor },
       proxy: { connectionsPerProcess: router.proxy.connectionsPerProcess, queueTimeoutMs: router.proxy.queueTimeout },
     },
     stateDir,

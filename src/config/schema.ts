@@ -80,6 +80,8 @@ export interface HaproxyConfig {
   bin: string;
   /** HAProxy's nbthread; undefined lets HAProxy use one per core. */
   threads: number | undefined;
+  /** Add X-Forwarded-For to proxied requests; undefined (the default) is off: the header costs time on every request. */
+  forwardFor: boolean | undefined;
 }
 
 export interface HostConfig {
@@ -129,6 +131,7 @@ export const haproxyShape = {
   listen: listenAddress.prefault(D.router.haproxy.listen),
   bin: plainString('the haproxy executable, like haproxy or /usr/sbin/haproxy').prefault(D.router.haproxy.bin),
   threads: wholeNumber(1, 64).optional(),
+  forwardFor: z.boolean({ error: 'true or false' }).optional(),
 };
 
 export const proxyShape = {

@@ -17,7 +17,7 @@ export interface DesiredServer {
   name: string;
   address: string;
   port: number;
-  /** ready: takes requests; drain: keeps its connections but gets no new ones (an active sibling exists). */
+  /** ready: takes requests; drain: keeps its connections but gets no new ones (an active sibling exists, or it is down and a sibling is not). */
   state: ServerState;
 }
 
@@ -44,6 +44,11 @@ export interface Desired {
   only: string | undefined;
 }
 
+/** Processes the router knows to be down (the reconcile loop's last look at PM2). */
+export type IsDown = (processId: string) => boolean;
+
+const NONE_DOWN: IsDown = () => false;
+
 /** A server name HAProxy accepts (letters, digits, ".", "-", "_", ":"). */
 export function serverName(address: string, port: number): string {
   return `${address.replace(/[^A-Za-z0-9._:-]/g, '_')}:${port}`;
@@ -66,13 +71,15 @@ function notServedBody(svc: ServiceIndex): { head: string; tail: string } {
   return { head, tail };
 }
 
-function describeService(svc: ServiceIndex): DesiredService {
+function describeService(svc: ServiceIndex, down: IsDown): DesiredService {
   const versions = new Map<string, DesiredVersion>();
   const routes = new Map<string, string>();
   for (const [version, entry] of svc.versions) {
-    const pool = new Set(entry.requestPool);
+    // As core/resolve-shared.ts picks: a process known to be down is skipped while another of the pool is not.
+    const live = entry.requestPool.filter((p) => !down(p.id));
+    const pool = new Set(live.length > 0 ? live : entry.requestPool);
     const servers = entry.serving.map((p) => ({ name: serverName(p.address, p.port), address: p.address, port: p.port, state: (pool.has(p) ? 'ready' : 'drain') as ServerState }));
-    const first = entry.requestPool[0]!;
+    const first = entry.requestPool.find((p) => pool.has(p))!;
     const resolve = JSON.stringify({ service: svc.name, version, address: first.address, port: first.port, process: first.id });
     versions.set(version, { version, servers, resolve });
     routes.set(`=${version}`, version);
@@ -86,10 +93,10 @@ function describeService(svc: ServiceIndex): DesiredService {
   return { name: svc.name, versions, routes, notServed: notServedBody(svc) };
 }
 
-export function describePolicy(policy: Policy): Desired {
+export function describePolicy(policy: Policy, down: IsDown = NONE_DOWN): Desired {
   const index = indexPolicy(policy);
   const services = new Map<string, DesiredService>();
-  for (const [name, svc] of index.services) services.set(name, describeService(svc));
+  for (const [name, svc] of index.services) services.set(name, describeService(svc, down));
   return { generation: policy.generation, services, only: services.size === 1 ? [...services.keys()][0] : undefined };
 }
 

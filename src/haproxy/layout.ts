@@ -8,11 +8,23 @@
 /** Version slots per service: a rollout needs two or three at once; the rest absorb retiring versions whose sessions have not closed yet. */
 export const SLOTS_PER_SERVICE = 8;
 
-export const MAP_NAMES = ['route', 'resolve', 'nsvhead', 'nsvtail', 'svc', 'slot'] as const;
+/** HAProxy's description (`show info`) starts with this, then the fingerprint of the rules it was loaded with. */
+export const RULES_MARK = 'switchyard rules';
+
+/** How a HAProxy's version slots are laid out: the same in its config file and in its running state. */
+export interface Layout {
+  /** Slots per service. */
+  slots: Map<string, number>;
+  /** Slot backend → version. */
+  bindings: Map<string, string>;
+}
+
+export const MAP_NAMES = ['route', 'only', 'resolve', 'nsvhead', 'nsvtail', 'svc', 'slot'] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
 /**
  * route:   "<service>|=<version>" or "<service>|~<match key>" → slot backend
+ * only:    "<version>" → slot backend, for the only service's exact versions (the one-lookup fast path)
  * resolve: slot backend → the /v1/resolve body
  * nsvhead, nsvtail: service → the 404 body around the terminal's version
  * svc:     "*" → the only service (absent when there are several)

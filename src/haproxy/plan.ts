@@ -1,5 +1,5 @@
 import type { Desired, DesiredServer } from './desired.js';
-import { cliArg, MAP_NAMES, parseSlotBackend, routeKey, type MapName } from './layout.js';
+import { cliArg, MAP_NAMES, parseSlotBackend, routeKey, type Layout, type MapName } from './layout.js';
 
 /**
  * The difference between what HAProxy holds (observed through its runtime
@@ -22,6 +22,10 @@ export interface ObservedServer {
 }
 
 export interface Observed {
+  /** The worker's pid: it changes with every reload and restart, whoever made it. */
+  worker: number;
+  /** The rules fingerprint in HAProxy's description (config-text.ts), if it has one. */
+  rules: string | undefined;
   backends: Set<string>;
   servers: ObservedServer[];
   maps: Record<MapName, Map<string, string>>;
@@ -31,6 +35,8 @@ export interface Command {
   text: string;
   /** What a successful answer contains; by default a successful answer is empty. */
   ok?: string;
+  /** Clean-up an earlier pass started (a server whose sessions are gone deleted, a slot freed): never a sign of drift. */
+  progress?: true;
 }
 
 export interface Plan {
@@ -39,6 +45,8 @@ export interface Plan {
   reload?: string;
   /** Clean-up left for later passes: servers to delete once their sessions are gone, slots to free after. */
   waiting: number;
+  /** The slots once the commands have run: what the config file on disk must hold. */
+  layout: Layout;
 }
 
 export function emptyMaps(): Record<MapName, Map<string, string>> {
@@ -56,7 +64,9 @@ export function desiredMaps(desired: Desired, bindings: Map<string, string>): Re
   for (const svc of desired.services.values()) {
     for (const [suffix, version] of svc.routes) {
       const backend = slotOf.get(`${svc.name}|${version}`);
-      if (backend !== undefined) maps.route.set(routeKey(svc.name, suffix), backend);
+      if (backend === undefined) continue;
+      maps.route.set(routeKey(svc.name, suffix), backend);
+      if (desired.only === svc.name && suffix.startsWith('=')) maps.only.set(suffix.slice(1), backend);
     }
     for (const v of svc.versions.values()) {
       const backend = slotOf.get(`${svc.name}|${v.version}`);
@@ -103,10 +113,11 @@ export function planChanges(desired: Desired, observed: Observed, mapPath: (name
   const bindings = new Map<string, string>();
   const servers = new Map<string, ObservedServer[]>();
   for (const s of observed.servers) servers.set(s.backend, [...(servers.get(s.backend) ?? []), s]);
+  const reloadFor = (why: string): Plan => ({ commands: [], reload: why, waiting: 0, layout: { slots: new Map(), bindings } });
 
   for (const svc of desired.services.values()) {
     const slots = slotsOf(observed.backends, svc.name);
-    if (slots.length === 0) return { commands: [], reload: `service ${svc.name} is new: HAProxy has no version slots for it`, waiting: 0 };
+    if (slots.length === 0) return reloadFor(`service ${svc.name} is new: HAProxy has no version slots for it`);
     const byVersion = new Map<string, string>();
     for (const b of slots) {
       const v = observed.maps.slot.get(b);
@@ -118,7 +129,7 @@ export function planChanges(desired: Desired, observed: Observed, mapPath: (name
     for (const version of svc.versions.keys()) {
       if (byVersion.has(version)) continue;
       const free = slots.find((b) => !bindings.has(b) && (servers.get(b) ?? []).length === 0);
-      if (free === undefined) return { commands: [], reload: `service ${svc.name} needs more than its ${slots.length} version slots at once`, waiting: 0 };
+      if (free === undefined) return reloadFor(`service ${svc.name} needs more than its ${slots.length} version slots at once`);
       bindings.set(free, version);
       byVersion.set(version, free);
     }
@@ -136,7 +147,7 @@ export function planChanges(desired: Desired, observed: Observed, mapPath: (name
         if (h.admin !== 'maint') {
           late.push({ text: `set server ${b}/${h.name} state maint` });
         } else if (h.sessions === 0) {
-          late.push({ text: `del server ${b}/${h.name}`, ok: 'Server deleted' });
+          late.push({ text: `del server ${b}/${h.name}`, ok: 'Server deleted', progress: true });
         }
         waiting++;
       }
@@ -151,7 +162,7 @@ export function planChanges(desired: Desired, observed: Observed, mapPath: (name
     if (parsed === undefined || desired.services.has(parsed.service)) continue;
     for (const h of servers.get(b) ?? []) {
       if (h.admin !== 'maint') late.push({ text: `set server ${b}/${h.name} state maint` });
-      else if (h.sessions === 0) late.push({ text: `del server ${b}/${h.name}`, ok: 'Server deleted' });
+      else if (h.sessions === 0) late.push({ text: `del server ${b}/${h.name}`, ok: 'Server deleted', progress: true });
       waiting++;
     }
     if ((servers.get(b) ?? []).length > 0 && observed.maps.slot.has(b)) bindings.set(b, observed.maps.slot.get(b)!);
@@ -165,11 +176,16 @@ export function planChanges(desired: Desired, observed: Observed, mapPath: (name
     // A slot is bound before anything points at it, and unbound last.
     if (name === 'slot') {
       early.unshift(...set);
-      late.push(...del);
+      late.push(...del.map((c): Command => ({ ...c, progress: true })));
     } else {
       sets.push(...set);
       dels.push(...del);
     }
   }
-  return { commands: [...early, ...sets, ...dels, ...late], waiting };
+  const slots = new Map<string, number>();
+  for (const b of observed.backends) {
+    const parsed = parseSlotBackend(b);
+    if (parsed !== undefined && desired.services.has(parsed.service)) slots.set(parsed.service, (slots.get(parsed.service) ?? 0) + 1);
+  }
+  return { commands: [...early, ...sets, ...dels, ...late], waiting, layout: { slots, bindings } };
 }

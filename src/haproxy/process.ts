@@ -62,10 +62,10 @@ export class HaproxyProcess {
     return result.output.split('\n')[0] ?? '';
   }
 
-  /** Checks the written config with `haproxy -c` so a bad one is reported, never loaded. */
-  async validate(): Promise<void> {
-    const result = await run(this.bin, ['-c', '-q', '-f', this.configPath], 30_000);
-    if (!result.ok) throw new Error(`HAProxy refused ${this.configPath}: ${result.output.slice(0, 2000)}`);
+  /** Checks a config with `haproxy -c` so a bad one is reported, never loaded. */
+  async validate(path = this.configPath): Promise<void> {
+    const result = await run(this.bin, ['-c', '-q', '-f', path], 30_000);
+    if (!result.ok) throw new Error(`HAProxy refused ${path}: ${result.output.slice(0, 2000)}`);
   }
 
   /** The master's pid when it is running. */

@@ -1,11 +1,12 @@
 import { createConnection } from 'node:net';
-import { mapFile, MAP_NAMES, parseSlotBackend, type MapName } from './layout.js';
+import { mapFile, MAP_NAMES, parseSlotBackend, RULES_MARK, type MapName } from './layout.js';
 import { emptyMaps, type AdminState, type Command, type Observed, type ObservedServer } from './plan.js';
 
 /**
  * HAProxy's runtime API over its admin socket: one connection per command
- * (HAProxy answers and closes in non-interactive mode), each bounded by a
- * timeout so a hung HAProxy cannot stall the router.
+ * (HAProxy answers and closes in non-interactive mode), or several reads
+ * on one connection in its prompt mode; each bounded by a timeout so a
+ * hung HAProxy cannot stall the router.
  */
 export class RuntimeApi {
   constructor(
@@ -14,11 +15,27 @@ export class RuntimeApi {
   ) {}
 
   send(command: string): Promise<string> {
+    return this.exchange(`${command}\n`, command);
+  }
+
+  /**
+   * Several commands on one connection (the applier's reads, every pass):
+   * in prompt mode HAProxy ends each answer with "\n> ", so the answers
+   * come apart there; no answer of these commands has a line starting so.
+   */
+  async sendAll(commands: string[]): Promise<string[]> {
+    const text = await this.exchange(`prompt\n${commands.join('\n')}\nquit\n`, commands[0] ?? '');
+    const answers = text.split('\n> ').slice(1, commands.length + 1);
+    if (answers.length !== commands.length) throw new Error(`HAProxy answered ${answers.length} of ${commands.length} commands on one connection`);
+    return answers;
+  }
+
+  private exchange(input: string, first: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = createConnection(this.socketPath);
       const chunks: Buffer[] = [];
-      const timer = setTimeout(() => socket.destroy(new Error(`HAProxy did not answer "${command.split(' ').slice(0, 3).join(' ')}" within ${this.timeoutMs} ms`)), this.timeoutMs);
-      socket.on('connect', () => socket.end(`${command}\n`));
+      const timer = setTimeout(() => socket.destroy(new Error(`HAProxy did not answer "${first.split(' ').slice(0, 3).join(' ')}" within ${this.timeoutMs} ms`)), this.timeoutMs);
+      socket.on('connect', () => socket.end(input));
       socket.on('data', (chunk: Buffer) => chunks.push(chunk));
       socket.on('error', (error) => {
         clearTimeout(timer);
@@ -40,40 +57,50 @@ export class RuntimeApi {
 
   /** The worker's pid (changes on every reload and restart). */
   async workerPid(): Promise<number> {
-    const match = /^Pid: (\d+)$/m.exec(await this.send('show info'));
-    if (match === null) throw new Error('HAProxy answered "show info" without a Pid line');
-    return Number(match[1]);
+    return parseInfo(await this.send('show info')).worker;
   }
 
-  /** What HAProxy holds now: slot backends, their servers with state and sessions, and the maps. */
+  /** What HAProxy holds now: its worker and rules, the slot backends, their servers with state and sessions, and the maps. */
   async observe(dir: string): Promise<Observed> {
-    const [backends, states, stats, ...maps] = await Promise.all([
-      this.send('show backend'),
-      this.send('show servers state'),
-      this.send('show stat -1 4 -1'),
-      ...MAP_NAMES.map((name) => this.send(`show map ${mapFile(dir, name)}`)),
+    const [info, states, stats, ...maps] = await this.sendAll([
+      'show info',
+      'show servers state',
+      // Backends (type 2) and servers (type 4): every backend has a BACKEND row, even one without servers.
+      'show stat -1 6 -1',
+      ...MAP_NAMES.map((name) => `show map ${mapFile(dir, name)}`),
     ]);
-    const observed: Observed = { backends: parseBackends(backends), servers: parseServers(states, parseSessions(stats)), maps: emptyMaps() };
+    const rows = statRows(stats!);
+    const observed: Observed = { ...parseInfo(info!), backends: parseBackends(rows), servers: parseServers(states!, parseSessions(rows)), maps: emptyMaps() };
     MAP_NAMES.forEach((name, i) => (observed.maps[name as MapName] = parseMap(maps[i]!)));
     return observed;
   }
+}
+
+/** The worker's pid and the rules fingerprint from `show info` (its "description" line). */
+function parseInfo(text: string): { worker: number; rules: string | undefined } {
+  const pid = /^Pid: (\d+)$/m.exec(text);
+  if (pid === null) throw new Error('HAProxy answered "show info" without a Pid line');
+  const description = /^description: (.*)$/m.exec(text)?.[1]?.trim() ?? '';
+  return { worker: Number(pid[1]), rules: description.startsWith(`${RULES_MARK} `) ? description.slice(RULES_MARK.length + 1) : undefined };
 }
 
 function dataLines(text: string): string[] {
   return text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
 }
 
-function parseBackends(text: string): Set<string> {
-  return new Set(dataLines(text).map((l) => l.trim()).filter((b) => parseSlotBackend(b) !== undefined));
+/** `show stat` CSV rows: pxname, svname, qcur, qmax, scur, … */
+function statRows(text: string): string[][] {
+  return dataLines(text).map((line) => line.split(','));
 }
 
-/** "backend/server" → current sessions, from `show stat` CSV (pxname, svname, qcur, qmax, scur, …). */
-function parseSessions(text: string): Map<string, number> {
+function parseBackends(rows: string[][]): Set<string> {
+  return new Set(rows.filter(([px, sv]) => sv === 'BACKEND' && px !== undefined && parseSlotBackend(px) !== undefined).map(([px]) => px!));
+}
+
+/** "backend/server" → current sessions. */
+function parseSessions(rows: string[][]): Map<string, number> {
   const sessions = new Map<string, number>();
-  for (const line of dataLines(text)) {
-    const [px, sv, , , scur] = line.split(',');
-    if (px !== undefined && sv !== undefined) sessions.set(`${px}/${sv}`, Number(scur) || 0);
-  }
+  for (const [px, sv, , , scur] of rows) if (px !== undefined && sv !== undefined) sessions.set(`${px}/${sv}`, Number(scur) || 0);
   return sessions;
 }
 

@@ -24,7 +24,7 @@ export interface RouterHostInput {
 export interface RouterHost {
   router: Router;
   bound: { host: string; port: number };
-  /** Lets go of the lease first (another router takes the drains at once), then the loops, the data plane, the listener. */
+  /** Lets go of the lease first (another router takes the drains at once), then the loops, the data plane (left serving), the listener. */
   stop(): Promise<void>;
 }
 
@@ -42,7 +42,7 @@ export async function startRouterHost(input: RouterHostInput): Promise<RouterHos
   const fleet = hostFleet(config, log, { config, dir: input.dir, token: input.token, env: process.env });
   let coordination: Coordination | undefined;
   let router: Router | undefined;
-  const dataPlane = dataPlaneFor(config, () => router?.state.watcher.current(), log);
+  const dataPlane = dataPlaneFor({ config, loaded: () => router?.state.watcher.current(), down: fleet.unavailable, log });
   router = new Router(routerOptionsFromConfig(config, input.token, log), {
     tallies,
     statusExtras: pm2StatusExtras(config, fleet.fleets),
@@ -70,7 +70,7 @@ export async function startRouterHost(input: RouterHostInput): Promise<RouterHos
       tallies, metrics: built.state.metrics, leadership: coordination.leadership,
       ...(config.router.mode === 'proxy' && config.router.dataPlane === 'builtin' ? { closeSessions: (id, request) => built.closeSessions(id, request) } : {}),
     });
-    await dataPlane.start();
+    await dataPlane.start(built.state.metrics.registry);
   } catch (error) {
     await fleet.stop();
     await coordination?.stop();
@@ -83,7 +83,8 @@ export async function startRouterHost(input: RouterHostInput): Promise<RouterHos
     async stop() {
       await coordination?.stop();
       await fleet.stop();
-      await dataPlane.stop();
+      // Released, not stopped: HAProxy keeps serving through a restart or an upgrade (router stop and down stop it).
+      await dataPlane.release();
       await built.stop();
     },
   };

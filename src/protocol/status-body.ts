@@ -67,12 +67,25 @@ export interface StatusService {
   tally: TallyEntry[];
 }
 
+/** Changes made to HAProxy under the router (a reload by someone else, a map entry changed through its admin socket). */
+export interface DataPlaneDrift {
+  /** Times HAProxy was found out of step with what the router had applied, since the router started. */
+  found: number;
+  /** Times it was brought back in step. */
+  repaired: number;
+  /** The last one: when, what differed, and when it was repaired (null: not yet). */
+  last: { at: string; what: string; repairedAt: string | null } | null;
+}
+
 /** Who carries the terminals' traffic, and the policy generation it has fully applied. */
 export interface DataPlaneStatus {
   kind: 'builtin' | 'haproxy';
   generation: number | null;
+  /** False while the data plane is not in step with the policy (catching up, a refused command, drift not repaired yet). */
   ok: boolean;
   error: string | null;
+  /** HAProxy only. */
+  drift?: DataPlaneDrift;
 }
 
 /** Something the router found that needs an operator, beyond one process (a policy store that went back). */

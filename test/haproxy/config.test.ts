@@ -14,20 +14,21 @@ describe('router.dataPlane and router.haproxy', () => {
     const dir = await project({ [YAML_FILE]: 'router: {}\n' });
     const { config } = await loadConfig({ cwd: dir, env: {} });
     expect(config.router.dataPlane).toBe('builtin');
-    expect(config.router.haproxy).toEqual({ listen: { host: '127.0.0.1', port: 8080 }, bin: 'haproxy', threads: undefined });
+    expect(config.router.haproxy).toEqual({ listen: { host: '127.0.0.1', port: 8080 }, bin: 'haproxy', threads: undefined, forwardFor: undefined });
   });
 
   it('reads a HAProxy data plane', async () => {
-    const dir = await project({ [YAML_FILE]: 'router:\n  mode: proxy\n  dataPlane: haproxy\n  haproxy: { listen: 0.0.0.0:8080, bin: /usr/sbin/haproxy, threads: 2 }\n' });
+    const dir = await project({ [YAML_FILE]: 'router:\n  mode: proxy\n  dataPlane: haproxy\n  haproxy: { listen: 0.0.0.0:8080, bin: /usr/sbin/haproxy, threads: 2, forwardFor: true }\n' });
     const { config } = await loadConfig({ cwd: dir, env: {} });
     expect(config.router.dataPlane).toBe('haproxy');
-    expect(config.router.haproxy).toEqual({ listen: { host: '0.0.0.0', port: 8080 }, bin: '/usr/sbin/haproxy', threads: 2 });
+    expect(config.router.haproxy).toEqual({ listen: { host: '0.0.0.0', port: 8080 }, bin: '/usr/sbin/haproxy', threads: 2, forwardFor: true });
   });
 
   it.each<[string, string, Partial<ConfigProblem>]>([
     ['an unknown data plane', 'router: { dataPlane: envoy }\n', { path: 'router.dataPlane', found: '"envoy"', expected: 'builtin or haproxy' }],
     ['a listen without a port', 'router: { haproxy: { listen: 0.0.0.0 } }\n', { path: 'router.haproxy.listen', expected: '"host:port"' }],
     ['a typo under haproxy', 'router: { haproxy: { lisen: 0.0.0.0:8080 } }\n', { path: 'router.haproxy.lisen', found: 'an unknown key', expected: 'did you mean "listen"?' }],
+    ['forwardFor not a boolean', 'router: { haproxy: { forwardFor: sometimes } }\n', { path: 'router.haproxy.forwardFor', expected: 'true or false' }],
     ['a zero thread count', 'router: { haproxy: { threads: 0 } }\n', { path: 'router.haproxy.threads', expected: 'a whole number from 1 to 64' }],
     ['haproxy not a mapping', 'router: { haproxy: 8080 }\n', { path: 'router.haproxy', expected: 'a mapping like {listen: 0.0.0.0:8080, bin: haproxy}' }],
     ['HAProxy on the router\'s port', 'router: { listen: 127.0.0.1:7400, dataPlane: haproxy, haproxy: { listen: 0.0.0.0:7400 } }\n', { path: 'router.haproxy.listen', expected: "a port other than router.listen's (7400)" }],

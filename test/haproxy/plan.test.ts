@@ -3,6 +3,7 @@ import { checkPolicy, type Policy } from '../../src/core/policy-schema.js';
 import { resolveRequest } from '../../src/core/resolve.js';
 import { TallyBook } from '../../src/core/tally.js';
 import { describePolicy, routeKeyFor } from '../../src/haproxy/desired.js';
+import { describeDrift, DriftBook, finding } from '../../src/haproxy/drift.js';
 import { SLOTS_PER_SERVICE, slotBackend } from '../../src/haproxy/layout.js';
 import { emptyMaps, planChanges, type Observed, type ObservedServer } from '../../src/haproxy/plan.js';
 import { buildStatus } from '../../src/router/status.js';
@@ -20,6 +21,8 @@ function observed(servers: Partial<ObservedServer>[] = [], slot: Record<string, 
   const maps = emptyMaps();
   for (const [b, v] of Object.entries(slot)) maps.slot.set(b, v);
   return {
+    worker: 1,
+    rules: undefined,
     backends: new Set(Array.from({ length: SLOTS_PER_SERVICE }, (_, i) => slotBackend('lobby', i))),
     servers: servers.map((s) => ({ backend: 'v_lobby_0', name: '127.0.0.1:7500', address: '127.0.0.1', port: 7500, admin: 'ready', sessions: 0, ...s })),
     maps,
@@ -42,6 +45,8 @@ describe('planChanges', () => {
       'add server v_lobby_0/127.0.0.1:7500 127.0.0.1:7500',
       'set server v_lobby_0/127.0.0.1:7500 state ready',
       'add map /s/route.map lobby|=1.5.0 v_lobby_0',
+      // The only service: its exact versions are also keyed by the version alone (one lookup on the fast path).
+      'add map /s/only.map 1.5.0 v_lobby_0',
       'add map /s/resolve.map v_lobby_0 {"service":"lobby","version":"1.5.0","address":"127.0.0.1","port":7500,"process":"lobby@1.5.0#0"}',
       expect.stringMatching(/^add map \/s\/nsvhead\.map lobby \{"error":"version_not_served","message":"Service\\ lobby\\ does\\ not/),
       expect.stringMatching(/^add map \/s\/nsvtail\.map lobby /),
@@ -67,6 +72,25 @@ describe('planChanges', () => {
     expect(texts(mixed)).toContain('set server v_lobby_0/127.0.0.1:7500 state drain');
     const alone = planChanges(describePolicy(policy([{ version: '1.5.0', port: 7500, state: 'draining' }])), observed([{}], { v_lobby_0: '1.5.0' }), mapPath);
     expect(texts(alone).filter((t) => t.includes('state'))).toEqual([]);
+  });
+
+  it('drains a process found down while another of its version lives, and resolves to the live one', () => {
+    const p = policy([{ version: '1.5.0', port: 7500 }, { version: '1.5.0', port: 7501, index: 1 }]);
+    const down = (id: string) => id === 'lobby@1.5.0#0';
+    const version = describePolicy(p, down).services.get('lobby')!.versions.get('1.5.0')!;
+    expect(version.servers.map((s) => [s.port, s.state])).toEqual([[7500, 'drain'], [7501, 'ready']]);
+    expect(JSON.parse(version.resolve).port).toBe(7501);
+    // All of them down: no choice is better than another, as in the router (core/resolve-shared.ts).
+    const all = describePolicy(p, () => true).services.get('lobby')!.versions.get('1.5.0')!;
+    expect(all.servers.map((s) => s.state)).toEqual(['ready', 'ready']);
+  });
+
+  it('marks clean-up as progress, so later passes never count it as drift', () => {
+    const retired = policy([{ version: '1.4.0', port: 7500, state: 'retired' }]);
+    expect(planChanges(describePolicy(retired), observed([{ admin: 'maint', sessions: 0 }], { v_lobby_0: '1.4.0' }), mapPath).commands.filter((c) => c.text.includes('server'))).toEqual([
+      { text: 'del server v_lobby_0/127.0.0.1:7500', ok: 'Server deleted', progress: true },
+    ]);
+    expect(planChanges(describePolicy(retired), observed([], { v_lobby_0: '1.4.0' }), mapPath).commands.find((c) => c.text.includes('slot.map'))?.progress).toBe(true);
   });
 
   it.each([
@@ -122,5 +146,34 @@ describe('status', () => {
     const p = policy([{ version: '1.5.0', port: 7500 }]);
     const body = buildStatus(p, { generation: 7, fileBroken: false, error: null, loadedAt: null }, new TallyBook({ intervalMs: 1000, staleAfter: 3 }), Date.now());
     expect(body.dataPlane).toEqual({ kind: 'builtin', generation: 7, ok: true, error: null });
+  });
+});
+
+describe('drift', () => {
+  it.each([
+    ['add map /s/route.map lobby|=1.6.0 v_lobby_2', 'route.map lacked lobby|=1.6.0'],
+    ['set map /s/only.map 1.6.0 v_lobby_2', 'only.map held another value for 1.6.0'],
+    ['del map /s/route.map lobby|=9.9.9', 'route.map held lobby|=9.9.9, which the policy does not'],
+    ['add server v_lobby_2/127.0.0.1:7502 127.0.0.1:7502', 'server v_lobby_2/127.0.0.1:7502 was missing'],
+    ['set server v_lobby_0/127.0.0.1:7500 state drain', 'server v_lobby_0/127.0.0.1:7500 was not in state drain'],
+    ['add map /s/nsvhead.map lobby {"error":"version_not_served",\\ "a"}', 'nsvhead.map lacked lobby'],
+  ])('%s means %s', (text, words) => {
+    expect(finding({ text })).toBe(words);
+  });
+
+  it('names the first three findings, ignores progress, and says how many more', () => {
+    const commands = ['add map /s/route.map a x', 'add map /s/route.map b x', 'add map /s/route.map c x'].map((text) => ({ text }));
+    expect(describeDrift([], [{ text: 'del server v_lobby_0/x', progress: true }])).toBeUndefined();
+    expect(describeDrift(['HAProxy was reloaded outside switchyard (worker 1 → 2)'], commands)).toBe('HAProxy was reloaded outside switchyard (worker 1 → 2); route.map lacked a; route.map lacked b; and 1 more');
+  });
+
+  it('counts one episode until it is repaired', () => {
+    const book = new DriftBook();
+    expect(book.repairedNow(new Date(0))).toBe(false);
+    book.foundNow('route.map lacked a', new Date(1000));
+    book.foundNow('route.map lacked b', new Date(1500));
+    expect(book.open).toBe(true);
+    expect(book.repairedNow(new Date(2000))).toBe(true);
+    expect(book.status()).toEqual({ found: 1, repaired: 1, last: { at: new Date(1000).toISOString(), what: 'route.map lacked a', repairedAt: new Date(2000).toISOString() } });
   });
 });

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { closeAllBackends, startBackend, type BackendAnswer, type BackendEcho, type BackendServer } from '../helpers/backends.js';
 import { haproxyMissing, startHaproxyRouter, type HaproxyRouter } from '../helpers/haproxy.js';
 import { closeHttp, http, postJson } from '../helpers/http.js';
 import { buildPolicy, stopAllRouters, type ServiceSpec } from '../helpers/router-process.js';
+import { openSocket, roundTrip } from './support.js';
 
 /**
  * HAProxy as the data plane, end to end: a real `router run` with
@@ -79,6 +79,34 @@ describe.skipIf(missing)('HAProxy data plane: routing', () => {
     }
   });
 
+  it('gives every carrier, service header and path the router\'s answer', async () => {
+    const cases: [string, Record<string, string>][] = [
+      // The service header naming the only service, or empty, takes the full chain rather than the one-lookup path.
+      ['/a', { 'x-switchyard-service': 'lobby', 'x-switchyard-version': '1.6.0' }],
+      ['/a', { 'x-switchyard-service': '', 'x-switchyard-version': '1.6.0' }],
+      ['/a', { 'x-switchyard-service': 'nope', 'x-switchyard-version': '1.6.0' }],
+      // The header wins even when it names no served version (no fallback to the query parameter).
+      ['/a?switchyard-version=1.6.0', { 'x-switchyard-version': '1.9.0' }],
+      ['/a', { 'x-switchyard-version': 'not-a-version' }],
+      ['/a', { cookie: 'switchyard-version=1.9.0' }],
+      ['/a', {}],
+      // The router's own paths go to the router even with a served version; any other path under /v1/ too (it forwards).
+      ['/healthz', { 'x-switchyard-version': '1.6.0' }],
+      ['/v1/users', { 'x-switchyard-version': '1.6.0' }],
+      ['/healthzz', { 'x-switchyard-version': '1.6.0' }],
+      ['/uix', { 'x-switchyard-version': '1.5.0' }],
+    ];
+    for (const [path, headers] of cases) {
+      const edge = await viaEdge(path, headers);
+      const own = await viaRouter(path, headers);
+      const what = `${path} ${JSON.stringify(headers)}`;
+      expect(edge.status, what).toBe(own.status);
+      if (own.status !== 200) expect(edge.json(), what).toEqual(own.json());
+      else if (path === '/healthz') expect(edge.json().generation, what).toBe(own.json().generation);
+      else expect(edge.json<BackendAnswer>().version, what).toBe(own.json<BackendAnswer>().version);
+    }
+  });
+
   it('answers an unserved version with the router\'s own 404 body', async () => {
     for (const path of ['/a?switchyard-version=1.9.0', '/v1/resolve?version=1.9.0']) {
       const edge = await viaEdge(path);
@@ -110,7 +138,7 @@ describe.skipIf(missing)('HAProxy data plane: routing', () => {
   it('passes WebSocket upgrades through to the matching version', async () => {
     const socket = await openSocket(`${router.edge.replace('http', 'ws')}/live?switchyard-version=1.4.0`);
     try {
-      expect((await roundTrip(socket, 'hi')).version).toBe('1.4.0');
+      expect((await roundTrip<BackendEcho>(socket, 'hi')).version).toBe('1.4.0');
     } finally {
       socket.close();
     }
@@ -157,23 +185,3 @@ describe.skipIf(missing)('HAProxy data plane: routing', () => {
     expect(edge.json()).toEqual(own.json());
   });
 });
-
-function openSocket(url: string): Promise<WebSocket> {
-  return new Promise((done, fail) => {
-    const socket = new WebSocket(url, { handshakeTimeout: 5_000 });
-    socket.once('open', () => done(socket));
-    socket.once('error', fail);
-    socket.once('unexpected-response', (_req, res) => fail(new Error(`upgrade refused: ${res.statusCode}`)));
-  });
-}
-
-function roundTrip(socket: WebSocket, text: string): Promise<BackendEcho> {
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no echo of ${text}`)), 5_000);
-    socket.once('message', (data) => {
-      clearTimeout(timer);
-      done(JSON.parse(String(data)) as BackendEcho);
-    });
-    socket.send(text);
-  });
-}

@@ -1,14 +1,19 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { closeAllBackends, startBackend, type BackendAnswer, type BackendServer } from '../helpers/backends.js';
 import { haproxyMissing, respawnHaproxyRouter, startHaproxyRouter, type HaproxyRouter } from '../helpers/haproxy.js';
 import { closeHttp, http } from '../helpers/http.js';
 import { buildPolicy, stopAllRouters } from '../helpers/router-process.js';
+import { openSocket, roundTrip } from './support.js';
 
 /**
  * Who keeps whom alive: HAProxy killed → the router starts it again and
  * applies the whole policy; the router killed under load → HAProxy keeps
  * serving the last state it was given, and the router that comes back
- * takes the same HAProxy over (same worker) and brings it up to date.
+ * takes the same HAProxy over (same worker) and brings it up to date; a
+ * HAProxy running another switchyard's rules (an upgrade) is reloaded
+ * seamlessly, its sessions kept.
  */
 
 const missing = haproxyMissing();
@@ -64,8 +69,9 @@ describe.skipIf(missing)('HAProxy data plane: supervision', () => {
   let b160: BackendServer;
 
   it('restarts a killed HAProxy and applies the whole policy again', async () => {
-    [b150, b160] = await Promise.all([startBackend({ version: '1.5.0' }), startBackend({ version: '1.6.0' })]);
-    const router = await startHaproxyRouter({ policy: buildPolicy({ lobby: { target: '1.5.0', processes: [{ version: '1.5.0', port: b150.port }] } }, 1) });
+    [b150, b160] = await Promise.all([startBackend({ version: '1.5.0' }), startBackend({ version: '1.5.0', process: 'lobby@1.5.0#1' })]);
+    // A draining process beside an active one of its version: the restarted HAProxy must be told to drain it again.
+    const router = await startHaproxyRouter({ policy: buildPolicy({ lobby: { target: '1.5.0', processes: [{ version: '1.5.0', port: b150.port }, { version: '1.5.0', port: b160.port, index: 1, state: 'draining' }] } }, 1) });
     routers.push(router);
     await router.waitApplied(1);
     const before = await router.workerPid();
@@ -73,8 +79,11 @@ describe.skipIf(missing)('HAProxy data plane: supervision', () => {
     await waitFor('a new HAProxy worker', async () => (await router.workerPid()) !== before);
     await router.waitApplied(1);
     const answer = await http(`${router.edge}/x`, { headers: { 'x-switchyard-version': '1.5.0' } });
-    expect(answer.json<BackendAnswer>().version).toBe('1.5.0');
+    expect(answer.json<BackendAnswer>().process).toBe('lobby@1.5.0#0');
     expect(router.stderr()).toMatch(/HAProxy is not answering: restarting it with generation 1 applied in full/);
+    await waitFor('the draining process drained again', async () => (await router.api.observe(router.haproxyDir)).servers.find((x) => x.port === b160.port)?.admin === 'drain');
+    // Its own restart is not drift: nobody else changed HAProxy.
+    expect(((await router.dataPlane()) as unknown as { drift: { found: number } }).drift.found).toBe(0);
   });
 
   it('keeps serving under load while the router is dead, and resyncs when it is back', async () => {
@@ -105,5 +114,39 @@ describe.skipIf(missing)('HAProxy data plane: supervision', () => {
     expect(await second.workerPid()).toBe(worker);
     expect(second.stderr()).toMatch(/HAProxy already running \(worker \d+\): taking it over/);
     expect((await http(`${second.edge}/x`, { headers: { 'x-switchyard-version': '1.6.0' } })).json<BackendAnswer>().version).toBe('1.6.0');
+  });
+
+  it('takes over a HAProxy an older switchyard started, reloading it seamlessly: its WebSockets stay open', async () => {
+    b150 = await startBackend({ version: '1.5.0' });
+    const first = await startHaproxyRouter({ policy: buildPolicy({ lobby: { target: '1.5.0', processes: [{ version: '1.5.0', port: b150.port }] } }, 1) });
+    routers.push(first);
+    await first.waitApplied(1);
+    const sockets = await Promise.all(Array.from({ length: 10 }, (_, i) => openSocket(`${first.edge.replace('http', 'ws')}/live/${i}?switchyard-version=1.5.0`)));
+    let closed = 0;
+    for (const socket of sockets) socket.once('close', () => closed++);
+    try {
+      first.child.kill('SIGKILL');
+      await waitFor('the router to be gone', async () => !first.alive());
+      // What an older switchyard left running: its own rules, without this version's fingerprint.
+      const cfg = join(first.haproxyDir, 'haproxy.cfg');
+      await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/^ {2}description .*\n/m, ''));
+      const before = await first.workerPid();
+      process.kill(first.masterPid()!, 'SIGUSR2');
+      await waitFor('HAProxy to run the older rules', async () => (await first.workerPid()) !== before);
+      const master = first.masterPid();
+
+      const second = await respawnHaproxyRouter(first, first.edgePort);
+      routers.push(second);
+      await second.waitApplied(1);
+      expect(second.stderr()).toMatch(/HAProxy reload \(seamless\) for generation 1: HAProxy runs rules switchyard did not write/);
+      expect((await second.api.send('show info')).match(/^description: switchyard rules [0-9a-f]{16}$/m)).not.toBeNull();
+      const echoes = await Promise.all(sockets.map((socket, i) => roundTrip(socket, `after-${i}`)));
+      expect(echoes.map((e) => e.version)).toEqual(sockets.map(() => '1.5.0'));
+      expect(closed).toBe(0);
+      expect(second.masterPid()).toBe(master);
+      expect((await http(`${second.edge}/x`, { headers: { 'x-switchyard-version': '1.5.0' } })).json<BackendAnswer>().version).toBe('1.5.0');
+    } finally {
+      for (const socket of sockets) socket.close();
+    }
   });
 });

@@ -128,7 +128,7 @@ describe.skipIf(missing)('server counters from a live HAProxy', () => {
     const layout = freshLayout(desired);
     const port = await freePort();
     edge = `http://127.0.0.1:${port}`;
-    await writeFile(join(dir, 'haproxy.cfg'), configText({ dir, listen: { host: '127.0.0.1', port }, threads: 1, router: { host: '127.0.0.1', port: await freePort() }, versionHeader: 'x-switchyard-version', serviceHeader: 'x-switchyard-service' }, desired, layout));
+    await writeFile(join(dir, 'haproxy.cfg'), configText({ dir, listen: { host: '127.0.0.1', port }, threads: 1, router: { host: '127.0.0.1', port: await freePort() }, versionHeader: 'x-switchyard-version', serviceHeader: 'x-switchyard-service', forwardFor: false }, desired, layout));
     const maps = mapFilesText(desired, layout);
     for (const name of MAP_NAMES) await writeFile(mapFile(dir, name), maps[name]);
     haproxy = new HaproxyProcess('haproxy', dir);

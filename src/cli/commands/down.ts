@@ -5,6 +5,7 @@ import type { Policy } from '../../core/policy-schema.js';
 import { Pm2Client, pm2DaemonPid } from '../../fleet/pm2-client.js';
 import { FleetSet } from '../../fleet/fleets.js';
 import { clearRouterIntent } from '../../fleet/router-intent.js';
+import { stopLeftoverDataPlane } from '../../host/data-plane.js';
 import type { CommandModule } from '../commands.js';
 import type { Context } from '../context.js';
 import { openProject } from '../project.js';
@@ -144,6 +145,8 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const remote = await downRemote(config, remoteHosts, services);
   const locals = (await Promise.all(localHomes.map((home) => downLocal(home, services)))).filter((l) => l !== undefined);
   if (locals[0] !== undefined) locals[0].host.stopped = [...locals[0].host.stopped, ...routers].sort();
+  // A router's exit leaves HAProxy serving (restarts and upgrades cut no session): with the routers gone, end it here.
+  const dataPlaneStopped = await stopLeftoverDataPlane(config);
   const hosts = [...locals.map((l) => l.host), ...remote];
   const daemons = locals.map((l) => l.daemon);
 
@@ -155,11 +158,12 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
     if (d.stopped) ctx.out.success(`stopped the PM2 daemon of ${d.pm2Home}`);
     else ctx.out.warn(`kept the PM2 daemon of ${d.pm2Home}: it also runs ${d.others.join(', ')}, which are not this project's`);
   }
+  if (dataPlaneStopped) ctx.out.success('stopped HAProxy, the data plane the router had left serving');
   if (locals.length === 0) ctx.out.info(`no PM2 daemon was running in ${localHomes.join(', ')}`);
   ctx.out.info(`kept the policy and its history in ${config.stateDir}`);
   const failed = hosts.filter((h) => h.error !== undefined);
   if (failed.length > 0) {
     throw failedError('down_incomplete', `could not stop everything: ${failed.map((h) => `${h.host}: ${h.error}`).join('; ')}`, { hosts, daemons });
   }
-  ctx.out.result({ ok: true, hosts, daemons, stateDir: config.stateDir });
+  ctx.out.result({ ok: true, hosts, daemons, dataPlaneStopped, stateDir: config.stateDir });
 };

@@ -1,10 +1,22 @@
 import { usageError } from '../../core/errors.js';
 import { Pm2Client, pm2DaemonRunning } from '../../fleet/pm2-client.js';
 import { clearRouterIntent } from '../../fleet/router-intent.js';
+import type { Config } from '../../config/schema.js';
 import type { CommandModule } from '../commands.js';
+import type { Context } from '../context.js';
 import { openProject } from '../project.js';
 import { stopLeftoverDataPlane } from '../../host/data-plane.js';
 import { isRouterPm2Name, parseListenOption, ROUTER_PM2_NAME, routerPm2Name } from '../router-listen.js';
+
+/**
+ * The HAProxy data plane: a router's exit leaves it serving, so that a
+ * restart, a crash or an upgrade of the router cuts no session. Stopping
+ * the config's router (or --all) ends it here, even when the router itself
+ * was already gone.
+ */
+async function stopDataPlane(ctx: Context, config: Config): Promise<void> {
+  if (await stopLeftoverDataPlane(config)) ctx.out.info('stopped HAProxy, the data plane the router had left serving');
+}
 
 /**
  * `router stop`: the router on the config's address; `--listen host:port`
@@ -17,11 +29,13 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
   const configured = loaded.config.router.listen;
   const named = options.listen === undefined ? ROUTER_PM2_NAME : routerPm2Name(configured, parseListenOption(options.listen));
   const pm2Home = loaded.config.pm2Home;
+  const ownsDataPlane = named === ROUTER_PM2_NAME || options.all === true;
   // Stopped on purpose: no later command brings it back (fleet/router-intent.ts).
-  if (named === ROUTER_PM2_NAME || options.all === true) await clearRouterIntent(loaded.config.stateDir);
+  if (ownsDataPlane) await clearRouterIntent(loaded.config.stateDir);
   // A stop must not start a PM2 daemon just to find nothing there.
   if (!pm2DaemonRunning(pm2Home)) {
     ctx.out.info(`the router is not running (no PM2 daemon in ${pm2Home})`);
+    if (ownsDataPlane) await stopDataPlane(ctx, loaded.config);
     ctx.out.result({ ok: true, wasRunning: false, stopped: [] });
     return;
   }
@@ -32,6 +46,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
       : [await pm2.describe(named)].filter((p) => p !== undefined);
     if (wanted.length === 0) {
       ctx.out.info(options.all === true ? 'no router is running under PM2' : `${named} is not running under PM2`);
+      if (ownsDataPlane) await stopDataPlane(ctx, loaded.config);
       ctx.out.result({ ok: true, wasRunning: false, stopped: [] });
       return;
     }
@@ -40,7 +55,7 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
       await pm2.delete(router.name);
       ctx.out.success(`stopped ${router.name} (was pid ${router.pid})`);
     }
-    if (wanted.some((p) => p.name === ROUTER_PM2_NAME) && (await stopLeftoverDataPlane(loaded.config))) ctx.out.info('stopped the HAProxy the router had left running');
+    if (ownsDataPlane) await stopDataPlane(ctx, loaded.config);
     const stopped = wanted.map((p) => ({ name: p.name, pid: p.pid }));
     ctx.out.result({ ok: true, wasRunning: true, pid: wanted[0]!.pid, stopped });
   } finally {
