@@ -21,7 +21,7 @@ const SOURCES = ['README.md', 'src/cli/commands/init.ts', ...files('templates'),
 
 /** Every package name after `npm install` / `npm i` (flags skipped), and every bare import of an SDK subpath. */
 function namesIn(text: string): string[] {
-  const installs = [...text.matchAll(/npm (?:install|i|add)((?: +[^\s`'"|;&]+)+)/g)].flatMap((m) => m[1]!.trim().split(/ +/).filter((w) => !w.startsWith('-') && !w.includes('.tgz') && !w.startsWith('<')));
+  const installs = [...text.matchAll(/npm (?:install|i|add)((?: +[^\s`'"|;&]+)+)/g)].flatMap((m) => m[1]!.trim().split(/ +/).filter((w) => !w.startsWith('-') && !w.includes('.tgz') && !w.startsWith('<')).map((w) => w.replace(/(?<=^@?[^@]+)@.*$/, '')));
   const imports = [...text.matchAll(/(?:from|import\(?) *['"]([^'"./][^'"]*)\/(heartbeat|client)['"]/g)].map((m) => m[1]!);
   return [...installs, ...imports];
 }
