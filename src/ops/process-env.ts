@@ -2,6 +2,24 @@ import type { Config, ServiceConfig } from '../config/schema.js';
 import { deriveKey } from '../protocol/signing.js';
 
 /**
+ * What PM2 puts into the environment of every process it runs (its app
+ * description, lower-case, and its own PM2_* settings). A process started
+ * from one that runs under PM2 (the router replacing a lost process) must
+ * not hand these on: given back to PM2 in a start, `name` and `pm_exec_path`
+ * would make it start the router's own script under the router's name.
+ */
+const PM2_FIELDS = new Set([
+  'automation', 'autorestart', 'autostart', 'created_at', 'exec_interpreter', 'exec_mode', 'instance_var', 'instances',
+  'kill_retry_time', 'km_link', 'merge_logs', 'name', 'namespace', 'pmx', 'restart_time', 'status', 'treekill', 'unique_id',
+  'unstable_restarts', 'username', 'vizion', 'vizion_running', 'watch', 'windowsHide', 'NODE_APP_INSTANCE',
+]);
+
+/** Whether a variable is PM2's bookkeeping or switchyard's own, never a service's. */
+function notForAService(key: string): boolean {
+  return key.startsWith('SWITCHYARD_') || key.startsWith('PM2_') || key.startsWith('pm_') || key.startsWith('axm_') || PM2_FIELDS.has(key);
+}
+
+/**
  * The whole environment a service process starts with: the caller's
  * environment, the service's own `env`, then the variables switchyard gives
  * every process (DESIGN.md), which nothing may override. `token` is the
@@ -21,7 +39,7 @@ export function processEnv(opts: {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(opts.base)) {
     // The CLI's own switchyard settings and PM2's bookkeeping must not leak into a service.
-    if (typeof value !== 'string' || key.startsWith('SWITCHYARD_') || key === 'PM2_HOME' || key === 'pm_id') continue;
+    if (typeof value !== 'string' || notForAService(key)) continue;
     env[key] = value;
   }
   Object.assign(env, opts.service.env);

@@ -25,4 +25,15 @@ describe('processEnv', () => {
     expect(Object.values(a).join('\n')).not.toContain(SECRET);
     expect(a).toMatchObject({ SWITCHYARD_PROCESS: 'lobby@1.5.0#0.g42', PATH: '/usr/bin' });
   });
+
+  it('hands on none of PM2\'s bookkeeping (the router, itself under PM2, starts replacements)', () => {
+    const fromRouter = processEnv({
+      base: { PATH: '/usr/bin', DATABASE_URL: 'postgres://db', http_proxy: 'http://proxy:3128', name: 'switchyard-router', pm_id: '3', pm_exec_path: '/opt/switchyard/bin/switchyard.js', PM2_HOME: '/srv/pm2', autorestart: 'true', NODE_APP_INSTANCE: '0' },
+      config: { router: { heartbeatIntervalMs: 5000 } } as unknown as Config,
+      service: { name: 'lobby', env: {} } as unknown as ServiceConfig,
+      routerUrl: 'http://127.0.0.1:7400', token: SECRET, version: '1.5.0', id: 'lobby@1.5.0#0.g42', port: 7501,
+    });
+    expect(fromRouter).toMatchObject({ PATH: '/usr/bin', DATABASE_URL: 'postgres://db', http_proxy: 'http://proxy:3128' });
+    for (const key of ['name', 'pm_id', 'pm_exec_path', 'PM2_HOME', 'autorestart', 'NODE_APP_INSTANCE']) expect(fromRouter[key], key).toBeUndefined();
+  });
 });
