@@ -157,7 +157,7 @@ export class ReconcileLoop {
   private reportMissing(missing: readonly MissingProcess[]): void {
     for (const m of missing) {
       const alarm = m.takesLogins ? 'ALARM: ' : '';
-      this.once(`missing:${m.id}:${m.pm2}`, `${alarm}${m.id} on ${m.host} is ${m.pm2 === 'missing' ? 'missing in PM2' : `${m.pm2} in PM2`}; it is not routed to while another process of ${m.version} is live${m.takesLogins ? ': deploy the version again to replace it' : ''}`);
+      this.once(`missing:${m.id}:${m.pm2}`, `${alarm}${m.id} on ${m.host} is ${m.pm2 === 'missing' ? 'missing in PM2' : `${m.pm2} in PM2`}; it is not routed to while another process of ${m.version} is live${m.takesLogins ? (this.deps.replace === undefined ? ': deploy the version again to replace it' : '; a new incarnation replaces it once PM2 has given it up') : ''}`);
     }
   }
 
