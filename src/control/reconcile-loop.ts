@@ -3,7 +3,7 @@ import type { Policy, ProcessEntry } from '../core/policy-schema.js';
 import type { Owner } from '../core/policy-transitions.js';
 import type { Regression } from '../core/regression.js';
 import type { Fleets } from '../fleet/fleets.js';
-import type { Clock, Lease } from '../ops/deps.js';
+import type { Clock, Lease, OpsEvent } from '../ops/deps.js';
 import { systemClock } from '../ops/deps.js';
 import type { Store } from '../store/store.js';
 import { runPlan, type PlanRunDeps } from './run-plan.js';
@@ -29,6 +29,8 @@ export interface ReconcileDeps {
   ownerAlive(owner: Owner): boolean | undefined;
   log(line: string): void;
   metrics?: ReconcileMetrics;
+  /** Told of every process it retired (the `retire` webhook event). */
+  notify?(event: OpsEvent): void;
   /** Told after every pass which live processes PM2 lacks or reports down, and whether the head went back. */
   onObserved?(missing: readonly MissingProcess[], orphans: ReconcilePlan['orphans'], regression: Regression | undefined): void;
   /** Before a process past its drain deadline is stopped: its sessions are closed, paced (the router's proxy). */
@@ -111,6 +113,7 @@ export class ReconcileLoop {
       log: d.log,
       tallies: d.tallies,
       ...(d.metrics === undefined ? {} : { metrics: d.metrics }),
+      ...(d.notify === undefined ? {} : { notify: d.notify }),
       ...(d.beforeDeadlineStop === undefined ? {} : { beforeDeadlineStop: d.beforeDeadlineStop }),
       once: (key, line) => this.once(key, line),
       clearOnce: (key) => this.reported.delete(key),

@@ -2,11 +2,14 @@ import type { Config } from '../config/schema.js';
 import type { Policy } from '../core/policy-schema.js';
 import { HaproxyDataPlane } from '../haproxy/data-plane.js';
 import { HaproxyProcess } from '../haproxy/process.js';
+import { HaproxyServerStats } from '../haproxy/server-stats.js';
 import type { RouterPorts } from '../router/router-ports.js';
 
 /** A router's data plane as the host holds it: the router's port, and its start and stop. */
 export interface HostedDataPlane {
   port: RouterPorts['dataPlane'];
+  /** HAProxy's per-server counts by version (the router sees none of that traffic), for the rollout verdicts. */
+  stats?: HaproxyServerStats;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -34,14 +37,19 @@ export function dataPlaneFor(config: Config, loaded: () => Policy | undefined, l
     current: loaded,
     log,
   });
+  const stats = new HaproxyServerStats(plane.process.api, () => plane.appliedPolicy());
   return {
+    stats,
     port: {
       policyLoaded: () => plane.policyChanged(),
       applied: () => plane.appliedPolicy(),
       status: () => plane.status(),
     },
     start: () => plane.start(),
-    stop: () => plane.stop(),
+    stop: async () => {
+      stats.stop();
+      await plane.stop();
+    },
   };
 }
 

@@ -101,6 +101,7 @@ export class Router {
       return found.filter((a, i) => found.findIndex((b) => b.kind === a.kind) === i);
     };
     const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, monotonicMs()), alarms });
+    if (ports.webhooks !== undefined) metrics.watchWebhooks(ports.webhooks);
     // Terminals are answered by what the data plane routes by: never sent to a version it cannot route to yet.
     const served = (): Policy | undefined => ports.dataPlane?.applied() ?? watcher.current();
     this.state = {
