@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChildTracker } from '../helpers/child-processes.js';
+import { canaryIds, startLoginProbe } from '../helpers/login-probe.js';
+import { assertNothingLeft, trackedPidCount, waitFor, type RolloutProject } from '../helpers/rollout-project.js';
+import { firstTraffic, history, planProject, reachedAt, stepsCommitted, webhookReceiver, type Received } from '../helpers/rollout-plans.js';
+import { startLoad, type Load } from '../reliability/support/load.js';
+
+/**
+ * Progressive rollouts on a real fleet in proxy mode: PM2 under a temp
+ * home, the router under that PM2 running the plan, terminals (their own
+ * process) logging in, holding WebSocket sessions and sending requests
+ * through the router all along, a webhook receiver checking signatures.
+ * `deploy --steps --wait` runs as CI would. Build first: the CLI runs dist/.
+ */
+
+const SECRET = 'hook-secret-for-the-proxy-suite';
+const INTERVAL_MS = 1000;
+const FAILURE_LIMIT = 2;
+const children = new ChildTracker();
+let project: RolloutProject;
+let load: Load;
+let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
+
+beforeAll(async () => {
+  receiver = await webhookReceiver(SECRET);
+  project = await planProject({
+    prefix: 'sy-plan-proxy-', mode: 'proxy',
+    releases: { '1.0.0': 'counting', '1.1.0': 'counting', '1.2.0': 'failing' },
+    files: { 'hook.secret': SECRET },
+    notify: [{ url: receiver.url, secretFile: 'hook.secret' }],
+  });
+  load = await startLoad(children, {
+    routerUrl: project.routerUrl, service: project.service, arriveWith: '1.0.0', concurrent: 30, sessionMs: [1500, 3000],
+    requestEveryMs: 80, mode: 'proxy', resolveEvery: 0, retries: 0, maxMs: 150_000,
+  });
+  await load.waitTick('terminals online', (t) => t.onlineTotal >= 20, 30_000);
+}, 120_000);
+
+afterAll(async () => {
+  await children.killAll();
+  await receiver?.close();
+  try {
+    await project?.cleanup();
+  } finally {
+    expect(trackedPidCount()).toBeGreaterThan(0);
+    await assertNothingLeft();
+  }
+}, 60_000);
+
+describe('progressive rollouts, proxy mode, under load', () => {
+  it('a healthy plan walks its steps under load and promotes: 0 requests failed, within its pauses + an interval a step + 2 s', async () => {
+    const before = load.lastTick()!.counters;
+    const deploy = await project.cliJson(['deploy', '1.1.0', '--steps', '20:2s,50:2s,100', '--wait'], { timeoutMs: 90_000 });
+    expect(deploy.exitCode, deploy.stderr).toBe(0);
+    expect(deploy.json).toMatchObject({ ok: true, version: '1.1.0', rollout: { state: 'completed', plan: '20:2s,50:2s,100', step: 3 } });
+    const after = load.lastTick()!.counters;
+    const revisions = await history(project);
+    const id = (await project.policy()).services.lobby.rollout.id;
+    const started = Date.parse(deploy.json.rollout.startedAt);
+    const wallMs = reachedAt(revisions, 'lobby', id, 'completed')! - started;
+    const boundMs = 2000 + 2000 + 3 * INTERVAL_MS + 2000;
+    const verdicts = deploy.json.rollout.verdicts.map((v: any) => `${v.verdict} ${v.requests}/${v.errors}`).join(', ');
+    console.log(`rollout-plans: healthy proxy plan 20:2s,50:2s,100 (interval 1s): completed ${wallMs} ms after its first step (bound ${boundMs}); requests ${after.requestsOk - before.requestsOk} ok, ${after.requestsFailed - before.requestsFailed} failed meanwhile; last verdicts (requests/errors): ${verdicts}`);
+    expect(stepsCommitted(revisions, 'lobby', id)).toEqual([0, 1, 2]);
+    expect(wallMs).toBeLessThanOrEqual(boundMs);
+    expect(after.requestsFailed - before.requestsFailed).toBe(0);
+    expect(after.requestsOk - before.requestsOk).toBeGreaterThan(500);
+    expect(deploy.json.rollout.verdicts.at(-1)).toMatchObject({ verdict: 'pass' });
+    expect((await project.routerStatus())?.services.lobby.target).toBe('1.1.0');
+  }, 120_000);
+
+  it(`a canary failing 30% of its requests is aborted within interval × failureLimit + 3 s of its first traffic; no login is told to change to it afterwards; the deploy exits 1 with the figures`, async () => {
+    const probe = startLoginProbe(project.routerUrl, project.service, '1.1.0', canaryIds(20, 40));
+    let done = false;
+    const first = firstTraffic(project, '1.2.0', false, () => done);
+    const deploy = await project.cliJson(['deploy', '1.2.0', '--steps', '20:30s,100', '--wait'], { timeoutMs: 90_000 });
+    done = true;
+    const firstAt = await first;
+    expect(deploy.exitCode, deploy.stderr).toBe(1);
+    expect(deploy.json).toMatchObject({ ok: false, error: 'rollout_aborted', version: '1.2.0', from: '1.1.0' });
+    expect(deploy.json.reason).toMatch(/failed intervals at step 1 of 2 \(canary 20%\) reached failureLimit \(2\)/);
+    const fails = deploy.json.verdicts.filter((v: any) => v.verdict === 'fail');
+    expect(fails.length).toBeGreaterThanOrEqual(FAILURE_LIMIT);
+    for (const v of fails) expect(v.errors / v.requests).toBeGreaterThan(0.2);
+
+    const policy = await project.policy();
+    const abortedAt = reachedAt(await history(project), 'lobby', policy.services.lobby.rollout.id, 'aborted')!;
+    expect(firstAt).toBeDefined();
+    const latencyMs = abortedAt - firstAt!;
+    // Logins answered after the router serves the abort's generation.
+    const loadedAt = await waitFor('the router to serve the abort', async () => ((await (await fetch(`${project.routerUrl}/healthz`)).json()) as { generation: number }).generation >= policy.generation ? Date.now() : undefined);
+    await new Promise((r) => setTimeout(r, 1500));
+    await probe.stop();
+    const late = probe.answers.filter((a) => a.sentAt > loadedAt && a.told === '1.2.0');
+    const before = probe.answers.filter((a) => a.sentAt < abortedAt && a.told === '1.2.0');
+    console.log(`rollout-plans: failing canary (30% errors, proxy): aborted ${latencyMs} ms after its first traffic (bound ${INTERVAL_MS * FAILURE_LIMIT + 3000}); the router served the abort ${loadedAt - abortedAt} ms after it was committed; fails: ${fails.map((v: any) => `${v.errors}/${v.requests}`).join(', ')}; probe logins told 1.2.0 before the abort ${before.length}, after ${late.length} of ${probe.answers.filter((a) => a.sentAt > loadedAt).length}`);
+    expect(latencyMs).toBeLessThanOrEqual(INTERVAL_MS * FAILURE_LIMIT + 3000);
+    expect(before.length).toBeGreaterThan(0);
+    expect(late).toEqual([]);
+    expect(policy.services.lobby).toMatchObject({ target: '1.1.0', canary: null });
+    expect(policy.services.lobby.processes.filter((p: any) => p.version === '1.2.0').map((p: any) => p.state)).toEqual(['draining']);
+  }, 120_000);
+
+  it('the webhook receiver got every event, each with a valid signature', async () => {
+    const types = (list: Received[]) => list.map((r) => `${r.event.type} ${r.event.version}`);
+    const wanted = ['deploy 1.1.0', 'rollout.started 1.1.0', 'rollout.step 1.1.0', 'rollout.completed 1.1.0', 'promote 1.1.0', 'retire 1.0.0', 'deploy 1.2.0', 'rollout.started 1.2.0', 'rollout.aborted 1.2.0'];
+    await waitFor('every event at the receiver', () => (wanted.every((w) => types(receiver.received).includes(w)) ? true : undefined), { timeoutMs: 30_000, last: () => types(receiver.received) });
+    console.log(`rollout-plans: webhooks received: ${types(receiver.received).join(', ')}`);
+    expect(receiver.received.every((r) => r.signed)).toBe(true);
+    expect(types(receiver.received).filter((t) => t === 'rollout.step 1.1.0')).toHaveLength(2);
+    const aborted = receiver.received.find((r) => r.event.type === 'rollout.aborted')!.event;
+    expect(aborted).toMatchObject({ service: 'lobby', version: '1.2.0', from: '1.1.0', step: 1, canary: 0, by: { kind: 'ci' } });
+    expect(aborted.metrics).toMatchObject({ verdict: 'fail' });
+    expect(new Set(receiver.received.map((r) => r.event.id)).size).toBe(receiver.received.length);
+    const metrics = await project.metrics();
+    expect(metrics).toMatch(/switchyard_webhook_deliveries_total [1-9]/);
+  }, 60_000);
+});
