@@ -24,10 +24,10 @@ export interface RolloutLoopDeps {
   tickMs?: number;
 }
 
-/** Per service: the rollout measured, when its last interval was taken (monotonic), and what that left. */
+/** Per service: the rollout measured, when its next interval ends (monotonic), and what the last measurement left. */
 interface Watch {
   id: string;
-  at: number;
+  due: number;
   baseline: Baseline;
 }
 
@@ -40,10 +40,14 @@ interface Watch {
  * exactly the moves it returns through the ops executor, each fenced and
  * checked against the head it lands on.
  *
- * Its only memory is when it last measured each rollout. A rollout it has
- * not measured yet (new, resumed, or this router just became the leader)
- * is measured once as a baseline and judged from the next interval on:
- * a new leader carries on from the committed state, on fresh figures.
+ * Its only memory is when each rollout's next interval ends. Intervals
+ * follow a schedule (each ends one interval after the last one's end, not
+ * after the pass that measured it), and each is judged as of its end, so
+ * a step's pause is held exactly, whatever the passes' jitter. A rollout
+ * it has not measured yet (new, resumed, or this router just became the
+ * leader) is measured once as a baseline and judged from the next
+ * interval on: a new leader carries on from the committed state, on
+ * fresh figures.
  */
 export class RolloutLoop {
   private timer: NodeJS.Timeout | undefined;
@@ -91,6 +95,7 @@ export class RolloutLoop {
     const policy = await this.deps.store.read();
     const analysis: Record<string, AnalysisSettings> = {};
     const figures = new Map<string, IntervalFigures>();
+    const judgedAt = new Map<string, Date>();
     const progressing = progressingRollouts(policy);
     for (const service of this.watches.keys()) if (!progressing.some((p) => p.service === service)) this.watches.delete(service);
     for (const { service, rollout } of progressing) {
@@ -99,15 +104,22 @@ export class RolloutLoop {
         this.once(`unconfigured:${service}`, `the policy rolls out ${service}@${rollout.version}, but the config has no service ${service}: it is not judged by this router`);
         continue;
       }
+      const intervalMs = cfg.rollout.analysis.intervalMs;
       analysis[service] = cfg.rollout.analysis;
-      const watch = this.watches.get(service);
+      const known = this.watches.get(service);
+      const watch = known?.id === rollout.id ? known : undefined;
       const mono = this.clock.mono();
-      if (watch !== undefined && watch.id === rollout.id && mono - watch.at < cfg.rollout.analysis.intervalMs) continue;
-      const taken = await measure(this.deps.sources, this.deps.fleets, policy, service, rollout.version, cfg.rollout.analysis.prometheus, watch?.id === rollout.id ? watch.baseline : undefined);
-      this.watches.set(service, { id: rollout.id, at: mono, baseline: taken.baseline });
-      if (watch?.id === rollout.id) figures.set(service, taken.figures);
+      if (watch !== undefined && mono < watch.due) continue;
+      const wall = this.clock.now().getTime();
+      const taken = await measure(this.deps.sources, this.deps.fleets, policy, service, rollout.version, cfg.rollout.analysis.prometheus, watch?.baseline);
+      // Next interval: one after this one's end; from now when the passes fell a whole interval behind.
+      const due = watch === undefined || watch.due + intervalMs <= mono ? mono + intervalMs : watch.due + intervalMs;
+      this.watches.set(service, { id: rollout.id, due, baseline: taken.baseline });
+      if (watch === undefined) continue;
+      figures.set(service, taken.figures);
+      judgedAt.set(service, new Date(wall - (mono - watch.due)));
     }
-    const moves = planRollouts({ policy, analysis, figures, now: this.clock.now() });
+    const moves = planRollouts({ policy, analysis, figures, judgedAt, now: this.clock.now() });
     for (const planned of moves) {
       if (!this.mayAct()) break;
       await this.run(planned);

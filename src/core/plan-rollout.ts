@@ -25,8 +25,9 @@ export interface RolloutPlanInput {
   policy: Policy;
   /** Each configured service's analysis settings (a service missing here is not judged). */
   analysis: Readonly<Record<string, AnalysisSettings>>;
-  /** One interval's figures per service judged in this pass. */
+  /** One interval's figures per service judged in this pass, and the time its interval ended (default `now`). */
   figures: ReadonlyMap<string, IntervalFigures>;
+  judgedAt?: ReadonlyMap<string, Date>;
   now: Date;
 }
 
@@ -80,7 +81,8 @@ export function planRollouts(input: RolloutPlanInput): PlannedMove[] {
     const analysis = Object.hasOwn(input.analysis, service) ? input.analysis[service] : undefined;
     if (figures === undefined || analysis === undefined) continue;
     const verdict = judgeInterval(figures, analysis);
-    const out = stepRollout(r.steps, r, verdict, input.now, analysis);
+    // Judged as of the end of its interval: a step begun then is held exactly its pause, whenever the pass ran.
+    const out = stepRollout(r.steps, r, verdict, input.judgedAt?.get(service) ?? input.now, analysis);
     const kind = out.action === 'stay' ? 'verdict' : out.action;
     moves.push({ ...base, move: { kind, progress: out.progress }, step: out.progress.step + 1, canary: out.canary, reason: out.reason, verdict });
   }

@@ -20,6 +20,8 @@ export interface PlanProjectOptions {
   releases: Record<string, ReleaseKind>;
   /** services.<name>.rollout.analysis, merged over the test defaults below. */
   analysis?: Record<string, unknown>;
+  /** services.<name>.rollout.steps (the plan `--steps` without a value runs), inline form. */
+  steps?: string;
   /** Top-level notify hooks (secretFile paths relative to the project). */
   notify?: Array<{ url: string; secretFile: string }>;
   /** Files to write in the project before the router starts (hook secrets). */
@@ -29,8 +31,8 @@ export interface PlanProjectOptions {
   heartbeatInterval?: string;
 }
 
-/** One verdict a second, two fails abort, three inconclusives pause, 10 requests judge, 5 % errors fail. */
-export const TEST_ANALYSIS = { interval: '1s', failureLimit: 2, inconclusiveLimit: 3, minRequests: 10, maxErrorRate: '5%', maxRestarts: 0 };
+/** One verdict a second, two fails abort, three inconclusives pause, 5 requests judge, 5 % errors fail. */
+export const TEST_ANALYSIS = { interval: '1s', failureLimit: 2, inconclusiveLimit: 3, minRequests: 5, maxErrorRate: '5%', maxRestarts: 0 };
 
 export async function planProject(opts: PlanProjectOptions): Promise<RolloutProject> {
   const versions = Object.keys(opts.releases);
@@ -40,7 +42,7 @@ export async function planProject(opts: PlanProjectOptions): Promise<RolloutProj
     for (const [name, text] of Object.entries(opts.files ?? {})) await writeFile(join(project.dir, name), text, { mode: 0o600 });
     await editYaml(project, (doc) => {
       doc.setIn(['router', 'mode'], opts.mode);
-      doc.setIn(['services', project.service, 'rollout'], doc.createNode({ analysis: { ...TEST_ANALYSIS, ...opts.analysis } }));
+      doc.setIn(['services', project.service, 'rollout'], doc.createNode({ ...(opts.steps === undefined ? {} : { steps: opts.steps }), analysis: { ...TEST_ANALYSIS, ...opts.analysis } }));
       if (opts.notify !== undefined) doc.set('notify', doc.createNode(opts.notify));
     });
     if (opts.bare === true) return project;

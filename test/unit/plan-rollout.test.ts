@@ -61,6 +61,13 @@ describe('planRollouts', () => {
     expect(moves.map(line)).toEqual(expected);
   });
 
+  it('judges as of the end of the interval, not when the pass ran: a step is held exactly its pause', () => {
+    const plan = (judged: number, now: number) => planRollouts({ policy: lobby(), analysis: { lobby: A }, figures: new Map([['lobby', good]]), judgedAt: new Map([['lobby', at(judged)]]), now: at(now) });
+    expect(plan(119.9, 121).map(line)).toEqual(['verdict 1 10% expect 4']);
+    const [advance] = plan(120, 120.4);
+    expect(advance!.move).toMatchObject({ kind: 'advance', progress: { step: 1, stepSince: at(120).toISOString(), recent: [{ at: at(120).toISOString() }] } });
+  });
+
   it('a service the config does not judge is not judged', () => {
     expect(planRollouts({ policy: lobby(), analysis: {}, figures: new Map([['lobby', good]]), now: at(200) })).toEqual([]);
   });
