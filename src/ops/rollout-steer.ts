@@ -57,7 +57,7 @@ export async function steerRollout(deps: OpsDeps, req: SteerRequest): Promise<St
   if (verb === 'promote') await requireRunning(deps, before, service.name, version);
   const result = (after: Policy, generation: number, unchanged: boolean): SteerResult => ({ service: service.name, verb, version, generation, unchanged, rollout: after.services[service.name]!.rollout!, before, after });
   if (req.dryRun === true) return result(planned, before.generation, planned === before);
-  const { policy, wrote } = await commitChange(deps, `rollout ${verb}`, apply);
+  const { policy, wrote } = await commitChange(deps, `${verb} rollout`, apply);
   const rollout = policy.services[service.name]!.rollout!;
   if (wrote) {
     for (const type of EVENTS[verb]) {
