@@ -43,7 +43,7 @@ export function rolloutView(service: string, r: Rollout, generation: number, now
 export function byText(by: ChangedBy | null): string {
   if (by === null) return 'unknown';
   if (by.kind === 'user') return [by.user, by.host].filter((v) => v !== null).join('@') || 'unknown';
-  return `${by.system}${by.repository === null ? '' : ` ${by.repository}`}${by.run === null ? '' : ` run ${by.run}`}${by.actor === null ? '' : ` by ${by.actor}`}`;
+  return `${by.actor ?? 'someone'} in ${by.system}${by.repository === null ? '' : ` ${by.repository}`}${by.run === null ? '' : ` run ${by.run}`}`;
 }
 
 const num = (v: number | null, unit = '') => (v === null ? '–' : `${Math.round(v * 10) / 10}${unit}`);

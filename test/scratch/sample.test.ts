@@ -1,0 +1,21 @@
+import { afterAll, it } from 'vitest';
+import { ChildTracker } from '../helpers/child-processes.js';
+import { planProject } from '../helpers/rollout-plans.js';
+import { startLoad } from '../reliability/support/load.js';
+const children = new ChildTracker();
+let project: any;
+afterAll(async () => { await children.killAll(); await project?.cleanup(); });
+it('sample', async () => {
+  project = await planProject({ prefix: 'sy-sample-', mode: 'proxy', releases: { '1.0.0': 'counting', '1.1.0': 'counting' }, steps: '10:3s,50:3s,100' });
+  const load = await startLoad(children, { routerUrl: project.routerUrl, service: project.service, arriveWith: '1.0.0', concurrent: 30, sessionMs: [1500, 3000], requestEveryMs: 80, mode: 'proxy', resolveEvery: 0, retries: 0, maxMs: 60_000 });
+  await load.waitTick('online', (t) => t.onlineTotal >= 20, 30_000);
+  const d = project.cli(['deploy', '1.1.0', '--steps', '--wait'], { timeoutMs: 60_000 });
+  await new Promise((r) => setTimeout(r, 5500));
+  const s = await project.cli(['rollout', 'status']);
+  console.log('STATUS\n' + s.stdout);
+  const r = await d;
+  console.log('DEPLOY exit', r.exitCode, '\n' + r.stderr);
+  await new Promise((r) => setTimeout(r, 4000));
+  const h = await project.cli(['policy', 'history']);
+  console.log('HISTORY\n' + h.stdout);
+}, 120_000);
