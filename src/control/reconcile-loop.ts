@@ -2,6 +2,7 @@ import { planReconcile, type HostObservation, type MissingProcess, type ProcessR
 import type { Policy, ProcessEntry } from '../core/policy-schema.js';
 import type { Owner } from '../core/policy-transitions.js';
 import type { Regression } from '../core/regression.js';
+import { singleFlight } from '../core/single-flight.js';
 import type { Fleets } from '../fleet/fleets.js';
 import type { Clock, Lease, OpsEvent } from '../ops/deps.js';
 import { systemClock } from '../ops/deps.js';
@@ -55,7 +56,6 @@ export interface ReconcileDeps {
  */
 export class ReconcileLoop {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<ReconcilePlan | undefined> | undefined;
   private readonly snapshots: Snapshotter;
   private readonly reported = new Set<string>();
   private readonly clock: Clock;
@@ -75,17 +75,10 @@ export class ReconcileLoop {
   }
 
   /** One pass; overlapping calls share the pass already running. Never rejects. */
-  tick(): Promise<ReconcilePlan | undefined> {
-    this.running ??= this.pass()
-      .catch((error: unknown) => {
-        this.deps.log(`reconcile pass failed: ${(error as Error).message}; trying again next interval`);
-        return undefined;
-      })
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
-  }
+  readonly tick = singleFlight(() => this.pass().catch((error: unknown) => {
+    this.deps.log(`reconcile pass failed: ${(error as Error).message}; trying again next interval`);
+    return undefined;
+  }));
 
   private mayAct(): boolean {
     return this.deps.lease?.mayAct() ?? true;

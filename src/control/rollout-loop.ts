@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { planRollouts, progressingRollouts, type PlannedMove } from '../core/plan-rollout.js';
 import type { Owner } from '../core/policy-transitions.js';
+import { singleFlight } from '../core/single-flight.js';
 import type { AnalysisSettings, IntervalFigures } from '../core/rollout-verdict.js';
 import type { Fleets } from '../fleet/fleets.js';
 import { systemClock, type Clock, type Lease, type OpsEvent } from '../ops/deps.js';
@@ -51,7 +52,6 @@ interface Watch {
  */
 export class RolloutLoop {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<PlannedMove[] | undefined> | undefined;
   private readonly watches = new Map<string, Watch>();
   private readonly clock: Clock;
   private readonly said = new Set<string>();
@@ -69,18 +69,11 @@ export class RolloutLoop {
     clearInterval(this.timer);
   }
 
-  /** One pass; overlapping calls share the pass already running. Never rejects; resolves with the moves planned (undefined: not the leader). */
-  tick(): Promise<PlannedMove[] | undefined> {
-    this.running ??= this.pass()
-      .catch((error: unknown) => {
-        this.once(`pass:${(error as Error).message}`, `rollout pass failed: ${(error as Error).message}; trying again`);
-        return undefined;
-      })
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
-  }
+  /** One pass; overlapping calls share the pass already running. Never rejects; resolves with the moves planned (undefined: not the leader, or it failed). */
+  readonly tick = singleFlight(() => this.pass().catch((error: unknown) => {
+    this.once(`pass:${(error as Error).message}`, `rollout pass failed: ${(error as Error).message}; trying again`);
+    return undefined;
+  }));
 
   private mayAct(): boolean {
     return this.deps.lease?.mayAct() ?? true;

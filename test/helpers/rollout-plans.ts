@@ -1,10 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { verifyWebhookSignature, type SwitchyardEvent } from '../../src/protocol/events.js';
-import { makeRolloutProject, waitFor, type ReleaseKind, type RolloutProject } from './rollout-project.js';
+import { startLoad, type Load } from '../reliability/support/load.js';
+import type { ChildTracker } from './child-processes.js';
+import { assertNothingLeft, makeRolloutProject, trackedPidCount, waitFor, type ReleaseKind, type RolloutProject } from './rollout-project.js';
 
 /**
  * What the progressive-rollout suites share: a project whose service has a
@@ -57,8 +59,32 @@ export async function planProject(opts: PlanProjectOptions): Promise<RolloutProj
   return project;
 }
 
+/**
+ * Terminals under load for a rollout suite, in their own process: 30 at a
+ * time arriving with `arriveWith`, each holding a WebSocket session of 1.5
+ * to 3 s and sending a request every 80 ms or so (about 300 a second in
+ * all); resolves once 20 are online.
+ */
+export async function terminalsUnderLoad(children: ChildTracker, routerUrl: string, service: string, mode: 'proxy' | 'redirect', arriveWith = '1.0.0'): Promise<Load> {
+  const load = await startLoad(children, {
+    routerUrl, service, arriveWith, concurrent: 30, sessionMs: [1500, 3000], requestEveryMs: 80, mode, resolveEvery: 0, retries: 0, maxMs: 150_000,
+  });
+  await load.waitTick('terminals online', (t) => t.onlineTotal >= 20, 30_000);
+  return load;
+}
+
+/** A suite's end: its children killed, the project cleaned up, and nothing of ours left running. */
+export async function endSuite(children: ChildTracker, project: RolloutProject | undefined): Promise<void> {
+  await children.killAll();
+  try {
+    await project?.cleanup();
+  } finally {
+    if (trackedPidCount() === 0) throw new Error('no pid was tracked: assertNothingLeft would check nothing');
+    await assertNothingLeft();
+  }
+}
+
 export async function editYaml(project: RolloutProject, edit: (doc: ReturnType<typeof parseDocument>) => void): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
   const doc = parseDocument(await readFile(project.configPath, 'utf8'));
   edit(doc);
   await writeFile(project.configPath, doc.toString());
@@ -70,7 +96,6 @@ export function ok(result: { exitCode: number; stdout: string; stderr: string },
 
 /** Every revision of the policy, oldest first, from the history folder. */
 export async function history(project: RolloutProject): Promise<any[]> {
-  const { readdir, readFile } = await import('node:fs/promises');
   const dir = join(project.stateDir, 'history');
   const names = (await readdir(dir)).filter((n) => /^\d+\.json$/.test(n)).sort((a, b) => Number(a.slice(0, -5)) - Number(b.slice(0, -5)));
   return Promise.all(names.map(async (n) => JSON.parse(await readFile(join(dir, n), 'utf8'))));

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildTracker } from '../helpers/child-processes.js';
 import { canaryIds, startLoginProbe } from '../helpers/login-probe.js';
-import { assertNothingLeft, trackedPidCount, waitFor, type RolloutProject } from '../helpers/rollout-project.js';
-import { firstTraffic, history, planProject, reachedAt, stepsCommitted, webhookReceiver, type Received } from '../helpers/rollout-plans.js';
-import { startLoad, type Load } from '../reliability/support/load.js';
+import { waitFor, type RolloutProject } from '../helpers/rollout-project.js';
+import { endSuite, firstTraffic, history, planProject, reachedAt, type Received, stepsCommitted, terminalsUnderLoad, webhookReceiver } from '../helpers/rollout-plans.js';
+import type { Load } from '../reliability/support/load.js';
 
 /**
  * Progressive rollouts on a real fleet in proxy mode: PM2 under a temp
@@ -29,22 +29,12 @@ beforeAll(async () => {
     files: { 'hook.secret': SECRET },
     notify: [{ url: receiver.url, secretFile: 'hook.secret' }],
   });
-  load = await startLoad(children, {
-    routerUrl: project.routerUrl, service: project.service, arriveWith: '1.0.0', concurrent: 30, sessionMs: [1500, 3000],
-    requestEveryMs: 80, mode: 'proxy', resolveEvery: 0, retries: 0, maxMs: 150_000,
-  });
-  await load.waitTick('terminals online', (t) => t.onlineTotal >= 20, 30_000);
+  load = await terminalsUnderLoad(children, project.routerUrl, project.service, 'proxy');
 }, 120_000);
 
 afterAll(async () => {
-  await children.killAll();
   await receiver?.close();
-  try {
-    await project?.cleanup();
-  } finally {
-    expect(trackedPidCount()).toBeGreaterThan(0);
-    await assertNothingLeft();
-  }
+  await endSuite(children, project);
 }, 60_000);
 
 describe('progressive rollouts, proxy mode, under load', () => {

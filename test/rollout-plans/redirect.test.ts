@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildTracker } from '../helpers/child-processes.js';
 import { canaryIds, startLoginProbe } from '../helpers/login-probe.js';
-import { assertNothingLeft, trackedPidCount, waitFor, type RolloutProject } from '../helpers/rollout-project.js';
-import { firstTraffic, history, planProject, reachedAt } from '../helpers/rollout-plans.js';
-import { startLoad, type Load } from '../reliability/support/load.js';
+import { waitFor, type RolloutProject } from '../helpers/rollout-project.js';
+import { endSuite, firstTraffic, history, planProject, reachedAt, terminalsUnderLoad } from '../helpers/rollout-plans.js';
+import type { Load } from '../reliability/support/load.js';
 
 /**
  * Redirect mode: terminals talk to their process directly, so the router
@@ -21,21 +21,11 @@ let load: Load;
 
 beforeAll(async () => {
   project = await planProject({ prefix: 'sy-plan-redirect-', mode: 'redirect', releases: { '1.0.0': 'counting', '1.1.0': 'failing' } });
-  load = await startLoad(children, {
-    routerUrl: project.routerUrl, service: project.service, arriveWith: '1.0.0', concurrent: 30, sessionMs: [1500, 3000],
-    requestEveryMs: 80, mode: 'redirect', resolveEvery: 0, retries: 0, maxMs: 120_000,
-  });
-  await load.waitTick('terminals online', (t) => t.onlineTotal >= 20, 30_000);
+  load = await terminalsUnderLoad(children, project.routerUrl, project.service, 'redirect');
 }, 120_000);
 
 afterAll(async () => {
-  await children.killAll();
-  try {
-    await project?.cleanup();
-  } finally {
-    expect(trackedPidCount()).toBeGreaterThan(0);
-    await assertNothingLeft();
-  }
+  await endSuite(children, project);
 }, 60_000);
 
 describe('progressive rollouts, redirect mode', () => {

@@ -7,9 +7,8 @@ import { ChildTracker, waitExit } from '../helpers/child-processes.js';
 import { BIN } from '../helpers/cli.js';
 import { fakePrometheus, type FakePrometheus } from '../helpers/fake-prometheus.js';
 import { freePort } from '../helpers/free-port.js';
-import { assertNothingLeft, trackedPidCount, waitFor, type RolloutProject } from '../helpers/rollout-project.js';
-import { counter, history, planProject, reachedAt, stepsCommitted } from '../helpers/rollout-plans.js';
-import { startLoad } from '../reliability/support/load.js';
+import { waitFor, type RolloutProject } from '../helpers/rollout-project.js';
+import { counter, endSuite, history, planProject, reachedAt, stepsCommitted, terminalsUnderLoad } from '../helpers/rollout-plans.js';
 
 /**
  * What a plan survives and what stops it, on a real fleet (proxy mode,
@@ -38,22 +37,12 @@ beforeAll(async () => {
     files: { 'hook.secret': 'the-hook-secret' },
     notify: [{ url: `http://127.0.0.1:${deadHook}/hook`, secretFile: 'hook.secret' }],
   });
-  const load = await startLoad(children, {
-    routerUrl: project.routerUrl, service: project.service, arriveWith: '1.0.0', concurrent: 30, sessionMs: [1500, 3000],
-    requestEveryMs: 80, mode: 'proxy', resolveEvery: 0, retries: 0, maxMs: 150_000,
-  });
-  await load.waitTick('terminals online', (t) => t.onlineTotal >= 20, 30_000);
+  await terminalsUnderLoad(children, project.routerUrl, project.service, 'proxy');
 }, 120_000);
 
 afterAll(async () => {
-  await children.killAll();
   await prometheus?.down();
-  try {
-    await project?.cleanup();
-  } finally {
-    expect(trackedPidCount()).toBeGreaterThan(0);
-    await assertNothingLeft();
-  }
+  await endSuite(children, project);
 }, 60_000);
 
 describe('progressive rollouts: what a plan survives and what stops it', () => {

@@ -4,8 +4,7 @@ import { ChildTracker } from '../helpers/child-processes.js';
 import { redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { leaderOf, spawnProjectRouter, useRedis, type ProjectRouter } from '../helpers/redis-routers.js';
 import { assertNothingLeft, waitFor, type RolloutProject } from '../helpers/rollout-project.js';
-import { editYaml, ok, planProject, reachedAt, stepsCommitted } from '../helpers/rollout-plans.js';
-import { startLoad } from '../reliability/support/load.js';
+import { editYaml, ok, planProject, reachedAt, stepsCommitted, terminalsUnderLoad } from '../helpers/rollout-plans.js';
 
 /**
  * Two real routers on one state in a real redis-server, real PM2, the
@@ -54,11 +53,7 @@ describe.skipIf(!available)('a progressive rollout across two routers on Redis',
     ok(await project.cli(['deploy', '1.0.0'], { timeoutMs: 60_000 }), 'switchyard deploy 1.0.0');
     project.daemonPid();
     await project.pm2Jlist();
-    const load = await startLoad(children, {
-      routerUrl: b.url, service: project.service, arriveWith: '1.0.0', concurrent: 30, sessionMs: [1500, 3000],
-      requestEveryMs: 80, mode: 'proxy', resolveEvery: 0, retries: 0, maxMs: 120_000,
-    });
-    await load.waitTick('terminals online', (t) => t.onlineTotal >= 20, 30_000);
+    const load = await terminalsUnderLoad(children, b.url, project.service, 'proxy');
 
     const deploy = await project.cliJson(['deploy', '1.1.0', '--steps', '20:2s,50:4s,100'], { timeoutMs: 60_000 });
     expect(deploy.exitCode, deploy.stderr).toBe(0);

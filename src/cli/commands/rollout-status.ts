@@ -2,8 +2,7 @@ import { usageError } from '../../core/errors.js';
 import type { CommandModule } from '../commands.js';
 import { openProject } from '../project.js';
 import { rolloutLines, rolloutView, type RolloutView } from '../rollout-view.js';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { watchUntilStopped } from '../watch.js';
 
 /**
  * `rollout status [--watch]`: each service's rollout as the policy holds
@@ -32,14 +31,5 @@ export const run: CommandModule['run'] = async (ctx, _args, options) => {
     ctx.out.print(text.length === 0 ? 'no service in the policy yet' : text.join('\n\n'));
   };
   if (options.watch !== true) return show();
-  let stopped = false;
-  const stop = () => {
-    stopped = true;
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  while (!stopped) {
-    await show();
-    for (let i = 0; i < 10 && !stopped; i += 1) await sleep(100);
-  }
+  await watchUntilStopped(show, 1000);
 };

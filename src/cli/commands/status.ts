@@ -14,6 +14,7 @@ import type { Context } from '../context.js';
 import { openProject } from '../project.js';
 import { fetchStatus, routerUrls, type RouterFailover } from '../router-client.js';
 import { printStatus, problemsOf, routerField, statusDocument, warnRouterDown } from '../status-print.js';
+import { watchUntilStopped } from '../watch.js';
 
 /** Status without the router: the policy, and PM2's view when a daemon runs; no heartbeats. */
 async function offlineStatus(fleets: FleetSet, policy: Policy): Promise<StatusBody> {
@@ -102,17 +103,7 @@ export const run: CommandModule['run'] = async (ctx: Context, _args, options) =>
       return;
     }
     // Redraws every heartbeat interval until Ctrl-C, which ends with exit 0.
-    let stopped = false;
-    const stop = () => {
-      stopped = true;
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    while (!stopped) {
-      await show();
-      const until = Date.now() + config.router.heartbeatIntervalMs;
-      while (!stopped && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    }
+    await watchUntilStopped(show, config.router.heartbeatIntervalMs);
   } finally {
     await ops.close();
   }
