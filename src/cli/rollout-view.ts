@@ -1,6 +1,6 @@
 import { formatDuration } from '../core/duration.js';
 import { formatSteps } from '../core/rollout-plan.js';
-import type { ChangedBy, Rollout, RolloutVerdictRecord } from '../core/rollout-schema.js';
+import { pauseLeftMs, type ChangedBy, type Rollout, type RolloutVerdictRecord } from '../core/rollout-schema.js';
 
 /**
  * A rollout as `rollout status` and `deploy --steps --wait` show it: the
@@ -31,11 +31,10 @@ export interface RolloutView {
 
 export function rolloutView(service: string, r: Rollout, generation: number, now: Date): RolloutView {
   const step = r.steps[r.step]!;
-  const left = step.pauseMs - (now.getTime() - Date.parse(r.stepSince));
   return {
     service, version: r.version, from: r.from, state: r.state, reason: r.reason, plan: formatSteps(r.steps),
     step: r.step + 1, steps: r.steps.length, canary: step.canary, stepSince: r.stepSince,
-    pauseLeftMs: r.state === 'progressing' ? Math.max(0, left) : null,
+    pauseLeftMs: pauseLeftMs(r, now.getTime()),
     startedAt: r.startedAt, by: r.by, verdicts: r.recent, generation,
   };
 }

@@ -73,3 +73,9 @@ export type RolloutVerdictRecord = z.output<typeof verdictRecordSchema>;
 export function isLive(rollout: Rollout | undefined): rollout is Rollout & { state: 'progressing' | 'paused' } {
   return rollout !== undefined && (rollout.state === 'progressing' || rollout.state === 'paused');
 }
+
+/** What is left of the current step's pause at `nowMs` (0 once it is over); null unless the rollout progresses. */
+export function pauseLeftMs(rollout: Rollout, nowMs: number): number | null {
+  if (rollout.state !== 'progressing') return null;
+  return Math.max(0, rollout.steps[rollout.step]!.pauseMs - (nowMs - Date.parse(rollout.stepSince)));
+}

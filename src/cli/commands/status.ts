@@ -4,6 +4,7 @@ import { describeRegression, regressionOf } from '../../core/regression.js';
 import { prune, type Orphan } from '../../ops/prune.js';
 import { commandOps } from '../ops-deps.js';
 import type { Policy } from '../../core/policy-schema.js';
+import { pauseLeftMs } from '../../core/rollout-schema.js';
 import { FleetSet } from '../../fleet/fleets.js';
 import { fleetView } from '../../fleet/fleet-view.js';
 import type { StatusBody } from '../../protocol/status-body.js';
@@ -26,6 +27,7 @@ async function offlineStatus(fleets: FleetSet, policy: Policy): Promise<StatusBo
       target: s.target,
       canary: s.canary,
       tally: [],
+      ...(s.rollout === undefined ? {} : { rollout: { ...s.rollout, pauseLeftMs: pauseLeftMs(s.rollout, Date.now()) } }),
       processes: s.processes.map((p) => {
         const view = views.get(p.host);
         return {
