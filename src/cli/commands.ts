@@ -25,6 +25,10 @@ export const GLOBAL_OPTIONS: Array<{ flags: string; description: string }> = [
   { flags: '--verbose', description: 'print more detail on stderr' },
 ];
 
+const DRY_RUN = { flags: '--dry-run', description: 'print the policy diff; change nothing' };
+/** What `rollout pause|abort|promote` take. */
+const STEER_OPTIONS = [{ flags: '--reason <text>', description: 'why, kept as the rollout\'s reason' }, DRY_RUN];
+
 /** The command table: every command switchyard has, in the order help lists them. */
 export const COMMANDS: CommandSpec[] = [
   {
@@ -139,34 +143,25 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'rollout pause',
     description: 'hold the rollout at its current canary weight; no verdict moves it until resumed',
-    options: [
-      { flags: '--reason <text>', description: 'why, kept as the rollout\'s reason' },
-      { flags: '--dry-run', description: 'print the policy diff; change nothing' },
-    ],
+    options: STEER_OPTIONS,
     load: () => import('./commands/rollout-pause.js'),
   },
   {
     name: 'rollout resume',
     description: 'let a paused rollout go on: its step is held for its whole pause again, on fresh figures',
-    options: [{ flags: '--dry-run', description: 'print the policy diff; change nothing' }],
+    options: [DRY_RUN],
     load: () => import('./commands/rollout-resume.js'),
   },
   {
     name: 'rollout abort',
     description: 'stop the rollout: the canary is removed, the target stays, the new version drains',
-    options: [
-      { flags: '--reason <text>', description: 'why, kept as the rollout\'s reason' },
-      { flags: '--dry-run', description: 'print the policy diff; change nothing' },
-    ],
+    options: STEER_OPTIONS,
     load: () => import('./commands/rollout-abort.js'),
   },
   {
     name: 'rollout promote',
     description: 'skip the remaining steps: the new version becomes the target, the old one drains',
-    options: [
-      { flags: '--reason <text>', description: 'why, kept as the rollout\'s reason' },
-      { flags: '--dry-run', description: 'print the policy diff; change nothing' },
-    ],
+    options: STEER_OPTIONS,
     load: () => import('./commands/rollout-promote.js'),
   },
   {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildTracker } from '../helpers/child-processes.js';
-import { canaryIds, startLoginProbe } from '../helpers/login-probe.js';
+import { runFailingCanary } from '../helpers/failing-canary.js';
 import { waitFor, type RolloutProject } from '../helpers/rollout-project.js';
-import { endSuite, firstTraffic, history, planProject, reachedAt, type Received, stepsCommitted, terminalsUnderLoad, webhookReceiver } from '../helpers/rollout-plans.js';
+import { endSuite, history, planProject, reachedAt, type Received, stepsCommitted, terminalsUnderLoad, webhookReceiver } from '../helpers/rollout-plans.js';
 import type { Load } from '../reliability/support/load.js';
 
 /**
@@ -60,37 +60,21 @@ describe('progressive rollouts, proxy mode, under load', () => {
   }, 120_000);
 
   it(`a canary failing 30% of its requests is aborted within interval × failureLimit + 3 s of its first traffic; no login is told to change to it afterwards; the deploy exits 1 with the figures`, async () => {
-    const probe = startLoginProbe(project.routerUrl, project.service, '1.1.0', canaryIds(20, 40));
-    let done = false;
-    const first = firstTraffic(project, '1.2.0', false, () => done);
-    const deploy = await project.cliJson(['deploy', '1.2.0', '--steps', '20:30s,100', '--wait'], { timeoutMs: 90_000 });
-    done = true;
-    const firstAt = await first;
+    const run = await runFailingCanary(project, '1.2.0', '1.1.0', false);
+    const { deploy } = run;
     expect(deploy.exitCode, deploy.stderr).toBe(1);
     expect(deploy.json).toMatchObject({ ok: false, error: 'rollout_aborted', version: '1.2.0', from: '1.1.0' });
     expect(deploy.json.reason).toMatch(/failed intervals at step 1 of 2 \(canary 20%\) reached failureLimit \(2\)/);
-    const fails = deploy.json.verdicts.filter((v: any) => v.verdict === 'fail');
-    expect(fails.length).toBeGreaterThanOrEqual(FAILURE_LIMIT);
-    for (const v of fails) expect(v.errors / v.requests).toBeGreaterThan(0.2);
-
-    const policy = await project.policy();
-    const abortedAt = reachedAt(await history(project), 'lobby', policy.services.lobby.rollout.id, 'aborted')!;
-    expect(firstAt).toBeDefined();
-    const latencyMs = abortedAt - firstAt!;
-    // Logins answered after the router serves the abort's generation.
-    const loadedAt = await waitFor('the router to serve the abort', async () => ((await (await fetch(`${project.routerUrl}/healthz`)).json()) as { generation: number }).generation >= policy.generation ? Date.now() : undefined);
-    await new Promise((r) => setTimeout(r, 1500));
-    await probe.stop();
-    const late = probe.answers.filter((a) => a.sentAt > loadedAt && a.told === '1.2.0');
-    const before = probe.answers.filter((a) => a.sentAt < abortedAt && a.told === '1.2.0');
-    console.log(`rollout-plans: failing canary (30% errors, proxy): aborted ${latencyMs} ms after its first traffic (bound ${INTERVAL_MS * FAILURE_LIMIT + 3000}); the router served the abort ${loadedAt - abortedAt} ms after it was committed; fails: ${fails.map((v: any) => `${v.errors}/${v.requests}`).join(', ')}; probe logins told 1.2.0 before the abort ${before.length}, after ${late.length} of ${probe.answers.filter((a) => a.sentAt > loadedAt).length}`);
+    expect(run.fails.length).toBeGreaterThanOrEqual(FAILURE_LIMIT);
+    for (const v of deploy.json.verdicts.filter((x: any) => x.verdict === 'fail')) expect(v.errors / v.requests).toBeGreaterThan(0.2);
+    const latencyMs = run.abortedAt! - run.firstAt!;
+    console.log(`rollout-plans: failing canary (30% errors, proxy): aborted ${latencyMs} ms after its first traffic (bound ${INTERVAL_MS * FAILURE_LIMIT + 3000}); the router served the abort ${run.loadedAt - run.abortedAt!} ms after it was committed; fails: ${run.fails.join(', ')}; probe logins told 1.2.0 before the abort ${run.toldBefore.length}, after ${run.toldAfter.length} of ${run.answeredAfter}`);
     expect(latencyMs).toBeLessThanOrEqual(INTERVAL_MS * FAILURE_LIMIT + 3000);
-    expect(before.length).toBeGreaterThan(0);
-    expect(late).toEqual([]);
-    expect(policy.services.lobby).toMatchObject({ target: '1.1.0', canary: null });
+    expect(run.toldBefore.length).toBeGreaterThan(0);
+    expect(run.toldAfter).toEqual([]);
+    expect(run.policy.services.lobby).toMatchObject({ target: '1.1.0', canary: null });
     // It drains from the abort on (and may be retired already, its terminals gone).
-    const abortRevision = (await history(project)).find((r) => r.services.lobby?.rollout?.state === 'aborted' && r.services.lobby.rollout.version === '1.2.0');
-    expect(abortRevision.services.lobby.processes.filter((p: any) => p.version === '1.2.0').map((p: any) => p.state)).toEqual(['draining']);
+    expect(run.abortRevision.services.lobby.processes.filter((p: any) => p.version === '1.2.0').map((p: any) => p.state)).toEqual(['draining']);
   }, 120_000);
 
   it('the webhook receiver got every event, each with a valid signature', async () => {
