@@ -2,9 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseDocument } from 'yaml';
 import { verifyWebhookSignature, type SwitchyardEvent } from '../../src/protocol/events.js';
 import { startLoad, type Load } from '../reliability/support/load.js';
+import { editConfig, ok } from '../reliability/support/project.js';
+
+export { editConfig, ok };
 import type { ChildTracker } from './child-processes.js';
 import { assertNothingLeft, makeRolloutProject, trackedPidCount, waitFor, type ReleaseKind, type RolloutProject } from './rollout-project.js';
 
@@ -42,7 +44,7 @@ export async function planProject(opts: PlanProjectOptions): Promise<RolloutProj
   try {
     for (const [version, kind] of Object.entries(opts.releases)) await project.addRelease(version, kind);
     for (const [name, text] of Object.entries(opts.files ?? {})) await writeFile(join(project.dir, name), text, { mode: 0o600 });
-    await editYaml(project, (doc) => {
+    await editConfig(project, (doc) => {
       doc.setIn(['router', 'mode'], opts.mode);
       doc.setIn(['services', project.service, 'rollout'], doc.createNode({ ...(opts.steps === undefined ? {} : { steps: opts.steps }), analysis: { ...TEST_ANALYSIS, ...opts.analysis } }));
       if (opts.notify !== undefined) doc.set('notify', doc.createNode(opts.notify));
@@ -82,16 +84,6 @@ export async function endSuite(children: ChildTracker, project: RolloutProject |
     if (trackedPidCount() === 0) throw new Error('no pid was tracked: assertNothingLeft would check nothing');
     await assertNothingLeft();
   }
-}
-
-export async function editYaml(project: RolloutProject, edit: (doc: ReturnType<typeof parseDocument>) => void): Promise<void> {
-  const doc = parseDocument(await readFile(project.configPath, 'utf8'));
-  edit(doc);
-  await writeFile(project.configPath, doc.toString());
-}
-
-export function ok(result: { exitCode: number; stdout: string; stderr: string }, what: string): void {
-  if (result.exitCode !== 0) throw new Error(`${what} exited ${result.exitCode}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
 }
 
 /** Every revision of the policy, oldest first, from the history folder. */

@@ -4,7 +4,7 @@ import { ChildTracker } from '../helpers/child-processes.js';
 import { redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { leaderOf, spawnProjectRouter, useRedis, type ProjectRouter } from '../helpers/redis-routers.js';
 import { assertNothingLeft, waitFor, type RolloutProject } from '../helpers/rollout-project.js';
-import { editYaml, ok, planProject, reachedAt, stepsCommitted, terminalsUnderLoad } from '../helpers/rollout-plans.js';
+import { editConfig, ok, planProject, reachedAt, stepsCommitted, terminalsUnderLoad } from '../helpers/rollout-plans.js';
 
 /**
  * Two real routers on one state in a real redis-server, real PM2, the
@@ -49,7 +49,7 @@ describe.skipIf(!available)('a progressive rollout across two routers on Redis',
     routers.push(b);
     await b.waitStatus((s) => s.routers?.length === 2 && leaderOf(s) === a.url);
     // Heartbeats go to the second router first; the first takes them if it dies.
-    await editYaml(project, (doc) => doc.setIn(['router', 'url'], `${b.url},${a.url}`));
+    await editConfig(project, (doc) => doc.setIn(['router', 'url'], `${b.url},${a.url}`));
     ok(await project.cli(['deploy', '1.0.0'], { timeoutMs: 60_000 }), 'switchyard deploy 1.0.0');
     project.daemonPid();
     await project.pm2Jlist();
