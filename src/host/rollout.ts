@@ -11,7 +11,7 @@ import { changedBy } from '../protocol/events.js';
 import { openStore } from '../store/open-store.js';
 
 /** How long a stopping router waits for queued webhook events before it lets them go. */
-const STOP_FLUSH_MS = 2000;
+export const STOP_FLUSH_MS = 2000;
 
 export interface HostedRollouts {
   loop: RolloutLoop;
@@ -68,5 +68,3 @@ export function hostRollouts(config: Config, input: { fleets: Fleets; leadership
     },
   };
 }
-
-export { STOP_FLUSH_MS };

@@ -25,14 +25,14 @@ export interface FailingCanaryRun {
 /**
  * `deploy <version> --steps 20:30s,100 --wait` of a version that fails,
  * with terminals in the canary's share logging in all along (running
- * `from`), and the canary's first request watched in /metrics (`reported`:
- * the counters processes report, in redirect mode). After the abort, the
- * logins go on for 1.5 s past the moment the router served it.
+ * `from`), and the canary's first request watched by `seen` (in /metrics,
+ * or HAProxy's counters). After the abort, the logins go on for 1.5 s past
+ * the moment the router served it.
  */
-export async function runFailingCanary(project: RolloutProject, version: string, from: string, reported: boolean): Promise<FailingCanaryRun> {
+export async function runFailingCanary(project: RolloutProject, version: string, from: string, seen: () => Promise<boolean>): Promise<FailingCanaryRun> {
   const probe = startLoginProbe(project.routerUrl, project.service, from, canaryIds(20, 40));
   let done = false;
-  const first = firstTraffic(project, version, reported, () => done);
+  const first = firstTraffic(seen, () => done);
   const deploy = await project.cliJson(['deploy', version, '--steps', '20:30s,100', '--wait'], { timeoutMs: 90_000 });
   done = true;
   const firstAt = await first;

@@ -30,6 +30,8 @@ export interface PlanProjectOptions {
   notify?: Array<{ url: string; secretFile: string }>;
   /** Files to write in the project before the router starts (hook secrets). */
   files?: Record<string, string>;
+  /** More router settings (e.g. dataPlane: haproxy). */
+  router?: Record<string, unknown>;
   /** Skip `router start` and the first deploy (the caller runs its own routers). */
   bare?: boolean;
   heartbeatInterval?: string;
@@ -46,6 +48,7 @@ export async function planProject(opts: PlanProjectOptions): Promise<RolloutProj
     for (const [name, text] of Object.entries(opts.files ?? {})) await writeFile(join(project.dir, name), text, { mode: 0o600 });
     await editConfig(project, (doc) => {
       doc.setIn(['router', 'mode'], opts.mode);
+      for (const [key, value] of Object.entries(opts.router ?? {})) doc.setIn(['router', key], doc.createNode(value));
       doc.setIn(['services', project.service, 'rollout'], doc.createNode({ ...(opts.steps === undefined ? {} : { steps: opts.steps }), analysis: { ...TEST_ANALYSIS, ...opts.analysis } }));
       if (opts.notify !== undefined) doc.set('notify', doc.createNode(opts.notify));
     });
@@ -135,14 +138,18 @@ export async function webhookReceiver(secret: string): Promise<{ url: string; re
   return { url: `http://127.0.0.1:${port}/hook`, received, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-/** The first time /metrics counts a request of `version` (the canary's first traffic), polled every 25 ms. */
-export function firstTraffic(project: RolloutProject, version: string, reported: boolean, stop: () => boolean): Promise<number | undefined> {
-  const pattern = reported
-    ? new RegExp(`switchyard_reported_requests_total\\{[^}]*version="${version.replaceAll('.', '\\.')}"[^}]*\\} [1-9]`)
-    : new RegExp(`switchyard_requests_total\\{[^}]*version="${version.replaceAll('.', '\\.')}"[^}]*\\} [1-9]`);
-  return waitFor(`the first request of ${version} in /metrics`, async () => {
+/** Whether /metrics counts a request of `version`: the router's proxy's, or (`reported`) the processes' own from their heartbeats. */
+export function countedInMetrics(project: RolloutProject, version: string, reported: boolean): () => Promise<boolean> {
+  const name = reported ? 'switchyard_reported_requests_total' : 'switchyard_requests_total';
+  const pattern = new RegExp(`${name}\\{[^}]*version="${version.replaceAll('.', '\\.')}"[^}]*\\} [1-9]`);
+  return async () => pattern.test(await project.metrics());
+}
+
+/** The first time `seen` says yes (the canary's first traffic), polled every 25 ms until `stop`. */
+export function firstTraffic(seen: () => Promise<boolean>, stop: () => boolean): Promise<number | undefined> {
+  return waitFor('the first request of the canary', async () => {
     if (stop()) return -1;
-    return pattern.test(await project.metrics()) ? Date.now() : undefined;
+    return (await seen()) ? Date.now() : undefined;
   }, { timeoutMs: 60_000, intervalMs: 25 }).then((at) => (at === -1 ? undefined : at));
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildTracker } from '../helpers/child-processes.js';
 import { runFailingCanary } from '../helpers/failing-canary.js';
 import { waitFor, type RolloutProject } from '../helpers/rollout-project.js';
-import { endSuite, history, planProject, reachedAt, type Received, stepsCommitted, terminalsUnderLoad, webhookReceiver } from '../helpers/rollout-plans.js';
+import { countedInMetrics, endSuite, history, planProject, reachedAt, type Received, stepsCommitted, terminalsUnderLoad, webhookReceiver } from '../helpers/rollout-plans.js';
 import type { Load } from '../reliability/support/load.js';
 
 /**
@@ -60,7 +60,7 @@ describe('progressive rollouts, proxy mode, under load', () => {
   }, 120_000);
 
   it(`a canary failing 30% of its requests is aborted within interval × failureLimit + 3 s of its first traffic; no login is told to change to it afterwards; the deploy exits 1 with the figures`, async () => {
-    const run = await runFailingCanary(project, '1.2.0', '1.1.0', false);
+    const run = await runFailingCanary(project, '1.2.0', '1.1.0', countedInMetrics(project, '1.2.0', false));
     const { deploy } = run;
     expect(deploy.exitCode, deploy.stderr).toBe(1);
     expect(deploy.json).toMatchObject({ ok: false, error: 'rollout_aborted', version: '1.2.0', from: '1.1.0' });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildTracker } from '../helpers/child-processes.js';
 import { runFailingCanary } from '../helpers/failing-canary.js';
 import type { RolloutProject } from '../helpers/rollout-project.js';
-import { endSuite, planProject, terminalsUnderLoad } from '../helpers/rollout-plans.js';
+import { countedInMetrics, endSuite, planProject, terminalsUnderLoad } from '../helpers/rollout-plans.js';
 
 /**
  * Redirect mode: terminals talk to their process directly, so the router
@@ -28,7 +28,7 @@ afterAll(async () => {
 
 describe('progressive rollouts, redirect mode', () => {
   it('a canary whose heartbeats report 30% errors is aborted within interval × failureLimit + 3 s of its first reported traffic', async () => {
-    const run = await runFailingCanary(project, '1.1.0', '1.0.0', true);
+    const run = await runFailingCanary(project, '1.1.0', '1.0.0', countedInMetrics(project, '1.1.0', true));
     const { deploy } = run;
     expect(deploy.exitCode, deploy.stderr).toBe(1);
     expect(deploy.json).toMatchObject({ ok: false, error: 'rollout_aborted', version: '1.1.0', from: '1.0.0' });
