@@ -25,6 +25,10 @@ export const GLOBAL_OPTIONS: Array<{ flags: string; description: string }> = [
   { flags: '--verbose', description: 'print more detail on stderr' },
 ];
 
+const DRY_RUN = { flags: '--dry-run', description: 'print the policy diff; change nothing' };
+/** What `rollout pause|abort|promote` take. */
+const STEER_OPTIONS = [{ flags: '--reason <text>', description: 'why, kept as the rollout\'s reason' }, DRY_RUN];
+
 /** The command table: every command switchyard has, in the order help lists them. */
 export const COMMANDS: CommandSpec[] = [
   {
@@ -47,7 +51,8 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       { flags: '--no-promote', description: 'add the version as active without making it the target' },
       { flags: '--canary <percent>', description: 'send this share of logins to the new version instead of promoting it' },
-      { flags: '--wait', description: 'block until the previous target is retired' },
+      { flags: '--steps [plan]', description: 'a progressive rollout run by the router: the configured plan (services.<name>.rollout.steps), or one inline like 10:2m,50:5m,100' },
+      { flags: '--wait', description: 'block until the previous target is retired; with --steps, follow the plan: exit 0 completed, 1 aborted, 3 timed out (the plan goes on)' },
       { flags: '--timeout <duration>', description: 'with --wait: give up after this long (exit 3), like 10m' },
       { flags: '--sync <dir>', description: "copy this folder into the version's folder on every host first (rsync over ssh, else tar)" },
       { flags: '--parallel <n>', description: 'work on at most this many hosts at once (default 8)' },
@@ -137,6 +142,37 @@ export const COMMANDS: CommandSpec[] = [
       { flags: '--keep', description: 'leave the router, processes, PM2 daemon and files running for a look' },
     ],
     load: () => import('./commands/demo.js'),
+  },
+  {
+    name: 'rollout status',
+    group: 'see and steer the progressive rollout the router runs (started by deploy --steps)',
+    description: 'the plan, the step, the time left in its pause, the recent verdicts with their figures, the state and why',
+    options: [{ flags: '--watch', description: 'redraw every second until Ctrl-C' }],
+    load: () => import('./commands/rollout-status.js'),
+  },
+  {
+    name: 'rollout pause',
+    description: 'hold the rollout at its current canary weight; no verdict moves it until resumed',
+    options: STEER_OPTIONS,
+    load: () => import('./commands/rollout-pause.js'),
+  },
+  {
+    name: 'rollout resume',
+    description: 'let a paused rollout go on: its step is held for its whole pause again, on fresh figures',
+    options: [DRY_RUN],
+    load: () => import('./commands/rollout-resume.js'),
+  },
+  {
+    name: 'rollout abort',
+    description: 'stop the rollout: the canary is removed, the target stays, the new version drains',
+    options: STEER_OPTIONS,
+    load: () => import('./commands/rollout-abort.js'),
+  },
+  {
+    name: 'rollout promote',
+    description: 'skip the remaining steps: the new version becomes the target, the old one drains',
+    options: STEER_OPTIONS,
+    load: () => import('./commands/rollout-promote.js'),
   },
   {
     name: 'policy show',

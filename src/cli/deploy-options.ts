@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { ServiceConfig } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import { usageError } from '../core/errors.js';
+import { parseInlineSteps, type RolloutStep } from '../core/rollout-plan.js';
 import { DEFAULT_PARALLEL } from '../ops/parallel.js';
 import type { Role } from '../ops/roles.js';
 
@@ -17,6 +18,27 @@ export interface DeployOptions {
   dryRun: boolean;
   /** --port: the ports to use, one per process (instances × hosts, in host order). */
   ports: number[] | undefined;
+  /** --steps: an inline plan, 'configured' (the flag without a value), or undefined (no rollout). */
+  steps: RolloutStep[] | 'configured' | undefined;
+}
+
+/** --steps [plan]: checked here, before anything is read or started; a bad plan names its step (exit 2). */
+function stepsOption(options: Record<string, unknown>): DeployOptions['steps'] {
+  const value = options.steps;
+  if (value === undefined || value === false) return undefined;
+  if (options.canary !== undefined || options.promote === false) {
+    throw usageError('steps_conflict', `--steps runs a plan of canary weights itself: leave out ${options.canary !== undefined ? '--canary' : '--no-promote'}.`);
+  }
+  return value === true ? 'configured' : parseInlineSteps(String(value));
+}
+
+/** The plan `deploy --steps` runs: the inline one, or the service's configured one. */
+export function rolloutSteps(steps: RolloutStep[] | 'configured', service: ServiceConfig): RolloutStep[] {
+  if (steps !== 'configured') return steps;
+  if (service.rollout.steps === undefined) {
+    throw usageError('no_plan', `services.${service.name}.rollout.steps is not set in the config, so --steps has no plan to run: give one inline, like --steps 10:2m,50:5m,100, or configure one.`, { service: service.name });
+  }
+  return service.rollout.steps;
 }
 
 function canaryWeight(value: unknown): number | undefined {
@@ -77,5 +99,6 @@ export function deployOptions(cwd: string, options: Record<string, unknown>): De
     wait: options.wait === true,
     dryRun: options.dryRun === true,
     ports: undefined,
+    steps: stepsOption(options),
   };
 }

@@ -2,8 +2,9 @@ import { planReconcile, type HostObservation, type MissingProcess, type ProcessR
 import type { Policy, ProcessEntry } from '../core/policy-schema.js';
 import type { Owner } from '../core/policy-transitions.js';
 import type { Regression } from '../core/regression.js';
+import { singleFlight } from '../core/single-flight.js';
 import type { Fleets } from '../fleet/fleets.js';
-import type { Clock, Lease } from '../ops/deps.js';
+import type { Clock, Lease, OpsEvent } from '../ops/deps.js';
 import { systemClock } from '../ops/deps.js';
 import type { Store } from '../store/store.js';
 import { LostReplacer, type ReplaceDeps } from './replace-lost.js';
@@ -30,6 +31,8 @@ export interface ReconcileDeps {
   ownerAlive(owner: Owner): boolean | undefined;
   log(line: string): void;
   metrics?: ReconcileMetrics;
+  /** Told of every process it retired (the `retire` webhook event). */
+  notify?(event: OpsEvent): void;
   /** Told after every pass which live processes PM2 lacks or reports down, and whether the head went back. */
   onObserved?(missing: readonly MissingProcess[], orphans: ReconcilePlan['orphans'], regression: Regression | undefined): void;
   /** Before a process past its drain deadline is stopped: its sessions are closed, paced (the router's proxy). */
@@ -56,7 +59,6 @@ export interface ReconcileDeps {
  */
 export class ReconcileLoop {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<ReconcilePlan | undefined> | undefined;
   private readonly snapshots: Snapshotter;
   private readonly reported = new Set<string>();
   private readonly clock: Clock;
@@ -77,24 +79,23 @@ export class ReconcileLoop {
     if (this.timer !== undefined) clearInterval(this.timer);
   }
 
+  private current: Promise<unknown> | undefined;
+
   /** Resolves once the pass and the replacements under way have ended. */
   async idle(): Promise<void> {
-    await this.running;
+    await this.current;
     await this.replacer?.idle();
   }
 
   /** One pass; overlapping calls share the pass already running. Never rejects. */
-  tick(): Promise<ReconcilePlan | undefined> {
-    this.running ??= this.pass()
-      .catch((error: unknown) => {
-        this.deps.log(`reconcile pass failed: ${(error as Error).message}; trying again next interval`);
-        return undefined;
-      })
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
-  }
+  readonly tick = singleFlight(() => {
+    const pass = this.pass().catch((error: unknown) => {
+      this.deps.log(`reconcile pass failed: ${(error as Error).message}; trying again next interval`);
+      return undefined;
+    });
+    this.current = pass;
+    return pass;
+  });
 
   private mayAct(): boolean {
     return this.deps.lease?.mayAct() ?? true;
@@ -128,6 +129,7 @@ export class ReconcileLoop {
       log: d.log,
       tallies: d.tallies,
       ...(d.metrics === undefined ? {} : { metrics: d.metrics }),
+      ...(d.notify === undefined ? {} : { notify: d.notify }),
       ...(d.beforeDeadlineStop === undefined ? {} : { beforeDeadlineStop: d.beforeDeadlineStop }),
       once: (key, line) => this.once(key, line),
       clearOnce: (key) => this.reported.delete(key),

@@ -7,7 +7,7 @@ import { commitChange } from '../ops/commit.js';
 import type { OpsDeps } from '../ops/deps.js';
 import type { ReconcileMetrics, TallySource } from './reconcile-loop.js';
 
-export interface PlanRunDeps extends Pick<OpsDeps, 'store' | 'fleets' | 'clock' | 'owner' | 'lease' | 'by'> {
+export interface PlanRunDeps extends Pick<OpsDeps, 'store' | 'fleets' | 'clock' | 'owner' | 'lease' | 'by' | 'notify'> {
   ownerLeaseMs: number;
   log(line: string): void;
   tallies: TallySource;
@@ -96,6 +96,7 @@ function retired(deps: PlanRunDeps, written: Policy, service: string, refs: read
     if (p?.state !== 'retired') continue;
     deps.tallies.forget(p.id);
     deps.metrics?.retired(service, p.reason ?? 'drained');
+    deps.notify?.({ type: 'retire', service, version: p.version, generation: written.generation, reason: p.reason ?? 'drained', process: p.id, ...(p.terminalsCutOff === undefined ? {} : { terminalsCutOff: p.terminalsCutOff }) });
     const cut = p.terminalsCutOff ?? 0;
     if (cut > 0) deps.metrics?.cutOff(service, p.version, cut);
     deps.log(`${p.id} retired (${p.reason ?? 'stopped'}${cut > 0 ? `, cutting off ${cut} terminal${cut === 1 ? '' : 's'}` : ''}; generation ${written.generation})`);

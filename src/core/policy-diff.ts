@@ -1,4 +1,6 @@
 import type { Canary, Policy, ProcessEntry, ProcessState, ServicePolicy } from './policy-schema.js';
+import { formatSteps } from './rollout-plan.js';
+import type { Rollout } from './rollout-schema.js';
 
 /**
  * What changed between two policy revisions, as a list `policy history` and
@@ -22,7 +24,9 @@ export type PolicyChange =
   | { kind: 'process-removed'; service: string; id: string }
   | { kind: 'process-state'; service: string; id: string; from: ProcessState; to: ProcessState }
   /** Same id on another host or port: a retired process started again elsewhere. */
-  | { kind: 'process-endpoint'; service: string; id: string; from: Endpoint; to: Endpoint };
+  | { kind: 'process-endpoint'; service: string; id: string; from: Endpoint; to: Endpoint }
+  /** A progressive rollout started, moved a step, recorded a verdict or ended (`what` says which, in words). */
+  | { kind: 'rollout'; service: string; version: string; what: string };
 
 /** What a service added from nothing is compared with, so only non-defaults show up. */
 const BLANK_SERVICE: ServicePolicy = { target: null, canary: null, match: 'exact', login: 'force', processes: [] };
@@ -62,6 +66,8 @@ function diffService(service: string, a: ServicePolicy, b: ServicePolicy): Polic
     if (!sameEndpoint(q, p)) changes.push({ kind: 'process-endpoint', service, id: p.id, from: endpoint(q), to: endpoint(p) });
     if (q.state !== p.state) changes.push({ kind: 'process-state', service, id: p.id, from: q.state, to: p.state });
   }
+  const rollout = rolloutChange(a.rollout, b.rollout);
+  if (rollout !== undefined && b.rollout !== undefined) changes.push({ kind: 'rollout', service, version: b.rollout.version, what: rollout });
   const kept = new Set(b.processes.map((p) => p.id));
   for (const q of a.processes) {
     if (!kept.has(q.id)) changes.push({ kind: 'process-removed', service, id: q.id });
@@ -90,7 +96,19 @@ export function describeChange(change: PolicyChange): string {
       return `${change.id}: ${change.from} → ${change.to}`;
     case 'process-endpoint':
       return `${change.id}: moved ${endpointText(change.from)} → ${endpointText(change.to)}`;
+    case 'rollout':
+      return `${change.service}: rollout of ${change.version} ${change.what}`;
   }
+}
+
+/** What a rollout did between two revisions, in words; undefined when nothing. */
+function rolloutChange(a: Rollout | undefined, b: Rollout | undefined): string | undefined {
+  if (b === undefined || (a !== undefined && a.id === b.id && a.seq === b.seq)) return undefined;
+  if (a?.id !== b.id) return `started: plan ${formatSteps(b.steps)}`;
+  if (a.state !== b.state) return `${b.state}${b.reason === null ? '' : `: ${b.reason}`}`;
+  if (a.step !== b.step) return `step ${a.step + 1} → ${b.step + 1} (canary ${b.steps[b.step]?.canary ?? '?'}%)`;
+  const last = b.recent.at(-1);
+  return last === undefined ? 'updated' : `verdict ${last.verdict}: ${last.reason}`;
 }
 
 function sameCanary(a: Canary | null, b: Canary | null): boolean {

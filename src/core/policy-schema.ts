@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isValidVersion, MATCH_RULES } from './version.js';
 import { ADDRESS, HOST_NAME, SERVICE_NAME, parseProcessId } from './names.js';
+import { rolloutSchema } from './rollout-schema.js';
 
 /**
  * The routing policy, exactly as DESIGN.md shows `policy.json`. A
@@ -74,6 +75,8 @@ export const serviceSchema = z
     match: z.enum(MATCH_RULES as unknown as ['exact', 'patch', 'minor']).default('exact'),
     login: z.enum(['force', 'allow']).default('force'),
     processes: z.array(processSchema).default([]),
+    /** The service's progressive rollout, running or ended (rollout-schema.ts); absent when it never had one. */
+    rollout: rolloutSchema.optional(),
   })
   .superRefine((s, ctx) => {
     const seen = new Set<string>();

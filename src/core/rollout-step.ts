@@ -13,7 +13,7 @@ import { isUnreachable, type AnalysisSettings, type Verdict, type VerdictKind } 
  * inconclusives). A pass clears both.
  */
 
-export type RolloutPhase = 'running' | 'paused' | 'aborted' | 'completed';
+export type RolloutState = 'progressing' | 'paused' | 'aborted' | 'completed';
 
 /** A verdict as kept in the policy: small, with the figures a person wants to see. */
 export interface VerdictRecord {
@@ -24,6 +24,8 @@ export interface VerdictRecord {
   errors: number | null;
   p99Ms: number | null;
   restarts: number | null;
+  /** The Prometheus checks' values (null: no value), when there are checks. */
+  checks?: { query: string; max: number; value: number | null }[];
 }
 
 export interface RolloutProgress {
@@ -31,7 +33,7 @@ export interface RolloutProgress {
   step: number;
   /** When this step's canary weight was set (or the rollout resumed): its pause counts from here. */
   stepSince: string;
-  phase: RolloutPhase;
+  state: RolloutState;
   /** Fails since the last pass (or since this step began). */
   fails: number;
   /** Inconclusive intervals since the last pass (or since this step began). */
@@ -56,13 +58,13 @@ export interface StepOutcome {
 export const RECENT_VERDICTS = 10;
 
 export function startRollout(now: Date): RolloutProgress {
-  return { step: 0, stepSince: now.toISOString(), phase: 'running', fails: 0, inconclusives: 0, recent: [], reason: null };
+  return { step: 0, stepSince: now.toISOString(), state: 'progressing', fails: 0, inconclusives: 0, recent: [], reason: null };
 }
 
 /** A paused rollout runs again with fresh counts, and its step is held for its whole pause on new figures. */
 export function resumeRollout(progress: RolloutProgress, now: Date): RolloutProgress {
-  if (progress.phase !== 'paused') return progress;
-  return { ...progress, phase: 'running', stepSince: now.toISOString(), fails: 0, inconclusives: 0, reason: null };
+  if (progress.state !== 'paused') return progress;
+  return { ...progress, state: 'progressing', stepSince: now.toISOString(), fails: 0, inconclusives: 0, reason: null };
 }
 
 export function recordOf(verdict: Verdict, now: Date): VerdictRecord {
@@ -76,6 +78,7 @@ export function recordOf(verdict: Verdict, now: Date): VerdictRecord {
     errors: measured ? traffic.errors : null,
     p99Ms: measured && traffic.p99Ms !== undefined ? traffic.p99Ms : null,
     restarts: isUnreachable(restarts) ? null : restarts,
+    ...(verdict.figures.checks.length === 0 ? {} : { checks: verdict.figures.checks.map((c) => ({ query: c.query, max: c.max, value: isUnreachable(c.value) ? null : c.value })) }),
   };
 }
 
@@ -88,8 +91,8 @@ function showMs(ms: number): string {
 export function stepRollout(plan: readonly RolloutStep[], progress: RolloutProgress, verdict: Verdict, now: Date, a: AnalysisSettings): StepOutcome {
   const current = plan[progress.step];
   if (current === undefined) throw new Error(`rollout progress names step ${progress.step + 1} of a plan of ${plan.length}`);
-  if (progress.phase !== 'running') {
-    return { action: 'stay', canary: current.canary, reason: `the rollout is ${progress.phase}, so verdicts do not move it.`, progress };
+  if (progress.state !== 'progressing') {
+    return { action: 'stay', canary: current.canary, reason: `the rollout is ${progress.state}, so verdicts do not move it.`, progress };
   }
   const recent = [...progress.recent, recordOf(verdict, now)].slice(-RECENT_VERDICTS);
   const passed = verdict.verdict === 'pass';
@@ -100,11 +103,11 @@ export function stepRollout(plan: readonly RolloutStep[], progress: RolloutProgr
 
   if (fails >= a.failureLimit) {
     const reason = `${fails} failed intervals at ${at} reached failureLimit (${a.failureLimit}); the last: ${verdict.reason}`;
-    return { action: 'abort', canary: 0, reason, progress: { ...next, phase: 'aborted', reason } };
+    return { action: 'abort', canary: 0, reason, progress: { ...next, state: 'aborted', reason } };
   }
   if (inconclusives >= a.inconclusiveLimit) {
     const reason = `${inconclusives} inconclusive intervals at ${at} reached inconclusiveLimit (${a.inconclusiveLimit}); the last: ${verdict.reason}`;
-    return { action: 'pause', canary: current.canary, reason, progress: { ...next, phase: 'paused', reason } };
+    return { action: 'pause', canary: current.canary, reason, progress: { ...next, state: 'paused', reason } };
   }
   if (!passed) {
     return { action: 'stay', canary: current.canary, reason: `${at} stays: the interval was ${verdict.verdict === 'fail' ? 'a fail' : 'inconclusive'}: ${verdict.reason}`, progress: next };
@@ -115,7 +118,7 @@ export function stepRollout(plan: readonly RolloutStep[], progress: RolloutProgr
   }
   if (progress.step === plan.length - 1) {
     const reason = `${at} passed its pause: the rollout is complete.`;
-    return { action: 'complete', canary: 100, reason, progress: { ...next, phase: 'completed', reason } };
+    return { action: 'complete', canary: 100, reason, progress: { ...next, state: 'completed', reason } };
   }
   const to = plan[progress.step + 1]!;
   return {

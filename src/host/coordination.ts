@@ -3,9 +3,11 @@ import { redisKeys } from '../coordination/keys.js';
 import { LeaderLease } from '../coordination/leader-lease.js';
 import { openRedisLink } from '../coordination/redis-client.js';
 import { RouterRegistry } from '../coordination/router-registry.js';
+import { SharedMetrics } from '../coordination/shared-metrics.js';
 import { SharedTally } from '../coordination/shared-tally.js';
 import { followerLeadership, leasedLeadership, soleLeadership, type Leadership } from '../control/leadership.js';
 import type { Heartbeat } from '../core/heartbeat.js';
+import type { CountsSource, TrafficSource } from '../core/request-window.js';
 import type { TallyBook } from '../core/tally.js';
 import { redactUrl } from '../config/redis-url.js';
 import { newOwner } from '../ops/owner.js';
@@ -22,6 +24,8 @@ export interface Coordination {
   /** The routers serving this state; undefined: this one alone, as the leader. */
   routers?(): Promise<RouterEntry[]>;
   status?(): CoordinationStatus;
+  /** Every router's request counts, summed (the rollout verdicts' traffic); undefined: this router's own are the fleet's. */
+  traffic?: TrafficSource;
   stop(): Promise<void>;
 }
 
@@ -31,6 +35,8 @@ export interface CoordinationInput {
   self: { id: string; url: string };
   tallies: TallyBook;
   metrics: RouterMetrics;
+  /** This router's request counts (its proxy's and heartbeats', or its HAProxy's), shared with the others. */
+  counts: CountsSource;
   now(): number;
   log(line: string): void;
   /** Whether this router is on the config's own address (it leads when there is no Redis). */
@@ -84,9 +90,13 @@ export async function joinCoordination(input: CoordinationInput): Promise<Coordi
     log,
     onChange: (leader) => metrics.leader.set(leader ? 1 : 0),
   });
+  // Written often enough that the leader's take is at most a flush behind the other routers.
+  const flushMs = Math.max(50, Math.min(250, Math.floor(r.heartbeatIntervalMs / 2)));
+  const shared = new SharedMetrics({ redis: link.redis, keys, routerId: self.id, local: input.counts, flushMs, ttlMs: Math.max(3000, 10 * flushMs) });
   const registry = new RouterRegistry({ redis: link.redis, keys, self, ttlMs: Math.max(3000, 3 * r.heartbeatIntervalMs), renewMs: Math.max(500, r.heartbeatIntervalMs) });
   const shownUrl = redactUrl(coordination.redis);
   tally.start();
+  shared.start();
   registry.start();
   lease.start();
   log(`coordination: router ${self.id} joined the routers on Redis at ${shownUrl} (lease ${leaseMs} ms)`);
@@ -95,9 +105,11 @@ export async function joinCoordination(input: CoordinationInput): Promise<Coordi
     onAccepted: (hb, nowMs) => tally.note(hb, nowMs),
     routers: () => registry.list(),
     status: () => ({ redis: shownUrl, ...tally.state() }),
+    traffic: shared,
     async stop() {
       await lease.stop();
       await tally.stop().catch(() => undefined);
+      await shared.stop();
       await registry.stop();
       link.close();
     },

@@ -4,11 +4,14 @@ import type { Policy } from '../core/policy-schema.js';
 import { HaproxyDataPlane } from '../haproxy/data-plane.js';
 import { HaproxyProcess } from '../haproxy/process.js';
 import type { DataPlaneStatus } from '../protocol/status-body.js';
+import { HaproxyServerStats } from '../haproxy/server-stats.js';
 import type { RouterPorts } from '../router/router-ports.js';
 
 /** A router's data plane as the host holds it: the router's port, and its start and release. */
 export interface HostedDataPlane {
   port: RouterPorts['dataPlane'];
+  /** HAProxy's per-server counts by version (the router sees none of that traffic), for the rollout verdicts. */
+  stats?: HaproxyServerStats;
   /** Starts (or takes over) the data plane; its metrics go on the router's registry. */
   start(registry: Registry): Promise<void>;
   /** The router is going away (stop, restart, upgrade): stop steering, leave the data plane serving. */
@@ -70,7 +73,9 @@ export function dataPlaneFor(input: DataPlaneInput): HostedDataPlane {
     down: input.down,
     log: input.log,
   });
+  const stats = new HaproxyServerStats(plane.process.api, () => plane.appliedPolicy());
   return {
+    stats,
     port: {
       policyLoaded: () => plane.policyChanged(),
       applied: () => plane.appliedPolicy(),
@@ -80,7 +85,10 @@ export function dataPlaneFor(input: DataPlaneInput): HostedDataPlane {
       exportMetrics(registry, () => plane.status());
       await plane.start();
     },
-    release: () => plane.release(),
+    release: async () => {
+      stats.stop();
+      await plane.release();
+    },
   };
 }
 

@@ -8,6 +8,7 @@ import { parseProcessId } from '../core/names.js';
 import type { ProcessEntry } from '../core/policy-schema.js';
 import type { StatusAlarm } from '../protocol/status-body.js';
 import { FleetSet } from '../fleet/fleets.js';
+import type { OpsEvent } from '../ops/deps.js';
 import type { RouterMetrics } from '../router/metrics.js';
 import { openStore } from '../store/open-store.js';
 
@@ -27,7 +28,7 @@ export interface HostedFleet {
   /** What the last pass found that needs an operator (the store went back). */
   alarms(): StatusAlarm[];
   /** Starts the loop; the router and its tally exist by then. */
-  start(deps: { tallies: TallyBook; metrics: RouterMetrics; leadership: Leadership; closeSessions?: CloseSessions }): ReconcileLoop;
+  start(deps: { tallies: TallyBook; metrics: RouterMetrics; leadership: Leadership; closeSessions?: CloseSessions; notify?: (event: OpsEvent) => void }): ReconcileLoop;
   stop(): Promise<void>;
 }
 
@@ -41,7 +42,7 @@ export function hostFleet(config: Config, log: (line: string) => void, replace?:
     fleets,
     unavailable: (id) => down.has(id),
     alarms: () => (regression === undefined ? [] : [{ kind: 'policy_regressed', message: describeRegression(regression), highest: regression.highest }]),
-    start({ tallies, metrics, leadership, closeSessions }) {
+    start({ tallies, metrics, leadership, closeSessions, notify }) {
       loop = new ReconcileLoop({
         store: openStore(config),
         fleets,
@@ -53,6 +54,7 @@ export function hostFleet(config: Config, log: (line: string) => void, replace?:
         lease: { mayAct: leadership.mayAct, fence: leadership.fence },
         ...(replace === undefined ? {} : { replace }),
         log,
+        ...(notify === undefined ? {} : { notify }),
         metrics: {
           retired: (service, reason) => metrics.retired.inc({ service, reason }),
           cutOff: (service, version, n) => metrics.drainCutOff.inc({ service, version }, n),

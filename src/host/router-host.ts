@@ -8,6 +8,7 @@ import { monotonicMs } from '../router/router-state.js';
 import { joinCoordination, type Coordination } from './coordination.js';
 import { dataPlaneFor } from './data-plane.js';
 import { hostFleet } from './fleet.js';
+import { hostNotifier, hostRollouts, STOP_FLUSH_MS, type HostedRollouts } from './rollout.js';
 import { pm2StatusExtras } from './status-extras.js';
 
 export interface RouterHostInput {
@@ -30,9 +31,9 @@ export interface RouterHost {
 
 /**
  * The one place a router process is wired: its tally, its policy feed,
- * the router built with every port it needs, then (once it listens) the
- * coordination with other routers, the reconcile loop under the drain
- * leadership, and the data plane. Nothing is assigned to the router after
+ * its webhook notifier, the router built with every port it needs, then
+ * (once it listens) the coordination with other routers, the reconcile
+ * and rollout loops under the drain leadership, and the data plane. Nothing is assigned to the router after
  * it is built; ports read what is made later through closures.
  */
 export async function startRouterHost(input: RouterHostInput): Promise<RouterHost> {
@@ -40,6 +41,7 @@ export async function startRouterHost(input: RouterHostInput): Promise<RouterHos
   const r = config.router;
   const tallies = new TallyBook({ intervalMs: r.heartbeatIntervalMs, staleAfter: r.staleAfter });
   const fleet = hostFleet(config, log, { config, dir: input.dir, token: input.token, env: process.env });
+  const notifier = await hostNotifier(config, log);
   let coordination: Coordination | undefined;
   let router: Router | undefined;
   const dataPlane = dataPlaneFor({ config, loaded: () => router?.state.watcher.current(), down: fleet.unavailable, log });
@@ -52,6 +54,7 @@ export async function startRouterHost(input: RouterHostInput): Promise<RouterHos
     onAccepted: (hb, nowMs) => coordination?.onAccepted?.(hb, nowMs),
     unavailable: fleet.unavailable,
     alarms: fleet.alarms,
+    ...(notifier === undefined ? {} : { webhooks: () => notifier.counts() }),
   });
   let bound: { host: string; port: number };
   try {
@@ -61,20 +64,30 @@ export async function startRouterHost(input: RouterHostInput): Promise<RouterHos
     const message = await listenFailure(host, port, error as NodeJS.ErrnoException);
     await router.stop().catch(() => undefined);
     await fleet.stop();
+    notifier?.stop();
     throw failedError('router_listen_failed', message);
   }
   const built = router;
+  let rollouts: HostedRollouts | undefined;
+  const notify = notifier?.notify;
   try {
-    coordination = await joinCoordination({ config, self: { id: built.id, url: built.url }, tallies, metrics: built.state.metrics, now: monotonicMs, log, primary: input.primary });
+    // The counts this router has: HAProxy's servers' with that data plane (the router sees none of it), else its own.
+    const counts = dataPlane.stats ?? built.state.metrics.requests;
+    coordination = await joinCoordination({ config, self: { id: built.id, url: built.url }, tallies, metrics: built.state.metrics, counts, now: monotonicMs, log, primary: input.primary });
+    if (coordination.traffic !== undefined) dataPlane.stats?.start(Math.max(100, Math.floor(r.heartbeatIntervalMs / 2)));
     fleet.start({
       tallies, metrics: built.state.metrics, leadership: coordination.leadership,
+      ...(notify === undefined ? {} : { notify }),
       ...(config.router.mode === 'proxy' && config.router.dataPlane === 'builtin' ? { closeSessions: (id, request) => built.closeSessions(id, request) } : {}),
     });
+    rollouts = hostRollouts(config, { fleets: fleet.fleets, leadership: coordination.leadership, traffic: coordination.traffic ?? dataPlane.stats ?? built.state.metrics.requests, log, ...(notify === undefined ? {} : { notify }) });
     await dataPlane.start(built.state.metrics.registry);
   } catch (error) {
+    await rollouts?.stop();
     await fleet.stop();
     await coordination?.stop();
     await built.stop();
+    notifier?.stop();
     throw error;
   }
   return {
@@ -82,10 +95,13 @@ export async function startRouterHost(input: RouterHostInput): Promise<RouterHos
     bound,
     async stop() {
       await coordination?.stop();
+      await rollouts?.stop();
       await fleet.stop();
       // Released, not stopped: HAProxy keeps serving through a restart or an upgrade (router stop and down stop it).
       await dataPlane.release();
       await built.stop();
+      await notifier?.flush(STOP_FLUSH_MS);
+      notifier?.stop();
     },
   };
 }

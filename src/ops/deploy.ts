@@ -2,6 +2,9 @@ import type { ServiceConfig } from '../config/schema.js';
 import { failedError, usageError } from '../core/errors.js';
 import { portsInUse } from '../core/plan-deploy.js';
 import type { Policy } from '../core/policy-schema.js';
+import { formatSteps } from '../core/rollout-plan.js';
+import type { Rollout } from '../core/rollout-schema.js';
+import { mayBeginRollout } from '../core/rollout-transitions.js';
 import { liveInFleet } from '../fleet/alive.js';
 import { bringBack } from './bring-back.js';
 import { claimant } from './claims.js';
@@ -40,6 +43,8 @@ export interface DeployResult {
   partial: boolean;
   hosts: HostOutcome[];
   processes: StartOutcome[];
+  /** With a rollout role: the service's rollout as committed (ours, or the same version's already running). */
+  rollout: Rollout | null;
 }
 
 /** How long a lost process's stop claim by a command lasts before the loop may take it over. */
@@ -67,6 +72,8 @@ export async function deploy(deps: OpsDeps, req: DeployRequest): Promise<DeployR
   const { service, version, role } = req;
   const before = await deps.store.read();
   const previousTarget = before.services[service.name]?.target ?? null;
+  // Refused before anything starts (it is checked again in the commit that starts it).
+  if (role.kind === 'rollout') mayBeginRollout(before, service.name, version);
   let { missing, lost } = await deployPlan(deps, before, service, version);
   const ports = req.ports;
   for (const [i, port] of (ports ?? []).entries()) {
@@ -77,7 +84,10 @@ export async function deploy(deps: OpsDeps, req: DeployRequest): Promise<DeployR
   const alreadyOn = service.hosts.filter((h) => !missing.includes(h));
   if (missing.length === 0) {
     const committed = await bringBack(() => commitChange(deps, 'deploy', (head) => applyRole(head, service, version, role, deps.clock.now(), lost)));
-    if (committed !== undefined) return { ...base, generation: committed.policy.generation, unchanged: !committed.wrote, broughtBack: true, alreadyOn };
+    if (committed !== undefined) {
+      const rollout = rolloutOf(deps, committed.policy, req, previousTarget);
+      return { ...base, generation: committed.policy.generation, unchanged: !committed.wrote, broughtBack: true, alreadyOn, rollout };
+    }
     // Its draining processes were claimed for a stop meanwhile: start new incarnations instead.
     deps.progress?.info?.(`${service.name}@${version}'s draining processes are being stopped: starting new ones`);
     missing = [...service.hosts];
@@ -100,5 +110,16 @@ export async function deploy(deps: OpsDeps, req: DeployRequest): Promise<DeployR
     throw failedError('deploy_failed', `${service.name}@${version} was not deployed; ${cleanup}, and the policy names no process of it as live.\n${describeHosts(result)}`, { service: service.name, version, hosts: result.hosts, processes: result.processes, generation: result.policy?.generation ?? null });
   }
   deps.notify?.({ type: 'deploy', service: service.name, version, from: previousTarget, generation: result.policy!.generation, role: role.kind });
-  return { ...base, generation: result.policy!.generation, unchanged: false, broughtBack: false, alreadyOn: missing.length < service.hosts.length ? alreadyOn : [], partial: result.partial, hosts: result.hosts, processes: result.processes };
+  const rollout = rolloutOf(deps, result.policy!, req, previousTarget);
+  return { ...base, generation: result.policy!.generation, unchanged: false, broughtBack: false, alreadyOn: missing.length < service.hosts.length ? alreadyOn : [], partial: result.partial, hosts: result.hosts, processes: result.processes, rollout };
+}
+
+/** The rollout the deploy left (null without a rollout role); `rollout.started` is told when it is the one this deploy began. */
+function rolloutOf(deps: OpsDeps, policy: Policy, req: DeployRequest, from: string | null): Rollout | null {
+  if (req.role.kind !== 'rollout') return null;
+  const rollout = policy.services[req.service.name]?.rollout ?? null;
+  if (rollout?.id === req.role.plan.id) {
+    deps.notify?.({ type: 'rollout.started', service: req.service.name, version: req.version, from, generation: policy.generation, step: 1, canary: rollout.steps[0]!.canary, by: rollout.by, reason: `plan ${formatSteps(rollout.steps)}` });
+  }
+  return rollout;
 }

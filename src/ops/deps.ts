@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { Change } from '../core/policy-schema.js';
+import type { ChangedBy } from '../core/rollout-schema.js';
 import type { Owner } from '../core/policy-transitions.js';
 import type { Fleets } from '../fleet/fleets.js';
 import type { Store } from '../store/store.js';
@@ -50,13 +51,21 @@ export interface Lease {
   mayAct(): boolean;
 }
 
-/** A change worth telling the outside about (DESIGN.md: notifications). */
+/** A change worth telling the outside about (DESIGN.md: notifications); ops/notifier.ts turns it into the posted event. */
 export interface OpsEvent {
+  /** One of protocol/events.ts's EVENT_TYPES. */
   type: string;
   service: string;
   version: string | null;
   from?: string | null;
   generation: number;
   reason?: string;
+  /** Rollout events: the step (1-based) and its canary weight. */
+  step?: number;
+  canary?: number;
+  /** The figures a rollout move was judged on. */
+  metrics?: Record<string, unknown>;
+  /** Who started the change, when it is not whoever runs this (a rollout's moves carry who started the rollout). */
+  by?: ChangedBy | null;
   [key: string]: unknown;
 }

@@ -26,6 +26,20 @@ export interface PromoteResult {
 }
 
 /**
+ * Refuses to make a version take every login when PM2 no longer runs any of
+ * its active processes: logins must never go to a process that died before
+ * the reconcile loop noticed.
+ */
+export async function requireRunning(deps: Pick<OpsDeps, 'fleets'>, policy: Policy, service: string, version: string): Promise<void> {
+  const active = (policy.services[service]?.processes ?? []).filter((p) => p.version === version && p.state === 'active');
+  if (active.length === 0) return;
+  const { live, dead } = await liveInFleet(deps.fleets, active);
+  if (live.length === 0) {
+    throw usageError('version_down', `Cannot promote ${service}@${version}: PM2 no longer runs its processes (${dead.map((p) => p.id).join(', ')}); run \`switchyard deploy ${version}\` to start new ones.`, { service, version, ids: dead.map((p) => p.id) });
+  }
+}
+
+/**
  * `promote <version>`: makes an active version the target; the previous
  * target drains. One compare-and-set and no retry: a concurrent change
  * makes this a conflict (exit 4, run it again), never a lost update. A
@@ -37,13 +51,7 @@ export async function promote(deps: OpsDeps, req: PromoteRequest): Promise<Promo
   const before = await deps.store.read();
   const svc = before.services[service.name];
   const previous = svc?.target ?? null;
-  const active = (svc?.processes ?? []).filter((p) => p.version === version && p.state === 'active');
-  if (active.length > 0 && previous !== version) {
-    const { live, dead } = await liveInFleet(deps.fleets, active);
-    if (live.length === 0) {
-      throw usageError('version_down', `Cannot promote ${service.name}@${version}: PM2 no longer runs its processes (${dead.map((p) => p.id).join(', ')}); run \`switchyard deploy ${version}\` to start new ones.`, { service: service.name, version, ids: dead.map((p) => p.id) });
-    }
-  }
+  if (previous !== version) await requireRunning(deps, before, service.name, version);
   const apply = (p: Policy) => promoteVersion(p, service.name, version, deps.clock.now(), service.drain.timeoutMs);
   const described = (after: Policy, generation: number, unchanged: boolean): PromoteResult => {
     const draining = after.services[service.name]!.processes.filter((p) => p.version === previous && p.state === 'draining');

@@ -2,9 +2,19 @@ import type { ServiceConfig } from '../config/schema.js';
 import type { Policy } from '../core/policy-schema.js';
 import { processesOf } from '../core/policy-query.js';
 import { claimStop, promote, reactivate, rollback, setCanary, type Owner } from '../core/policy-transitions.js';
+import { beginRollout, type RolloutBegin } from '../core/rollout-transitions.js';
 
-/** What a deployed version becomes once its processes are active. */
-export type Role = { kind: 'target' } | { kind: 'canary'; weight: number } | { kind: 'active' } | { kind: 'rollback' };
+/**
+ * What a deployed version becomes once its processes are active. A
+ * rollout makes it the canary at its first step's weight and starts the
+ * plan, in the same commit.
+ */
+export type Role =
+  | { kind: 'target' }
+  | { kind: 'canary'; weight: number }
+  | { kind: 'active' }
+  | { kind: 'rollback' }
+  | { kind: 'rollout'; plan: Omit<RolloutBegin, 'version' | 'now'> };
 
 /** Processes of the version PM2 no longer runs: their stop is claimed (lost) instead of bringing them back. */
 export interface DeadProcesses {
@@ -43,5 +53,6 @@ export function applyRole(policy: Policy, service: ServiceConfig, version: strin
     const current = next.services[service.name]!.canary;
     if (current?.version !== version || current.weight !== role.weight) next = setCanary(next, service.name, { version, weight: role.weight });
   }
+  if (role.kind === 'rollout') next = beginRollout(next, service.name, { ...role.plan, version, now });
   return next;
 }

@@ -1,4 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { ChangedBy } from '../core/rollout-schema.js';
+
+export type { ChangedBy } from '../core/rollout-schema.js';
 
 /**
  * What switchyard posts to the `notify` webhooks: one JSON body per change
@@ -15,11 +18,6 @@ export const EVENT_TYPES = [
   'deploy', 'promote', 'rollback', 'retire',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
-
-/** Who started the change: a CI system's run where there is one, else the user and host. */
-export type ChangedBy =
-  | { kind: 'ci'; system: string; actor: string | null; run: string | null; repository: string | null; url: string | null }
-  | { kind: 'user'; user: string | null; host: string | null };
 
 export interface SwitchyardEvent {
   /** Unique per event, the same on every retry of it. */

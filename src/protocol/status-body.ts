@@ -1,3 +1,4 @@
+import type { Rollout } from '../core/rollout-schema.js';
 import type { TallyEntry } from '../core/tally.js';
 
 /**
@@ -65,6 +66,8 @@ export interface StatusService {
   canary: { version: string; weight: number } | null;
   processes: StatusProcess[];
   tally: TallyEntry[];
+  /** The service's progressive rollout as the policy holds it, with what is left of the step's pause; absent when it never had one. */
+  rollout?: Rollout & { pauseLeftMs: number | null };
 }
 
 /** Changes made to HAProxy under the router (a reload by someone else, a map entry changed through its admin socket). */

@@ -1,3 +1,4 @@
+import type { WebhookCounts } from '../coordination/webhooks.js';
 import type { Heartbeat } from '../core/heartbeat.js';
 import type { Policy } from '../core/policy-schema.js';
 import type { TallyBook } from '../core/tally.js';
@@ -29,4 +30,6 @@ export interface RouterPorts {
   unavailable?(id: string): boolean;
   /** Alarms others found (the reconcile loop: running processes named by generations the store lost). */
   alarms?(): StatusAlarm[];
+  /** The webhook sender's counts, exported in /metrics (switchyard_webhook_*), when the config names hooks. */
+  webhooks?(): WebhookCounts;
 }

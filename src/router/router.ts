@@ -84,6 +84,7 @@ export class Router {
     const watcher = options.policySource?.(hooks) ?? new PolicyWatcher(join(options.stateDir, 'policy.json'), { pollMs: options.policyPollMs ?? 1000, ...hooks });
     const alarms = routerAlarms(watcher, ports);
     const metrics = new RouterMetrics({ policy: () => watcher.current(), tally: (service) => tallies.tally(service, monotonicMs()), alarms });
+    if (ports.webhooks !== undefined) metrics.watchWebhooks(ports.webhooks);
     // Terminals are answered by what the data plane routes by: never sent to a version it cannot route to yet.
     const served = (): Policy | undefined => ports.dataPlane?.applied() ?? watcher.current();
     this.state = {

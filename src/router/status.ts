@@ -1,4 +1,5 @@
 import type { Policy } from '../core/policy-schema.js';
+import { pauseLeftMs } from '../core/rollout-schema.js';
 import type { TallyBook } from '../core/tally.js';
 import type { DataPlaneStatus, PolicyFileState, StatusBody, StatusService } from '../protocol/status-body.js';
 
@@ -25,6 +26,7 @@ export function buildStatus(policy: Policy | undefined, file: PolicyFileState, t
         };
       }),
       tally: tallies.tally(name, nowMs),
+      ...(service.rollout === undefined ? {} : { rollout: { ...service.rollout, pauseLeftMs: pauseLeftMs(service.rollout, Date.now()) } }),
     };
   }
   // The built-in proxy routes by the policy the router holds, so it is always in step.

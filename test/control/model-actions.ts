@@ -3,7 +3,9 @@ import { drain, drainNow } from '../../src/ops/drain.js';
 import { promote } from '../../src/ops/promote.js';
 import { prune } from '../../src/ops/prune.js';
 import { rollback } from '../../src/ops/rollback.js';
+import { steerRollout, type SteerVerb } from '../../src/ops/rollout-steer.js';
 import type { Role } from '../../src/ops/roles.js';
+import { MODEL_PLAN, type Health } from './model-rollouts.js';
 import type { WriteFault } from './model-store.js';
 import type { World } from './model-world.js';
 
@@ -15,6 +17,16 @@ export interface Placement {
 
 export type Action =
   | ({ kind: 'deploy'; version: string; role: 'target' | 'active' | 'canary'; crash?: 'afterClaim' | 'afterStart' } & Placement)
+  /** `deploy <version> --steps`: the version as the canary at the plan's first step, and the plan (MODEL_PLAN) started. */
+  | ({ kind: 'deploySteps'; version: string; crash?: 'afterClaim' | 'afterStart' } & Placement)
+  /** `rollout pause|resume|abort|promote`. */
+  | ({ kind: 'steer'; verb: SteerVerb } & Placement)
+  /** A pass of a router's rollout loop (only the lease holder's measures and commits). */
+  | { kind: 'rolloutTick'; router?: number }
+  /** An interval of a running router: every process beats, time moves on, the leader's rollout loop passes. */
+  | { kind: 'interval' }
+  /** What a version's traffic looks like from now on (without a version: the one being rolled out, if any). */
+  | { kind: 'health'; version?: string; health: Health }
   | ({ kind: 'promote'; version: string } & Placement)
   | ({ kind: 'rollback'; version: string } & Placement)
   | ({ kind: 'drain'; version: string } & Placement)
@@ -61,6 +73,27 @@ export async function performAction(world: World, action: Action): Promise<void>
     case 'deploy':
       return world.command('deploy', { ...place(action), ...(action.crash === undefined ? {} : { crash: action.crash }) }, (deps) =>
         deploy(deps, { service, version: action.version, role: roleOf(action.role), token: TOKEN, env: {} }));
+    case 'deploySteps': {
+      const role: Role = { kind: 'rollout', plan: { id: `r${Math.random().toString(36).slice(2, 10)}`, steps: MODEL_PLAN, by: null } };
+      return world.command('deploy', { ...place(action), ...(action.crash === undefined ? {} : { crash: action.crash }) }, (deps) =>
+        deploy(deps, { service, version: action.version, role, token: TOKEN, env: {} }));
+    }
+    case 'steer':
+      return world.command(`rollout-${action.verb}`, place(action), (deps) => steerRollout(deps, { service, verb: action.verb }));
+    case 'rolloutTick':
+      world.counts.rolloutTicks += 1;
+      await (world.rolloutLoops[(action.router ?? world.lease.holder) % world.rolloutLoops.length] ?? world.rolloutLoops[0]!).tick();
+      return;
+    case 'interval':
+      await world.beat();
+      world.counts.rolloutTicks += 1;
+      await world.rolloutLoops[world.lease.holder % world.rolloutLoops.length]!.tick();
+      return;
+    case 'health': {
+      const version = action.version ?? (await world.store.peek()).services.lobby?.rollout?.version;
+      if (version !== undefined) world.traffic.health.set(version, action.health);
+      return;
+    }
     case 'promote':
       return world.command('promote', place(action), (deps) => promote(deps, { service, version: action.version }));
     case 'rollback':

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { prune } from '../../src/ops/prune.js';
+import { rolloutCounts, type RolloutCounts } from './model-rollouts.js';
 import { World, type Action } from './model-world.js';
 
 /**
@@ -25,7 +26,28 @@ export function commandAction(): fc.Arbitrary<Action> {
     { weight: 1, arbitrary: fc.tuple(fc.record({ kind: fc.constant('drain' as const), version }), placement).map(([a, p]) => ({ ...a, ...p }) as Action) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('drainNow' as const), version }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('prune' as const) }) },
+    ...rolloutCommands(),
   );
+}
+
+/** `deploy --steps` (sometimes killed mid-deploy) and `rollout pause|resume|abort|promote`, each on any clock and host. */
+export function rolloutCommands(weight = 1): Array<fc.WeightedArbitrary<Action>> {
+  return [
+    { weight: 2 * weight, arbitrary: fc.tuple(fc.record({ kind: fc.constant('deploySteps' as const), version }), placement).map(([a, p]) => ({ ...a, ...p }) as Action) },
+    { weight, arbitrary: fc.record({ kind: fc.constant('deploySteps' as const), version, crash: fc.constantFrom('afterClaim' as const, 'afterStart' as const) }) as fc.Arbitrary<Action> },
+    { weight, arbitrary: fc.tuple(fc.record({ kind: fc.constant('steer' as const), verb: fc.constantFrom('pause' as const, 'resume' as const, 'abort' as const, 'promote' as const) }), placement).map(([a, p]) => ({ ...a, ...p }) as Action) },
+  ];
+}
+
+/** A pass of a rollout loop (any router's, with several), and a version's traffic turning good, failing, silent or unreadable. */
+export function rolloutSteps(routers: number, weight = 1): Array<fc.WeightedArbitrary<Action>> {
+  return [
+    // Mostly the lease holder's pass (the one that judges), often after an interval; with several routers, sometimes another's.
+    { weight: 2 * weight, arbitrary: fc.constant({ kind: 'rolloutTick' as const }) as fc.Arbitrary<Action> },
+    { weight: 2 * weight, arbitrary: fc.constant({ kind: 'interval' as const }) as fc.Arbitrary<Action> },
+    ...(routers > 1 ? [{ weight, arbitrary: fc.record({ kind: fc.constant('rolloutTick' as const), router: fc.integer({ min: 0, max: routers - 1 }) }) as fc.Arbitrary<Action> }] : []),
+    { weight, arbitrary: fc.record({ kind: fc.constant('health' as const), health: fc.constantFrom('good' as const, 'failing' as const, 'failing' as const, 'silent' as const, 'unreadable' as const) }) as fc.Arbitrary<Action> },
+  ];
 }
 
 /** One step; with several routers a pass may run on any of them, and the lease may move. */
@@ -47,6 +69,7 @@ export function simpleAction(routers: number): fc.Arbitrary<Action> {
     { weight: 1, arbitrary: fc.constant({ kind: 'killTarget' as const }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('fault' as const), fault: fc.constantFrom('lose-reply' as const, 'fail-before' as const, 'pending' as const, 'read' as const, 'staleList' as const) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('goBack' as const), n: fc.integer({ min: 1, max: 3 }) }) },
+    ...rolloutSteps(routers),
   );
 }
 
@@ -55,14 +78,15 @@ export function raceOf(a: fc.Arbitrary<Action>, b: fc.Arbitrary<Action> = a): fc
   return fc.record({ kind: fc.constant('race' as const), a, b });
 }
 
-export type ModelTotals = Record<'runs' | 'steps' | 'conflicts' | 'refused' | 'crashes' | 'stops' | 'ticks' | 'failovers' | 'fenced' | 'unknown' | 'pruned' | 'lostReplies' | 'pendingLanded' | 'wentBack', number>;
+export type ModelTotals = Record<'runs' | 'steps' | 'conflicts' | 'refused' | 'crashes' | 'stops' | 'ticks' | 'rolloutTicks' | 'failovers' | 'fenced' | 'unknown' | 'pruned' | 'lostReplies' | 'pendingLanded' | 'wentBack', number> & { rollouts: RolloutCounts };
 
 export function modelTotals(): ModelTotals {
-  return { runs: 0, steps: 0, conflicts: 0, refused: 0, crashes: 0, stops: 0, ticks: 0, failovers: 0, fenced: 0, unknown: 0, pruned: 0, lostReplies: 0, pendingLanded: 0, wentBack: 0 };
+  return { runs: 0, steps: 0, conflicts: 0, refused: 0, crashes: 0, stops: 0, ticks: 0, rolloutTicks: 0, failovers: 0, fenced: 0, unknown: 0, pruned: 0, lostReplies: 0, pendingLanded: 0, wentBack: 0, rollouts: rolloutCounts() };
 }
 
 export function describeTotals(t: ModelTotals): string {
-  return `${t.runs} runs, ${t.steps} steps (${t.ticks} reconcile passes, ${t.stops} stops, ${t.crashes} commands killed, ${t.conflicts} conflicts, ${t.refused} refused, ${t.unknown} commits left unknown; faults: ${t.lostReplies} replies lost after landing, ${t.pendingLanded} writes landed late, ${t.wentBack} heads went back; ${t.failovers} lease changes, ${t.fenced} commits fenced; ${t.pruned} orphans pruned)`;
+  const r = t.rollouts;
+  return `${t.runs} runs, ${t.steps} steps (${t.ticks} reconcile passes, ${t.stops} stops, ${t.crashes} commands killed, ${t.conflicts} conflicts, ${t.refused} refused, ${t.unknown} commits left unknown; faults: ${t.lostReplies} replies lost after landing, ${t.pendingLanded} writes landed late, ${t.wentBack} heads went back; ${t.failovers} lease changes, ${t.fenced} commits fenced; ${t.pruned} orphans pruned; rollouts: ${t.rolloutTicks} rollout passes, ${r.started} started, ${r.verdicts} verdicts recorded, ${r.advanced} steps advanced, ${r.completed} completed, ${r.aborted} aborted, ${r.paused} paused by the plan, ${r.settled} ended by another change, ${r.steered} steered by hand)`;
 }
 
 /** Plays one list of actions against a fresh World; returns its violations. */
@@ -80,7 +104,8 @@ export async function playOnce(actions: readonly Action[], portBase: number, rou
     if (totals !== undefined) {
       totals.runs += 1;
       totals.steps += actions.length;
-      for (const k of ['conflicts', 'refused', 'crashes', 'stops', 'ticks', 'failovers', 'unknown', 'pruned'] as const) totals[k] += world.counts[k];
+      for (const k of ['conflicts', 'refused', 'crashes', 'stops', 'ticks', 'rolloutTicks', 'failovers', 'unknown', 'pruned'] as const) totals[k] += world.counts[k];
+      for (const [k, n] of Object.entries(world.rollouts.counts)) totals.rollouts[k as keyof RolloutCounts] += n;
       totals.fenced += world.store.fenced;
       totals.lostReplies += world.store.counts.lostReplies;
       totals.pendingLanded += world.store.counts.pendingLanded;

@@ -7,6 +7,7 @@ import { checkConfig } from '../../src/config/load.js';
 import type { Config, ServiceConfig } from '../../src/config/schema.js';
 import { leasedLeadership, soleLeadership, type Leadership } from '../../src/control/leadership.js';
 import { ReconcileLoop } from '../../src/control/reconcile-loop.js';
+import { RolloutLoop } from '../../src/control/rollout-loop.js';
 import { isSwitchyardError } from '../../src/core/errors.js';
 import type { Policy } from '../../src/core/policy-schema.js';
 import type { Owner } from '../../src/core/policy-transitions.js';
@@ -17,6 +18,7 @@ import type { OpsDeps } from '../../src/ops/deps.js';
 import { newOwner } from '../../src/ops/owner.js';
 import { Pm2Double } from '../helpers/pm2-double.js';
 import { performAction, type Action } from './model-actions.js';
+import { ModelTraffic, RolloutChecker } from './model-rollouts.js';
 import { FaultyStore, type ModelLease } from './model-store.js';
 
 export type { Action } from './model-actions.js';
@@ -51,13 +53,17 @@ export class World {
   readonly terminals = new Map<string, number>();
   /** Processes killed from outside (a fault, not a decision): the control plane can only alarm about them. */
   readonly killed = new Set<string>();
-  readonly counts = { actions: 0, refused: 0, conflicts: 0, crashes: 0, stops: 0, ticks: 0, failovers: 0, unknown: 0, pruned: 0 };
+  readonly counts = { actions: 0, refused: 0, conflicts: 0, crashes: 0, stops: 0, ticks: 0, rolloutTicks: 0, failovers: 0, unknown: 0, pruned: 0 };
   readonly seq = new Map<string, number>();
   /** The last token each router held (a deposed one keeps sending it). */
   readonly tokens = new Map<number, number>();
   private readonly hashes = new Map<number, string>();
   offset = 0;
   readonly loops: ReconcileLoop[] = [];
+  /** Each router's rollout loop, under the same lease as its reconcile loop. */
+  readonly rolloutLoops: RolloutLoop[] = [];
+  readonly traffic = new ModelTraffic();
+  readonly rollouts = new RolloutChecker();
   readonly leaderships: Leadership[] = [];
   readonly commands = new AsyncLocalStorage<CommandContext>();
   private readonly inFlight = new Set<string>();
@@ -95,7 +101,10 @@ export class World {
     }
     const raw = {
       hosts: { local: { address: '127.0.0.1' } },
-      services: { lobby: { script: 'releases/{version}/server.js', ports: `${portBase}-${portBase + 199}`, readiness: { timeout: '5s' }, drain: { grace: 2, timeout: '10m' } } },
+      services: { lobby: {
+        script: 'releases/{version}/server.js', ports: `${portBase}-${portBase + 199}`, readiness: { timeout: '5s' }, drain: { grace: 2, timeout: '10m' },
+        rollout: { analysis: { interval: '1s', failureLimit: 2, inconclusiveLimit: 2, minRequests: 10, maxErrorRate: '5%' } },
+      } },
     };
     const { config } = checkConfig(raw, join(dir, 'switchyard.config.yaml'), { cwd: dir, env: {} });
     const lease: ModelLease = { holder: 0, token: 1 };
@@ -127,6 +136,15 @@ export class World {
         onObserved: (_missing, _orphans, regression) => {
           if (regression !== undefined) world.regressedFrom = Math.max(world.regressedFrom, regression.highest);
         },
+        clock: { now: () => new Date(world.now()), mono: () => performance.now() + world.offset },
+      }));
+    }
+    for (const [i, leadership] of world.leaderships.entries()) {
+      world.rolloutLoops.push(new RolloutLoop({
+        store, fleets: world.fleets, config, self: leadership.self,
+        sources: { traffic: world.traffic, checks: async () => [] },
+        lease: { mayAct: leadership.mayAct, fence: leadership.fence },
+        log: (line) => { if (process.env.MODEL_LOG === '1') console.log(`ROLLOUT ${i}`, line); },
         clock: { now: () => new Date(world.now()), mono: () => performance.now() + world.offset },
       }));
     }
@@ -257,6 +275,7 @@ export class World {
     for (const name of this.pm2.restarted.splice(0)) this.violations.push(`after ${step}: PM2 restarted ${name}, a running process, because a start reused its name`);
     await this.checkAbandons(head, step);
     await this.checkHistory(head, step);
+    await this.rollouts.check((g) => this.store.revision(g).catch(() => undefined), head, step, this.violations);
   }
 
   /** A start is never marked abandoned while the command that claimed it still works on this host. */
@@ -290,6 +309,7 @@ export class World {
   forgetAbove(generation: number): void {
     for (const g of this.hashes.keys()) if (g > generation) this.hashes.delete(g);
     this.checkedGeneration = Math.min(this.checkedGeneration, generation);
+    this.rollouts.forgetAbove(generation);
     this.wentBack = true;
   }
 
@@ -342,6 +362,7 @@ export class World {
   async close(): Promise<void> {
     for (const loop of this.loops) loop.stop();
     await Promise.all(this.loops.map((l) => l.idle()));
+    for (const loop of this.rolloutLoops) loop.stop();
     await this.pm2.close();
     await rm(this.dir, { recursive: true, force: true });
   }

@@ -22,7 +22,7 @@ function seenKey(p: { id: string; state: string; since?: string | undefined; own
  * plant is the old behaviour, written out again here; the shipped modules
  * are wrapped by vi.mock and call these only while a plant is on.
  */
-export const plants = new Set<'F1' | 'F2' | 'F3' | 'F4' | 'F5'>();
+export const plants = new Set<'F1' | 'F2' | 'F3' | 'F4' | 'F5' | 'R1' | 'R2'>();
 
 /** F1, part one: a commit whose reply was lost is taken for a failure (no reading of the head to settle it). */
 export async function commitWithoutSettling(deps: Pick<OpsDeps, 'store' | 'lease'>, fn: (head: Policy) => Policy): Promise<CommitResult> {

@@ -32,6 +32,8 @@ import { appPids, makePm2Home, pidAlive, USER_PM2_HOME, type Pm2Home } from './p
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const SAMPLE_SERVICE = join(ROOT, 'templates', 'service', 'server.mjs');
+/** The rollout tests' service: a failure rate to inject, and request counters in its heartbeats. */
+export const ROLLOUT_SERVICE = join(ROOT, 'test', 'fixtures', 'rollout-service.mjs');
 export const PM2_BIN = join(ROOT, 'node_modules', '.bin', 'pm2');
 
 /** What a release folder holds: the sample service, or a release that never becomes ready. */
@@ -41,7 +43,11 @@ export type ReleaseKind =
   /** Writes a few log lines and exits 1 at once (PM2 restarts it; readiness sees the restarts). */
   | 'crash'
   /** Runs but never listens: readiness times out. */
-  | 'silent';
+  | 'silent'
+  /** The rollout service: every request answered 200, counters reported in heartbeats. */
+  | 'counting'
+  /** The rollout service failing 3 of every 10 requests with a 500. */
+  | 'failing';
 
 export interface RolloutProjectOptions {
   service?: string;
@@ -155,6 +161,9 @@ function releaseSource(kind: ReleaseKind): string {
   switch (kind) {
     case 'service':
       return `import ${JSON.stringify(SAMPLE_SERVICE)};\n`;
+    case 'counting':
+    case 'failing':
+      return `globalThis.SWITCHYARD_TEST_FAIL_RATE = ${kind === 'failing' ? 0.3 : 0};\nawait import(${JSON.stringify(ROLLOUT_SERVICE)});\n`;
     case 'crash':
       return [
         "console.log(`release ${process.env.SWITCHYARD_VERSION} starting on port ${process.env.PORT}`);",

@@ -188,6 +188,36 @@ describe.skipIf(!hasChromium)('web view in headless Chromium', () => {
     if (process.env.SWITCHYARD_UI_SCREENSHOT !== undefined) await page.screenshot({ path: process.env.SWITCHYARD_UI_SCREENSHOT, fullPage: true });
   });
 
+  it('shows a rollout live: its state, step and plan, the recent verdicts, and a small chart per figure', async () => {
+    const verdict = (at: string, kind: string, requests: number, errors: number) => ({ at, verdict: kind, reason: `it was ${kind}.`, requests, errors, p99Ms: 12 + errors, restarts: 0 });
+    const rollout = (over: Record<string, unknown>) => ({
+      id: 'r1', version: '1.4.0', from: '1.5.0', steps: [{ canary: 10, pauseMs: 120_000 }, { canary: 50, pauseMs: 300_000 }, { canary: 100, pauseMs: 0 }],
+      step: 1, stepSince: new Date().toISOString(), state: 'progressing', seq: 5, fails: 0, inconclusives: 0, reason: null,
+      recent: [verdict('2026-12-05T10:00:00.000Z', 'pass', 120, 0), verdict('2026-12-05T10:00:10.000Z', 'fail', 110, 9), verdict('2026-12-05T10:00:20.000Z', 'pass', 130, 1)],
+      startedAt: '2026-12-05T09:58:00.000Z', by: { kind: 'user', user: 'ann', host: 'laptop' }, ...over,
+    });
+    const withRollout = (generation: number, over: Record<string, unknown>, canary: ServiceSpec['canary']) => {
+      const policy = buildPolicy(SERVICES(canary), generation) as any;
+      policy.services.lobby.rollout = rollout(over);
+      return policy;
+    };
+    const panel = page.locator('[data-service="lobby"] .rollout');
+    await router.writePolicy(withRollout(3, {}, { version: '1.4.0', weight: 50 }));
+    await expect.poll(() => panel.locator('[data-rollout-state]').textContent(), { timeout: 20_000 }).toBe('progressing');
+    expect(await panel.locator('[data-rollout-step]').textContent()).toMatch(/1\.4\.0 from 1\.5\.0: step 2 of 3, canary 50%, held [45] min/);
+    expect(await panel.locator('.step').count()).toBe(3);
+    expect(await panel.locator('.step.now').getAttribute('data-step')).toBe('2');
+    expect(await panel.locator('[data-verdict]').evaluateAll((els) => els.map((e) => e.getAttribute('data-verdict')))).toEqual(['pass', 'fail', 'pass']);
+    await expect.poll(() => panel.locator('.figure-chart canvas').count()).toBe(4);
+    expect(await panel.locator('[data-figure]').evaluateAll((els) => els.map((e) => e.getAttribute('data-figure')))).toEqual(['requests', 'errorRate', 'p99', 'restarts']);
+
+    await router.writePolicy(withRollout(4, { state: 'aborted', seq: 6, reason: '2 failed intervals reached failureLimit (2)' }, null));
+    await expect.poll(() => panel.locator('[data-rollout-state]').textContent(), { timeout: 20_000 }).toBe('aborted');
+    expect(await panel.locator('.reason').textContent()).toBe('2 failed intervals reached failureLimit (2)');
+    expect(await panel.locator('.step.stopped').getAttribute('data-step')).toBe('2');
+    if (process.env.SWITCHYARD_UI_SCREENSHOT !== undefined) await page.screenshot({ path: process.env.SWITCHYARD_UI_SCREENSHOT.replace(/(\.png)?$/, '-rollout.png'), fullPage: true });
+  });
+
   it('asks for the token when signed out, and signs in through the form', async () => {
     await context.clearCookies();
     await page.goto(`${router.url}/ui/`);

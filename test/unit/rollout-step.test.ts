@@ -16,14 +16,14 @@ describe('stepRollout', () => {
     ['a pass once the pause is over advances', progress(), 'pass', 120, 'advance', 50, { step: 1, stepSince: at(120).toISOString(), fails: 0, inconclusives: 0 }],
     ['a fail after the pause does not advance', progress(), 'fail', 300, 'stay', 10, { step: 0, fails: 1 }],
     ['an inconclusive after the pause does not advance', progress(), 'inconclusive', 300, 'stay', 10, { inconclusives: 1 }],
-    ['the second fail aborts (failureLimit 2)', progress({ fails: 1 }), 'fail', 30, 'abort', 0, { phase: 'aborted', fails: 2 }],
-    ['fails count since the last pass, across inconclusives', progress({ fails: 1, inconclusives: 1 }), 'fail', 30, 'abort', 0, { phase: 'aborted' }],
-    ['the third inconclusive pauses (inconclusiveLimit 3)', progress({ inconclusives: 2 }), 'inconclusive', 30, 'pause', 10, { phase: 'paused', inconclusives: 3 }],
+    ['the second fail aborts (failureLimit 2)', progress({ fails: 1 }), 'fail', 30, 'abort', 0, { state: 'aborted', fails: 2 }],
+    ['fails count since the last pass, across inconclusives', progress({ fails: 1, inconclusives: 1 }), 'fail', 30, 'abort', 0, { state: 'aborted' }],
+    ['the third inconclusive pauses (inconclusiveLimit 3)', progress({ inconclusives: 2 }), 'inconclusive', 30, 'pause', 10, { state: 'paused', inconclusives: 3 }],
     ['a pass clears both counts', progress({ fails: 1, inconclusives: 2 }), 'pass', 30, 'stay', 10, { fails: 0, inconclusives: 0 }],
-    ['the last step passing its pause completes', progress({ step: 2 }), 'pass', 1, 'complete', 100, { phase: 'completed' }],
+    ['the last step passing its pause completes', progress({ step: 2 }), 'pass', 1, 'complete', 100, { state: 'completed' }],
     ['a middle step advances to the last', progress({ step: 1 }), 'pass', 300, 'advance', 100, { step: 2 }],
-    ['a paused rollout is not moved by a pass', progress({ phase: 'paused', reason: 'no data' }), 'pass', 900, 'stay', 10, { phase: 'paused', recent: [] }],
-    ['an aborted rollout is not moved', progress({ phase: 'aborted', reason: 'x' }), 'pass', 900, 'stay', 10, { phase: 'aborted' }],
+    ['a paused rollout is not moved by a pass', progress({ state: 'paused', reason: 'no data' }), 'pass', 900, 'stay', 10, { state: 'paused', recent: [] }],
+    ['an aborted rollout is not moved', progress({ state: 'aborted', reason: 'x' }), 'pass', 900, 'stay', 10, { state: 'aborted' }],
   ])('%s', (_what, before, kind, seconds, action, canary, after) => {
     const out = stepRollout(PLAN, before, verdict(kind), at(seconds), A);
     expect(out.action).toBe(action);
@@ -70,11 +70,11 @@ describe('stepRollout', () => {
   });
 
   it('resume runs a paused rollout again, with fresh counts and the step held anew', () => {
-    const paused = progress({ phase: 'paused', inconclusives: 3, reason: 'no data' });
+    const paused = progress({ state: 'paused', inconclusives: 3, reason: 'no data' });
     const resumed = resumeRollout(paused, at(600));
-    expect(resumed).toMatchObject({ phase: 'running', inconclusives: 0, fails: 0, reason: null, stepSince: at(600).toISOString() });
+    expect(resumed).toMatchObject({ state: 'progressing', inconclusives: 0, fails: 0, reason: null, stepSince: at(600).toISOString() });
     expect(stepRollout(PLAN, resumed, verdict('pass'), at(610), A).action).toBe('stay');
-    expect(resumeRollout(progress({ phase: 'aborted' }), at(600)).phase).toBe('aborted');
+    expect(resumeRollout(progress({ state: 'aborted' }), at(600)).state).toBe('aborted');
   });
 
   it('refuses progress that names a step the plan lacks', () => {

@@ -4,10 +4,12 @@ import { deploy, deployPlan } from '../../ops/deploy.js';
 import { hostLine } from '../../ops/host-report.js';
 import { versionFolder } from '../../ops/launch.js';
 import { requireToken } from '../../store/token.js';
+import type { Role } from '../../ops/roles.js';
 import type { CommandModule } from '../commands.js';
 import { deployOptions, portList } from '../deploy-options.js';
+import { afterRolloutDeploy, rolloutRole } from '../deploy-rollout.js';
 import { printDryRun } from '../dry-run.js';
-import { commandOps } from '../ops-deps.js';
+import { commandBy, commandOps } from '../ops-deps.js';
 import { createProgress } from '../progress.js';
 import { openProject } from '../project.js';
 import { routerComeback, type RouterComebackFields } from '../router-comeback.js';
@@ -15,11 +17,17 @@ import { routerWarnings } from '../router-warnings.js';
 import { pickService } from '../service.js';
 import { waitRetired } from '../wait-retired.js';
 
-function roleText(kind: string, weight?: number): string {
-  return kind === 'canary' ? `the canary at ${weight}%` : kind === 'target' ? 'the target' : 'active, not promoted';
+function roleText(role: Role): string {
+  if (role.kind === 'canary') return `the canary at ${role.weight}%`;
+  if (role.kind === 'rollout') return `the canary at ${role.plan.steps[0]!.canary}%, the first step of its rollout`;
+  return role.kind === 'target' ? 'the target' : 'active, not promoted';
 }
 
-/** `deploy <version>`: parse, run the deploy operation, print; `--wait` follows the old version's retirement. */
+/**
+ * `deploy <version>`: parse, run the deploy operation, print. `--wait`
+ * follows the old version's retirement, or with `--steps` the plan the
+ * router runs (deploy-rollout.ts).
+ */
 export const run: CommandModule['run'] = async (ctx, args, options) => {
   const version = checkVersion(args[0]);
   const opts = deployOptions(ctx.cwd, options);
@@ -27,8 +35,8 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   const { config } = loaded;
   const service = pickService(ctx, config);
   const sync = opts.syncFrom === undefined ? undefined : { from: opts.syncFrom, folder: versionFolder(service, version) };
+  const role = opts.steps === undefined ? opts.role : rolloutRole(opts.steps, service, commandBy(ctx.env));
   const ops = commandOps(ctx, loaded, store, 'deploy', { startDaemon: !opts.dryRun });
-  const { role } = opts;
   const started = Date.now();
   let result;
   let comeback: RouterComebackFields;
@@ -46,7 +54,7 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   } finally {
     await ops.close();
   }
-  const what = roleText(role.kind, role.kind === 'canary' ? role.weight : undefined);
+  const what = roleText(role);
   if (result.broughtBack) {
     ctx.out.success(result.unchanged
       ? `${service.name}@${version} is already ${role.kind === 'target' ? 'the target' : 'deployed'}: nothing to do`
@@ -59,10 +67,15 @@ export const run: CommandModule['run'] = async (ctx, args, options) => {
   }
   const warnings = await routerWarnings(config, (m) => ctx.out.warn(m));
   const summary = {
-    service: service.name, version, promoted: role.kind === 'target', canary: role.kind === 'canary' ? role.weight : null,
+    service: service.name, version, promoted: role.kind === 'target', canary: role.kind === 'canary' ? role.weight : (result.rollout?.steps[result.rollout.step]?.canary ?? null),
     previousTarget: result.previousTarget, generation: result.generation, partial: result.partial, hosts: result.hosts,
     processes: result.processes, elapsedMs: Date.now() - started, unchanged: result.unchanged, warnings, ...comeback,
   };
+  const rollout = await afterRolloutDeploy(ctx, { store, service, role, rollout: result.rollout, generation: result.generation, wait: opts.wait, timeoutMs: opts.timeoutMs, deployed: summary });
+  if (role.kind === 'rollout') {
+    ctx.out.result({ ok: true, ...summary, ...rollout });
+    return;
+  }
   let waitedMs: number | undefined;
   const previous = result.previousTarget;
   if (opts.wait && role.kind === 'target' && previous !== null && previous !== version) {

@@ -4,6 +4,7 @@ import { describeRegression, regressionOf } from '../../core/regression.js';
 import { prune, type Orphan } from '../../ops/prune.js';
 import { commandOps } from '../ops-deps.js';
 import type { Policy } from '../../core/policy-schema.js';
+import { pauseLeftMs } from '../../core/rollout-schema.js';
 import { FleetSet } from '../../fleet/fleets.js';
 import { fleetView } from '../../fleet/fleet-view.js';
 import type { StatusBody } from '../../protocol/status-body.js';
@@ -14,6 +15,7 @@ import type { Context } from '../context.js';
 import { openProject } from '../project.js';
 import { fetchStatus, routerUrls, type RouterFailover } from '../router-client.js';
 import { printStatus, problemsOf, routerField, statusDocument, warnRouterDown } from '../status-print.js';
+import { watchUntilStopped } from '../watch.js';
 
 /** Status without the router: the policy, and PM2's view when a daemon runs; no heartbeats. */
 async function offlineStatus(fleets: FleetSet, policy: Policy): Promise<StatusBody> {
@@ -25,6 +27,7 @@ async function offlineStatus(fleets: FleetSet, policy: Policy): Promise<StatusBo
       target: s.target,
       canary: s.canary,
       tally: [],
+      ...(s.rollout === undefined ? {} : { rollout: { ...s.rollout, pauseLeftMs: pauseLeftMs(s.rollout, Date.now()) } }),
       processes: s.processes.map((p) => {
         const view = views.get(p.host);
         return {
@@ -102,17 +105,7 @@ export const run: CommandModule['run'] = async (ctx: Context, _args, options) =>
       return;
     }
     // Redraws every heartbeat interval until Ctrl-C, which ends with exit 0.
-    let stopped = false;
-    const stop = () => {
-      stopped = true;
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    while (!stopped) {
-      await show();
-      const until = Date.now() + config.router.heartbeatIntervalMs;
-      while (!stopped && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    }
+    await watchUntilStopped(show, config.router.heartbeatIntervalMs);
   } finally {
     await ops.close();
   }

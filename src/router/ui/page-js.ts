@@ -1,8 +1,11 @@
+import { ROLLOUT_JS } from './page-rollout-js.js';
+
 /**
  * The web view's script (served as /ui/app.js): polls /ui/data every second
- * and draws each service. Plain ES2017 in a string so users need no build
- * step; it builds the page with textContent only (service names and versions
- * come from the policy file and are never parsed as HTML).
+ * and draws each service, with its rollout (page-rollout-js.ts). Plain
+ * ES2017 in a string so users need no build step; it builds the page with
+ * textContent only (service names and versions come from the policy file
+ * and are never parsed as HTML).
  */
 export const PAGE_JS = String.raw`(function () {
   'use strict';
@@ -111,6 +114,7 @@ export const PAGE_JS = String.raw`(function () {
     ]);
   }
 
+${ROLLOUT_JS}
   function chartData(series) {
     var versions = Object.keys(series.versions).sort(compareVersions);
     return { versions: versions, data: [series.t.map(function (t) { return t / 1000; })].concat(versions.map(function (v) { return series.versions[v]; })) };
@@ -172,6 +176,7 @@ export const PAGE_JS = String.raw`(function () {
         h('span', { className: 'tag target', 'data-target': svc.target || '', text: 'target ' + (svc.target || 'none') }),
         h('span', { className: 'tag ' + (svc.canary ? 'canary' : 'muted'), text: svc.canary ? 'canary ' + svc.canary.version + ' at ' + svc.canary.weight + '%' : 'no canary' })
       );
+      drawRollout(c, svc.rollout);
       c.table.replaceChildren(versionsTable(name, svc));
       c.tally.textContent = svc.tally.length === 0 ? 'no terminals reported' : 'now: ' + svc.tally.map(function (t) { return t.version + ' ' + t.terminals + ' (' + Math.round(t.share * 100) + '%)'; }).join(', ');
       drawChart(name, c, data.series[name]);

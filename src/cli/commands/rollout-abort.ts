@@ -1,0 +1,3 @@
+import { steerCommand } from '../rollout-steer-command.js';
+
+export const run = steerCommand('abort');
