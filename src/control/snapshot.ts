@@ -49,7 +49,8 @@ export class Snapshotter {
     const keys = new Set<string>();
     for (const svc of Object.values(policy.services)) {
       for (const p of svc.processes) {
-        if (p.state === 'draining' || p.state === 'active') {
+        // And of one the policy is done with: terminals still on it (a head that went back) keep it from being deleted under them.
+        if (p.state === 'draining' || p.state === 'active' || p.state === 'failed' || p.state === 'retired') {
           const view = this.tallies.processView(p.id, mono);
           const streak = p.state === 'draining' ? this.baselines.since(p.id, draining.get(p.id), this.tallies.zeroStreak(p.id, mono)) : 0;
           facts.set(p.id, { zeroStreak: streak, stale: view.stale, terminals: view.terminals });

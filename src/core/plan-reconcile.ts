@@ -175,7 +175,7 @@ function planAll(input: ReconcileInput): ReconcilePlan {
           break;
         case 'failed':
         case 'retired':
-          if (pm2 !== undefined) plan.deletes.push(ref);
+          if (pm2 !== undefined && !holdsTerminals(p, pm2.status, input)) plan.deletes.push(ref);
           break;
       }
     }
@@ -188,6 +188,20 @@ function planAll(input: ReconcileInput): ReconcilePlan {
     }
   }
   return plan;
+}
+
+/**
+ * A process its entry says is done with (failed, retired) is deleted only
+ * once no terminal is on it. Terminals reach one when the head went back
+ * past the record that made it active, under routers that routed to it
+ * before any of them could see the loss, and its start was then found
+ * abandoned: they leave in their own time, and the process is deleted
+ * after them, never under them. One PM2 no longer runs holds nobody. As
+ * in a drain, heartbeats that stopped keep their last count: silence is
+ * never taken for an empty process.
+ */
+function holdsTerminals(p: ProcessEntry, status: string, input: ReconcileInput): boolean {
+  return !isGone(status) && (input.facts.get(p.id)?.terminals ?? 0) > 0;
 }
 
 /** Whether some active process of the target answers (a host that cannot be asked is given the benefit of the doubt). */

@@ -1,20 +1,9 @@
+import { pm2StartOptions, type Pm2App } from './pm2-start-options.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { failedError } from '../core/errors.js';
 
-/** What switchyard asks PM2 to run. */
-export interface Pm2App {
-  name: string;
-  script: string;
-  args?: string[];
-  cwd?: string;
-  env: Record<string, string>;
-  killTimeoutMs?: number;
-  autorestart?: boolean;
-  /** Where PM2 writes the process's stdout and stderr. */
-  outFile?: string;
-  errorFile?: string;
-}
+export type { Pm2App } from './pm2-start-options.js';
 
 /** PM2's view of one process, reduced to what switchyard shows. */
 export interface Pm2Process {
@@ -141,29 +130,7 @@ export class Pm2Client {
   }
 
   async start(app: Pm2App): Promise<void> {
-    await this.call(
-      (cb) =>
-        this.api.start(
-          {
-            name: app.name,
-            script: app.script,
-            args: app.args ?? [],
-            cwd: app.cwd,
-            // The whole environment, given explicitly, so a daemon started long ago
-            // with other values never leaks them into a new process.
-            env: app.env,
-            kill_timeout: app.killTimeoutMs ?? 5000,
-            autorestart: app.autorestart ?? true,
-            max_restarts: 10,
-            min_uptime: 1000,
-            out_file: app.outFile,
-            error_file: app.errorFile,
-            merge_logs: true,
-          },
-          cb,
-        ),
-      `start ${app.name}`,
-    );
+    await this.call((cb) => this.api.start(pm2StartOptions(app), cb), `start ${app.name}`);
   }
 
   async stop(name: string): Promise<void> {

@@ -5,6 +5,7 @@ import { parseProcessId, SERVICE_NAME } from '../core/names.js';
 import { isValidVersion } from '../core/version.js';
 import type { Fleet, FleetProcess, ProbeResult, ProcessSpec } from './fleet.js';
 import { parseJlist } from './pm2-jlist.js';
+import { pm2StartOptions } from './pm2-start-options.js';
 import { HELLO, LOG_FOLLOW, LOG_TAIL, NAME_LISTED_EXIT, PM2_DELETE_BY_NUMBER, PM2_JLIST, PM2_JLIST_IF_RUNNING, PM2_START, PROBE, PROBE_NODE } from './remote-scripts.js';
 import { nameInUse } from './fleet-errors.js';
 import { lastLines, runSsh, streamSsh, type SshCall } from './ssh.js';
@@ -125,19 +126,7 @@ export class RemoteFleet implements Fleet {
     checkRemoteProcessId(spec.id);
     const log = this.logFile(spec.id);
     const app = {
-      name: spec.id,
-      script: spec.script,
-      args: spec.args,
-      cwd: spec.cwd,
-      // The whole environment, given explicitly (PM2 would otherwise keep values from an older start).
-      env: spec.env,
-      kill_timeout: spec.killTimeoutMs,
-      autorestart: true,
-      max_restarts: 10,
-      min_uptime: 1000,
-      out_file: log,
-      error_file: log,
-      merge_logs: true,
+      ...pm2StartOptions({ name: spec.id, script: spec.script, args: spec.args, cwd: spec.cwd, env: spec.env, killTimeoutMs: spec.killTimeoutMs, outFile: log, errorFile: log }),
       ...(this.config.nodePath === undefined ? {} : { interpreter: this.config.nodePath }),
     };
     const result = await this.pm2(PM2_START, [spec.id], { what: `start ${spec.id} with pm2`, input: JSON.stringify({ apps: [app] }), allowFailure: true });

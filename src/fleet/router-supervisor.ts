@@ -21,7 +21,11 @@ import { listenText, ROUTER_PM2_NAME } from './router-names.js';
  */
 
 const BIN = packageFile('bin/switchyard.js');
-const START_TIMEOUT_MS = 15_000;
+/**
+ * How long a router that runs but does not answer yet is waited for. A crash is seen at once (PM2's restart
+ * count); only a slow start (a loaded host, a store far away) uses this up.
+ */
+const START_TIMEOUT_MS = 30_000;
 /** How often a starting router is looked at, in PM2 and on /healthz. */
 const POLL_MS = 150;
 

@@ -45,6 +45,8 @@ export type Action =
   | { kind: 'kill' }
   /** A process of the target dies (PM2 loses it): the loop starts a new incarnation in its place. */
   | { kind: 'killTarget' }
+  /** A live process crashes and PM2 restarts it by itself, listed as restarting for `lists` lists. */
+  | { kind: 'crash'; lists: number }
   /** The next store write misbehaves, the next read fails, or the next PM2 list is stale. */
   | { kind: 'fault'; fault: WriteFault | 'read' | 'staleList'; skip?: number }
   /** The store's head goes back `n` generations (a failover that lost commits, a restored backup). */
@@ -160,6 +162,16 @@ export async function performAction(world: World, action: Action): Promise<void>
         world.killed.add(victim.id);
         world.terminals.set(victim.id, 0);
         await world.pm2.kill(victim.id);
+      }
+      return;
+    }
+    case 'crash': {
+      const head = await world.store.peek();
+      const victims = head.services.lobby?.processes.filter((p) => world.pm2.running.has(p.id) && (p.state === 'active' || p.state === 'draining')) ?? [];
+      const victim = victims[world.counts.actions % Math.max(1, victims.length)];
+      if (victim !== undefined) {
+        world.pm2Restarted.add(victim.id);
+        world.pm2.crash(victim.id, action.lists);
       }
       return;
     }

@@ -47,8 +47,21 @@ vi.mock('../../src/ops/prune.js', async (importOriginal) => {
 });
 vi.mock('../../src/core/plan-reconcile.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/core/plan-reconcile.js')>();
-  const { plants: on, wallClockJudgement } = await import('./plants.js');
-  return { ...real, planReconcile: (input: Parameters<typeof real.planReconcile>[0]) => real.planReconcile(on.has('F4') ? wallClockJudgement(input) : input) };
+  const { plants: on, wallClockJudgement, withoutFactsOfFinished } = await import('./plants.js');
+  return { ...real, planReconcile: (input: Parameters<typeof real.planReconcile>[0]) => {
+    const judged = on.has('F4') ? wallClockJudgement(input) : input;
+    return real.planReconcile(on.has('F7') ? withoutFactsOfFinished(judged) : judged);
+  } };
+});
+vi.mock('../../src/fleet/pm2-start-options.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/fleet/pm2-start-options.js')>();
+  const { plants: on } = await import('./plants.js');
+  // F6: PM2 started with no restart delay, so a crash it is restarting reads `stopped` until the restart begins.
+  return { ...real, pm2StartOptions: (app: Parameters<typeof real.pm2StartOptions>[0]) => {
+    const options = real.pm2StartOptions(app);
+    if (on.has('F6')) delete options.restart_delay;
+    return options;
+  } };
 });
 
 const realStart = LocalFleet.prototype.start;
@@ -85,6 +98,21 @@ const AROUND: Record<string, fc.Arbitrary<Action>> = {
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(30_000, 6 * 60_000) }) as fc.Arbitrary<Action> },
   ),
   F5: fc.oneof(...common, { weight: 1, arbitrary: fc.record({ kind: fc.constant('drainNow' as const), version }) as fc.Arbitrary<Action> }),
+  F6: fc.oneof(
+    ...common,
+    // A process crashes and PM2 restarts it by itself, while passes look.
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), lists: fc.integer({ min: 1, max: 4 }) }) as fc.Arbitrary<Action> },
+    { weight: 2, arbitrary: fc.constant({ kind: 'ticks' as const, n: 4, gapMs: 5 }) as fc.Arbitrary<Action> },
+  ),
+  // A deploy lands and a terminal connects; the head goes back to its claim before a pass saw it; the next deploy
+  // finds that start abandoned and marks it failed.
+  F7: fc.oneof(
+    ...common,
+    { weight: 3, arbitrary: fc.constantFrom('1.1.0', '1.2.0').map((v) => ({ kind: 'seq' as const, steps: [
+      { kind: 'tick' as const }, { kind: 'deploy' as const, version: v, role: 'target' as const }, { kind: 'connect' as const, n: 1 }, { kind: 'beat' as const },
+      { kind: 'goBack' as const, n: 1 }, { kind: 'deploy' as const, version: v, role: 'target' as const }, { kind: 'beat' as const }, { kind: 'ticks' as const, n: 3, gapMs: 5 },
+    ] })) as fc.Arbitrary<Action> },
+  ),
 };
 
 /** Plays random lists until the planted bug shows as a violation; how many runs and steps it took. */
@@ -121,6 +149,8 @@ describe('the model catches each planted bug', () => {
     ['F3', 'prune reads the head before listing PM2, looks once, and deletes without the executor'],
     ['F4', 'claims and drain deadlines judged by another machine\'s times on this wall clock; an expired until beats a live owner'],
     ['F5', 'PM2 is asked to delete by name, which it reads as a file for a version like 1.2.0-rc.yml'],
+    ['F6', 'PM2 starts processes with no restart delay: a crash it is restarting is listed `stopped`, read as lost, and replaced'],
+    ['F7', 'a process the policy is done with (failed) is deleted while terminals are on it, after the head went back under them'],
   ] as const)('%s: %s', async (name, what) => {
     plants.add(name);
     if (name === 'F2') {

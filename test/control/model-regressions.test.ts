@@ -32,7 +32,28 @@ const FINDING_7: Action[] = [
   { kind: 'race', a: { kind: 'tick' }, b: { kind: 'failover', afterMs: 1 } }, { kind: 'connect', n: 2 },
 ];
 
+/**
+ * Found by the planted-bugs suite's plant-free run (seed 1974110290): a
+ * deploy lands, a terminal connects to its process, the head goes back to
+ * the deploy's claim before the loop saw the deploy's record, and the next
+ * deploy marks that start abandoned. The loop deleted the failed process
+ * while the terminal was on it; it now waits for its terminals to leave.
+ */
+const FINDING_8: Action[] = [
+  { kind: 'ticks', n: 4, gapMs: 5 }, { kind: 'beat' }, { kind: 'tick' }, { kind: 'beat' }, { kind: 'deploy', version: '1.1.0', role: 'target' },
+  { kind: 'beat' }, { kind: 'deploy', version: '1.1.0', role: 'target' }, { kind: 'connect', n: 1 }, { kind: 'beat' }, { kind: 'goBack', n: 1 },
+  { kind: 'ticks', n: 4, gapMs: 5 }, { kind: 'connect', n: 1 },
+  { kind: 'seq', steps: [
+    { kind: 'deploy', version: '1.0.0', role: 'target' }, { kind: 'connect', n: 1 }, { kind: 'beat' }, { kind: 'deploy', version: '1.1.0', role: 'active' },
+    { kind: 'promote', version: '1.1.0', skewMs: -300_000 }, { kind: 'tick' }, { kind: 'advance', ms: 360_000 }, { kind: 'tick' },
+  ] },
+];
+
 describe('control plane model: fixed cases', () => {
+  it('finding 8, as found: a failed start that terminals reached after the head went back is deleted only after they left', async () => {
+    for (let i = 0; i < 5; i += 1) expect(await playOnce(FINDING_8, next(), 1)).toEqual([]);
+  }, 120_000);
+
   it('finding 7, as found: ten replays of the counterexample keep every invariant', async () => {
     for (let i = 0; i < 10; i += 1) expect(await playOnce(FINDING_7, next(), 2)).toEqual([]);
   }, 120_000);

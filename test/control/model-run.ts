@@ -67,6 +67,7 @@ export function simpleAction(routers: number): fc.Arbitrary<Action> {
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(2_000, 30_000, 11 * 60_000) }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'kill' as const }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'killTarget' as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const), lists: fc.integer({ min: 1, max: 4 }) }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('fault' as const), fault: fc.constantFrom('lose-reply' as const, 'fail-before' as const, 'pending' as const, 'read' as const, 'staleList' as const) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('goBack' as const), n: fc.integer({ min: 1, max: 3 }) }) },
     ...rolloutSteps(routers),

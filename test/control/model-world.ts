@@ -53,6 +53,8 @@ export class World {
   readonly terminals = new Map<string, number>();
   /** Processes killed from outside (a fault, not a decision): the control plane can only alarm about them. */
   readonly killed = new Set<string>();
+  /** Processes that crashed and that PM2 restarts by itself: never lost, so never claimed lost nor replaced. */
+  readonly pm2Restarted = new Set<string>();
   readonly counts = { actions: 0, refused: 0, conflicts: 0, crashes: 0, stops: 0, ticks: 0, rolloutTicks: 0, failovers: 0, unknown: 0, pruned: 0 };
   readonly seq = new Map<string, number>();
   /** The last token each router held (a deposed one keeps sending it). */
@@ -236,6 +238,7 @@ export class World {
     if (!['stopping', 'failed', 'retired'].includes(p.state)) return void this.violations.push(`stopped ${id} while the head says ${p.state}: no committed claim authorised it`);
     if (p.state !== 'stopping' && held > 0) this.violations.push(`deleted ${id} (${p.state}) while it held ${held} terminals`);
     if (p.state === 'stopping') {
+      if (p.reason === 'lost' && this.pm2Restarted.has(id) && !this.killed.has(id)) this.violations.push(`stopped ${id} as lost while PM2 was restarting it after a crash (it never lost it)`);
       if (this.loops.length > 1 && p.owner?.id.startsWith('router-') && p.owner.id !== leaderOwner) this.violations.push(`stopped ${id} under the claim of ${p.owner.id}, a router that does not hold the lease (${leaderOwner} does)`);
       if (held > 0 && p.reason === 'drained') this.violations.push(`stopped ${id} as drained while it held ${held} terminals`);
       if (p.reason === 'deadline') {

@@ -22,7 +22,7 @@ function seenKey(p: { id: string; state: string; since?: string | undefined; own
  * plant is the old behaviour, written out again here; the shipped modules
  * are wrapped by vi.mock and call these only while a plant is on.
  */
-export const plants = new Set<'F1' | 'F2' | 'F3' | 'F4' | 'F5' | 'R1' | 'R2'>();
+export const plants = new Set<'F1' | 'F2' | 'F3' | 'F4' | 'F5' | 'F6' | 'F7' | 'R1' | 'R2'>();
 
 /** F1, part one: a commit whose reply was lost is taken for a failure (no reading of the head to settle it). */
 export async function commitWithoutSettling(deps: Pick<OpsDeps, 'store' | 'lease'>, fn: (head: Policy) => Policy): Promise<CommitResult> {
@@ -74,3 +74,9 @@ export function wallClockJudgement(input: ReconcileInput): ReconcileInput {
 
 /** A conflict, as the shipped code throws it: used to keep planted paths honest about refusals. */
 export const conflict = () => conflictError('policy_conflict', 'planted');
+
+/** F7: the planner knows nothing of terminals on a process the policy is done with (failed, retired): it deletes it under them. */
+export function withoutFactsOfFinished(input: ReconcileInput): ReconcileInput {
+  const finished = new Set(Object.values(input.policy.services).flatMap((svc) => svc.processes).filter((p) => p.state === 'failed' || p.state === 'retired').map((p) => p.id));
+  return { ...input, facts: new Map([...input.facts].filter(([id]) => !finished.has(id))) };
+}

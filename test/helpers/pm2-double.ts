@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import type { Pm2App, Pm2Process } from '../../src/fleet/pm2-client.js';
 import type { Pm2Connection } from '../../src/fleet/local-fleet.js';
+import { pm2StartOptions } from '../../src/fleet/pm2-start-options.js';
 
 /**
  * A double of PM2's daemon, under the real LocalFleet adapter, for the
@@ -15,7 +16,11 @@ import type { Pm2Connection } from '../../src/fleet/local-fleet.js';
  *   test asks for it.
  *
  * Each process really listens on its port, so readiness checks are real
- * TCP connects. `kill(name)` plays a process that died and that PM2 lost.
+ * TCP connects. `kill(name)` plays a process that died and that PM2 lost;
+ * `crash(name)` one that died and that PM2 restarts by itself: until the
+ * restart, it is listed with the status PM2's handleExit gives for the
+ * options switchyard really starts it with (pm2StartOptions): `waiting
+ * restart` when a restart delay is set, `stopped` when none is.
  * `onDelete` lets a test check, at the instant of every stop, what
  * authorised it; `onStart` lets it play a command killed around a start.
  */
@@ -25,6 +30,8 @@ export interface DoubleProcess {
   pid: number;
   restarts: number;
   server: Server;
+  /** Set while PM2 restarts it after a crash: the status it is listed with, for this many more lists. */
+  restarting?: { status: string; lists: number };
 }
 
 let nextPid = 50_000;
@@ -100,7 +107,7 @@ export class Pm2Double implements Pm2Connection {
   async list(): Promise<Pm2Process[]> {
     await this.answerTime();
     const now = [...this.running.entries()].map(([name, p]) => ({
-      name, pmId: p.pmId, pid: p.pid, status: 'online', cpu: 0, memory: 0, uptimeMs: 0, restarts: p.restarts, outFile: undefined, errorFile: undefined, env: p.app.env,
+      name, pmId: p.pmId, pid: p.pid, status: this.statusOf(p), cpu: 0, memory: 0, uptimeMs: 0, restarts: p.restarts, outFile: undefined, errorFile: undefined, env: p.app.env,
     }));
     if (this.staleLists > 0) {
       this.staleLists -= 1;
@@ -110,6 +117,32 @@ export class Pm2Double implements Pm2Connection {
     }
     this.lastList = now;
     return now;
+  }
+
+  /** A crashed process's status for one list, and its restart (a new pid) once its window has passed. */
+  private statusOf(p: DoubleProcess): string {
+    if (p.restarting === undefined) return 'online';
+    if (p.restarting.lists <= 0) {
+      p.restarting = undefined;
+      p.pid = nextPid++;
+      p.restarts += 1;
+      return 'online';
+    }
+    p.restarting.lists -= 1;
+    return p.restarting.status;
+  }
+
+  /**
+   * The process dies and PM2 restarts it by itself (autorestart): listed
+   * for the next `lists` lists with PM2's status for a pending restart,
+   * then online with a new pid.
+   */
+  crash(name: string, lists: number): void {
+    const p = this.running.get(name);
+    if (p === undefined || p.restarting !== undefined) return;
+    const delay = Number(pm2StartOptions(p.app).restart_delay);
+    // PM2's handleExit: `waiting restart` only when a restart delay is set (0 is dropped as unset), `stopped` otherwise.
+    p.restarting = { status: Number.isFinite(delay) && delay > 0 ? 'waiting restart' : 'stopped', lists };
   }
 
   /** The process dies and PM2 forgets it (nobody stopped it). */

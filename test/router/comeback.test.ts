@@ -56,7 +56,7 @@ describe('the router brought back by the next command', () => {
 
     const t0 = Date.now();
     const promoted = jsonOk(await cli('promote', '1.5.0', '--json'));
-    expect(promoted).toMatchObject({ ok: true, unchanged: true, routerStarted: true, warnings: [] });
+    expect(promoted, JSON.stringify(promoted)).toMatchObject({ ok: true, unchanged: true, routerStarted: true, warnings: [] });
     console.log(`router back ${Date.now() - t0} ms after promote started`);
     expect(await fetchHealth(project.url, 1000)).toMatchObject({ ok: true, generation: 3 });
     const status = jsonOk(await cli('router', 'status', '--json'));
@@ -69,7 +69,8 @@ describe('the router brought back by the next command', () => {
     const stopped = await execa(PM2_BIN, ['stop', 'switchyard-router'], { env: { ...cliEnv(pm2.home), PM2_HOME: pm2.home }, reject: false, timeout: 30_000, stdin: 'ignore' });
     expect(stopped.exitCode, String(stopped.stderr)).toBe(0);
     expect(await fetchHealth(project.url, 500)).toBeUndefined();
-    expect(jsonOk(await cli('promote', '1.5.0', '--json'))).toMatchObject({ routerStarted: true });
+    const promoted = jsonOk(await cli('promote', '1.5.0', '--json'));
+    expect(promoted, JSON.stringify(promoted)).toMatchObject({ routerStarted: true });
     expect(await fetchHealth(project.url, 1000)).toMatchObject({ ok: true });
   });
 

@@ -173,6 +173,11 @@ describe('planReconcile', () => {
     // A head that went back: nothing destructive until an operator acknowledges it.
     ['regressed: stops, takeovers and deletes held', { ...withPm2(lobby([draining({ drainDeadline: PAST }), claim('stopping', DEAD), claim('failed', undefined, 'lobby@1.2.0#0')]), { 'lobby@1.2.0#0': 'online' }), facts: { [OLD]: { zeroStreak: 9 } }, regression: { head: 7, highest: 9, evidence: 'test' } }, ['held 3']],
     ['regressed: abandoned starts and retires still recorded', { ...withPm2(lobby([claim('starting', DEAD), claim('stopping', SELF, 'lobby@1.9.0#1')]), { 'lobby@1.9.0#1': '' }), regression: { head: 7, highest: 9, evidence: 'test' } }, ['retire lobby@1.9.0#1', 'abandon lobby@1.9.0#0.g9']],
+    // A failed or retired process still running is deleted only once no terminal is on it (by its last heartbeat).
+    ['failed and running with terminals on it: kept', { ...withPm2(lobby([claim('failed', undefined, 'lobby@1.2.0#0')]), { 'lobby@1.2.0#0': 'online' }), facts: { 'lobby@1.2.0#0': { terminals: 2 } } }, []],
+    ['failed, running, its heartbeats stopped with terminals on it: kept', { ...withPm2(lobby([claim('failed', undefined, 'lobby@1.2.0#0')]), { 'lobby@1.2.0#0': 'online' }), facts: { 'lobby@1.2.0#0': { terminals: 1, stale: true } } }, []],
+    ['failed and running, its terminals gone: deleted', { ...withPm2(lobby([claim('failed', undefined, 'lobby@1.2.0#0')]), { 'lobby@1.2.0#0': 'online' }), facts: { 'lobby@1.2.0#0': { terminals: 0 } } }, ['delete lobby@1.2.0#0']],
+    ['failed, errored in PM2, terminals by its last heartbeat: deleted (it holds nobody)', { ...withPm2(lobby([claim('failed', undefined, 'lobby@1.2.0#0')]), { 'lobby@1.2.0#0': 'errored' }), facts: { 'lobby@1.2.0#0': { terminals: 3 } } }, ['delete lobby@1.2.0#0']],
     // PM2 processes the policy does not name.
     ['an orphan of a policy service', withPm2(lobby([]), { 'lobby@1.9.0#0.g9': 'online' }), ['orphan local lobby@1.9.0#0.g9']],
     ['an old name of a policy service', withPm2(lobby([]), { 'lobby@1.0.0#0': 'stopped' }), ['orphan local lobby@1.0.0#0']],
