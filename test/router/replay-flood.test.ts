@@ -82,7 +82,9 @@ describe('a replay flood by one key', () => {
     // The flooder got its share, then 429 too_many for the rest.
     expect(Object.fromEntries(counts)).toEqual({ 204: PER_KEY, 429: FLOOD - PER_KEY });
     expect(honestRefusals).toEqual([]);
-    for (const b of beats) expect(b.sent).toBeGreaterThan(floodMs / 500 / 2);
+    // The honest processes really beat during the flood (else "none refused" would prove nothing): every 500 ms from
+    // this test's own timers, which the flood it sends delays on a loaded machine, so a quarter of that at least.
+    for (const b of beats) expect(b.sent).toBeGreaterThan(floodMs / 500 / 4);
     expect(statusProblems).toEqual([]);
     expect(statusReads).toBeGreaterThan(0);
 
