@@ -12,6 +12,9 @@ export interface Pm2App {
   errorFile?: string;
 }
 
+/** See pm2StartOptions: the smallest delay PM2 keeps, so a pending restart reads as one. */
+const PM2_RESTART_DELAY_MS = 1;
+
 /**
  * The options PM2 is given for a start, here and on remote hosts alike.
  * `restart_delay` of 1 ms: PM2 shows a process it is about to restart
@@ -39,6 +42,3 @@ export function pm2StartOptions(app: Pm2App): Record<string, unknown> {
     merge_logs: true,
   };
 }
-
-/** See pm2StartOptions: the smallest delay PM2 keeps, so a pending restart reads as one. */
-export const PM2_RESTART_DELAY_MS = 1;
